@@ -1,0 +1,91 @@
+/*
+ * The INI config file: sections, keys, and per-module schema tables.
+ *
+ * A section is "[type]" or "[type NAME]"; keys are "key = value" with ';'
+ * and '#' comments. Every key remembers its file:line so that errors point
+ * at it. Modules describe their keys with a table of fh_conf_var and call
+ * fh_conf_apply(), which fills defaults, parses values and rejects unknown
+ * keys; there is no strcmp chain anywhere.
+ */
+#ifndef FH_CONF_H
+#define FH_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fh_conf;
+struct fh_section;
+
+enum fh_conf_type {
+	FH_CONF_T_STR,		/* char *, owned by the struct (free it) */
+	FH_CONF_T_INT,		/* int */
+	FH_CONF_T_BOOL,		/* bool: true/false/yes/no/on/off/1/0 */
+	FH_CONF_T_SIZE,		/* size_t: bytes, k/M/G suffixes */
+	FH_CONF_T_DURATION,	/* long: milliseconds, ms/s/m/h suffixes */
+	FH_CONF_T_QOS,		/* int 0..2 */
+};
+
+struct fh_conf_var {
+	const char		*key;
+	enum fh_conf_type	 type;
+	size_t			 offset;
+	const char		*def;		/* NULL: no default */
+	bool			 required;
+};
+
+#define FH_CONF_VAR(k, t, st, field, d, req) \
+	{ (k), (t), offsetof(st, field), (d), (req) }
+#define FH_CONF_STR(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, d, false)
+#define FH_CONF_STR_REQ(k, st, f)	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, NULL, true)
+#define FH_CONF_INT(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_INT, st, f, d, false)
+#define FH_CONF_BOOL(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_BOOL, st, f, d, false)
+#define FH_CONF_SIZE(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_SIZE, st, f, d, false)
+#define FH_CONF_DURATION(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_DURATION, st, f, d, false)
+#define FH_CONF_QOS(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_QOS, st, f, d, false)
+#define FH_CONF_END			{ NULL, 0, 0, NULL, false }
+
+/* Parse a whole file or buffer. On error returns NULL and sets *errstr to
+ * "file:line: message". */
+struct fh_conf	*fh_conf_load(const char *path, char **errstr);
+struct fh_conf	*fh_conf_parse(const char *name, const char *buf, size_t len,
+		    char **errstr);
+void		 fh_conf_free(struct fh_conf *);
+const char	*fh_conf_path(const struct fh_conf *);
+
+/* Iterate sections of one type ("listener"), or all with type NULL. */
+const struct fh_section *fh_conf_next(const struct fh_conf *,
+		    const struct fh_section *prev, const char *type);
+const struct fh_section *fh_conf_find(const struct fh_conf *, const char *type);
+
+const char	*fh_section_type(const struct fh_section *);
+const char	*fh_section_name(const struct fh_section *);	/* "" if none */
+const char	*fh_section_get(const struct fh_section *, const char *key);
+int		 fh_section_line(const struct fh_section *);
+/* "file:line" of a key, or of the section header when key is NULL/absent. */
+char		*fh_section_where(const struct fh_section *, const char *key);
+
+/* Mark a key as handled outside a schema table (like a source's "type"). */
+void		 fh_section_claim(const struct fh_section *, const char *key);
+
+/* Apply a schema table to obj: defaults, then values; unknown keys, bad
+ * values and missing required keys fail with "file:line: message". With
+ * sec NULL only defaults are applied. Frees strings it replaces. */
+int		 fh_conf_apply(const struct fh_section *sec,
+		    const struct fh_conf_var *vars, void *obj, char **errstr);
+/* Free the strings that fh_conf_apply() put into obj. */
+void		 fh_conf_clear(const struct fh_conf_var *vars, void *obj);
+
+/* First section that was never passed to fh_conf_apply/claim, so that
+ * unknown sections are errors. */
+const struct fh_section *fh_conf_unclaimed(const struct fh_conf *);
+void		 fh_section_mark(const struct fh_section *);
+
+/* Value parsers, shared with anything else that reads user input. */
+int	fh_parse_bool(const char *, bool *);
+int	fh_parse_int(const char *, int *);
+int	fh_parse_size(const char *, size_t *);
+int	fh_parse_duration(const char *, long *ms);
+/* "host:port", "[v6]:port" or ":port"; host "" means any. */
+int	fh_parse_hostport(const char *, char **host, int *port);
+
+#endif

@@ -1,0 +1,352 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "gateway/conf.h"
+#include "gateway/event.h"
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+#include "gateway/module.h"
+#include "gateway/xmalloc.h"
+
+struct gateway_source {
+	const struct fh_source_ops *ops;
+	void			*self;
+	char			*name;
+	bool			 started;
+};
+
+struct gateway_sink {
+	const struct fh_sink_ops *ops;
+	void			*self;
+	bool			 started;
+};
+
+struct gateway_conf {
+	char	*log_level;
+	char	*state_dir;
+	char	*user;
+	bool	 syslog;
+};
+
+static const struct fh_conf_var gateway_vars[] = {
+	FH_CONF_STR("log_level", struct gateway_conf, log_level, "info"),
+	FH_CONF_STR("state_dir", struct gateway_conf, state_dir, ""),
+	FH_CONF_STR("user", struct gateway_conf, user, ""),
+	FH_CONF_BOOL("syslog", struct gateway_conf, syslog, "false"),
+	FH_CONF_END
+};
+
+struct fh_gateway {
+	struct event_base	*base;
+	struct gateway_conf	 conf;
+	struct gateway_source	*sources;
+	size_t			 nsources;
+	struct gateway_sink	*sinks;
+	size_t			 nsinks;
+	uint64_t		 seq;
+	uint64_t		 emitted, refused;
+	struct timespec		 started;
+};
+
+/* The WebSocket listener of the default, once ws lands in sinks/mqtt. */
+#define FH_DEFAULT_WS_LISTENER ""
+/* Sources that run with no config file at all. */
+#define FH_DEFAULT_SOURCES ""
+
+const char fh_default_config[] =
+	"; firehosed's embedded default: used when no config file exists.\n"
+	"[gateway]\n"
+	"log_level = info\n"
+	"[broker]\n"
+	"allow_anonymous = true\n"
+	"anonymous_publish = false\n"
+	"[listener mqtt]\n"
+	"protocol = mqtt\n"
+	"bind = 127.0.0.1:1883\n"
+	FH_DEFAULT_WS_LISTENER
+	FH_DEFAULT_SOURCES;
+
+static int
+gateway_apply_conf(struct gateway_conf *gc, const struct fh_conf *conf,
+    char **errstr)
+{
+	const struct fh_section	*sec = fh_conf_find(conf, "gateway");
+	int			 level;
+	char			*where;
+
+	if (sec != NULL && fh_section_name(sec)[0] != '\0') {
+		where = fh_section_where(sec, NULL);
+		*errstr = fh_xasprintf("%s: [gateway] takes no name", where);
+		free(where);
+		return -1;
+	}
+	if (fh_conf_apply(sec, gateway_vars, gc, errstr) != 0)
+		return -1;
+	if (fh_log_level_parse(gc->log_level, &level) != 0) {
+		where = sec ? fh_section_where(sec, "log_level") :
+		    fh_xstrdup("default");
+		*errstr = fh_xasprintf("%s: bad log_level '%s': expected "
+		    "error, warning, info or debug", where, gc->log_level);
+		free(where);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct fh_source_ops *
+gateway_find_source(const char *type)
+{
+	size_t	i;
+
+	for (i = 0; fh_sources[i] != NULL; i++)
+		if (strcmp(fh_sources[i]->name, type) == 0)
+			return fh_sources[i];
+	return NULL;
+}
+
+struct fh_gateway *
+fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
+    char **errstr)
+{
+	struct fh_gateway	*gw = fh_xcalloc(1, sizeof *gw);
+	const struct fh_section	*sec;
+	const struct fh_source_ops *ops;
+	struct gateway_source	*src;
+	const char		*type;
+	char			*where;
+	size_t			 i, n;
+	int			 level;
+
+	gw->base = base;
+	clock_gettime(CLOCK_MONOTONIC, &gw->started);
+	if (gateway_apply_conf(&gw->conf, conf, errstr) != 0)
+		goto fail;
+	fh_log_level_parse(gw->conf.log_level, &level);
+	if (fh_log_get_level() < LOG_DEBUG)	/* -v wins over the file */
+		fh_log_set_level(level);
+	fh_log_set_syslog(gw->conf.syslog);
+
+	for (n = 0; fh_sinks[n] != NULL; n++)
+		;
+	gw->sinks = fh_xcalloc(n, sizeof *gw->sinks);
+	for (i = 0; i < n; i++) {
+		gw->sinks[i].ops = fh_sinks[i];
+		gw->sinks[i].self = fh_sinks[i]->create(gw);
+		gw->nsinks++;
+		if (fh_sinks[i]->configure(gw->sinks[i].self, conf,
+		    errstr) != 0)
+			goto fail;
+	}
+
+	for (sec = NULL; (sec = fh_conf_next(conf, sec, "source")) != NULL;)
+		gw->nsources++;
+	gw->sources = fh_xcalloc(gw->nsources, sizeof *gw->sources);
+	gw->nsources = 0;
+	for (sec = NULL; (sec = fh_conf_next(conf, sec, "source")) != NULL;) {
+		where = fh_section_where(sec, "type");
+		if (fh_section_name(sec)[0] == '\0') {
+			*errstr = fh_xasprintf("%s: [source] needs a name, "
+			    "as in [source gerrit]", where);
+			free(where);
+			goto fail;
+		}
+		type = fh_section_get(sec, "type");
+		if (type == NULL) {
+			*errstr = fh_xasprintf("%s: missing required key "
+			    "'type' in [source %s]", where,
+			    fh_section_name(sec));
+			free(where);
+			goto fail;
+		}
+		if ((ops = gateway_find_source(type)) == NULL) {
+			*errstr = fh_xasprintf("%s: unknown source type '%s'",
+			    where, type);
+			free(where);
+			goto fail;
+		}
+		free(where);
+		fh_section_claim(sec, "type");
+		src = &gw->sources[gw->nsources++];
+		src->ops = ops;
+		src->name = fh_xstrdup(fh_section_name(sec));
+		src->self = ops->create(gw, src->name);
+		if (ops->configure(src->self, sec, errstr) != 0)
+			goto fail;
+	}
+
+	if ((sec = fh_conf_unclaimed(conf)) != NULL) {
+		where = fh_section_where(sec, NULL);
+		*errstr = fh_xasprintf("%s: unknown section [%s%s%s]", where,
+		    fh_section_type(sec), *fh_section_name(sec) ? " " : "",
+		    fh_section_name(sec));
+		free(where);
+		goto fail;
+	}
+	return gw;
+fail:
+	fh_gateway_free(gw);
+	return NULL;
+}
+
+int
+fh_gateway_start(struct fh_gateway *gw)
+{
+	size_t	i;
+
+	/* Sinks first, so that the first event a source emits has a home. */
+	for (i = 0; i < gw->nsinks; i++) {
+		if (gw->sinks[i].ops->start(gw->sinks[i].self) != 0)
+			return -1;
+		gw->sinks[i].started = true;
+	}
+	for (i = 0; i < gw->nsources; i++) {
+		if (gw->sources[i].ops->start(gw->sources[i].self) != 0) {
+			fh_log(LOG_ERR, "source %s (%s) failed to start",
+			    gw->sources[i].name, gw->sources[i].ops->name);
+			return -1;
+		}
+		gw->sources[i].started = true;
+	}
+	return 0;
+}
+
+void
+fh_gateway_stop(struct fh_gateway *gw)
+{
+	size_t	i;
+
+	for (i = gw->nsources; i-- > 0;) {
+		if (gw->sources[i].started)
+			gw->sources[i].ops->stop(gw->sources[i].self);
+		gw->sources[i].started = false;
+	}
+	for (i = gw->nsinks; i-- > 0;) {
+		if (gw->sinks[i].started)
+			gw->sinks[i].ops->stop(gw->sinks[i].self);
+		gw->sinks[i].started = false;
+	}
+}
+
+void
+fh_gateway_free(struct fh_gateway *gw)
+{
+	size_t	i;
+
+	if (gw == NULL)
+		return;
+	fh_gateway_stop(gw);
+	for (i = gw->nsources; i-- > 0;) {
+		gw->sources[i].ops->destroy(gw->sources[i].self);
+		free(gw->sources[i].name);
+	}
+	for (i = gw->nsinks; i-- > 0;)
+		gw->sinks[i].ops->destroy(gw->sinks[i].self);
+	free(gw->sources);
+	free(gw->sinks);
+	fh_conf_clear(gateway_vars, &gw->conf);
+	free(gw);
+}
+
+int
+fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
+    char **errstr)
+{
+	struct gateway_conf	gc;
+	int			level;
+	size_t			i;
+
+	memset(&gc, 0, sizeof gc);
+	if (gateway_apply_conf(&gc, conf, errstr) != 0) {
+		fh_conf_clear(gateway_vars, &gc);
+		return -1;
+	}
+	fh_log_level_parse(gc.log_level, &level);
+	fh_log_set_level(level);
+	fh_log_set_syslog(gc.syslog);
+	fh_conf_clear(gateway_vars, &gc);
+	for (i = 0; i < gw->nsinks; i++) {
+		if (gw->sinks[i].ops->reload != NULL &&
+		    gw->sinks[i].ops->reload(gw->sinks[i].self, conf,
+		    errstr) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct event_base *
+fh_gateway_base(struct fh_gateway *gw)
+{
+	return gw->base;
+}
+
+const char *
+fh_gateway_state_dir(struct fh_gateway *gw)
+{
+	return gw->conf.state_dir;
+}
+
+const char *
+fh_gateway_user(struct fh_gateway *gw)
+{
+	return gw->conf.user;
+}
+
+int
+fh_gateway_emit(struct fh_gateway *gw, struct fh_event *ev)
+{
+	size_t	i;
+	int	rc = 0;
+
+	fh_event_set_seq(ev, ++gw->seq);
+	gw->emitted++;
+	for (i = 0; i < gw->nsinks; i++) {
+		if (gw->sinks[i].ops->publish(gw->sinks[i].self, ev) != 0)
+			rc = -1;
+	}
+	if (rc != 0)
+		gw->refused++;
+	return rc;
+}
+
+double
+fh_gateway_uptime(struct fh_gateway *gw)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - gw->started.tv_sec) +
+	    (now.tv_nsec - gw->started.tv_nsec) / 1e9;
+}
+
+json_t *
+fh_gateway_stats(struct fh_gateway *gw)
+{
+	json_t	*out, *sources, *sinks, *o;
+	size_t	 i;
+
+	out = json_object();
+	json_object_set_new(out, "bus", json_pack("{s:I,s:I}",
+	    "events", (json_int_t)gw->emitted,
+	    "refused", (json_int_t)gw->refused));
+	sources = json_object();
+	for (i = 0; i < gw->nsources; i++) {
+		o = json_pack("{s:s}", "type", gw->sources[i].ops->name);
+		if (gw->sources[i].ops->stats != NULL)
+			gw->sources[i].ops->stats(gw->sources[i].self, o);
+		json_object_set_new(sources, gw->sources[i].name, o);
+	}
+	json_object_set_new(out, "sources", sources);
+	sinks = json_object();
+	for (i = 0; i < gw->nsinks; i++) {
+		o = json_object();
+		if (gw->sinks[i].ops->stats != NULL)
+			gw->sinks[i].ops->stats(gw->sinks[i].self, o);
+		json_object_set_new(sinks, gw->sinks[i].ops->name, o);
+	}
+	json_object_set_new(out, "sinks", sinks);
+	return out;
+}

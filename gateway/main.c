@@ -1,0 +1,203 @@
+/* firehosed: start-up, signals, reload. Everything else lives in libfh. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "gateway/conf.h"
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+#include "gateway/xmalloc.h"
+
+#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/firehose/firehose.conf"
+
+struct main_ctx {
+	struct event_base	*base;
+	struct fh_gateway	*gw;
+	const char		*path;	/* NULL: embedded default */
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: firehosed [-c FILE] [-t] [-v] [--version] [--help]\n"
+	    "  -c, --config FILE   read FILE (default: %s;\n"
+	    "                      with no file at all: the embedded default)\n"
+	    "  -t, --test-config   check the config, print what is wrong, "
+	    "exit 0 or 1\n"
+	    "  -v, --verbose       log level debug\n"
+	    "      --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n",
+	    MAIN_DEFAULT_CONFIG);
+}
+
+static struct fh_conf *
+main_load(const char *path, char **errstr)
+{
+	if (path == NULL)
+		return fh_conf_parse("(embedded default)", fh_default_config,
+		    strlen(fh_default_config), errstr);
+	return fh_conf_load(path, errstr);
+}
+
+static void
+main_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_ctx	*ctx = arg;
+
+	(void)what;
+	fh_log(LOG_INFO, "%s: stopping", strsignal(sig));
+	fh_gateway_stop(ctx->gw);
+	event_base_loopexit(ctx->base, NULL);
+}
+
+static void
+main_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_ctx	*ctx = arg;
+	struct fh_conf	*conf;
+	char		*err = NULL;
+
+	(void)sig;
+	(void)what;
+	fh_log(LOG_INFO, "SIGHUP: reloading %s",
+	    ctx->path ? ctx->path : "the embedded default");
+	if ((conf = main_load(ctx->path, &err)) == NULL ||
+	    fh_gateway_reload(ctx->gw, conf, &err) != 0) {
+		fh_log(LOG_ERR, "reload failed, keeping the old settings: %s",
+		    err);
+		free(err);
+	} else
+		fh_log(LOG_INFO, "reload done");
+	fh_conf_free(conf);
+}
+
+static int
+main_drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || *user == '\0')
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		fh_log(LOG_ERR, "user '%s' not found", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fh_log(LOG_ERR, "cannot become '%s': %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	fh_log(LOG_INFO, "running as %s", user);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test-config", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct main_ctx	 ctx = { 0 };
+	struct fh_conf	*conf;
+	struct event	*ev_term, *ev_int, *ev_hup;
+	char		*err = NULL;
+	int		 ch, test_only = 0, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			ctx.path = optarg;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'v':
+			fh_log_set_level(LOG_DEBUG);
+			break;
+		case 'V':
+			printf("firehosed %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (ctx.path == NULL && access(MAIN_DEFAULT_CONFIG, F_OK) == 0)
+		ctx.path = MAIN_DEFAULT_CONFIG;
+
+	fh_log_init("firehosed");
+	signal(SIGPIPE, SIG_IGN);
+	OPENSSL_init_ssl(0, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if ((ctx.base = event_base_new()) == NULL)
+		fh_fatal("event_base_new failed");
+	if ((conf = main_load(ctx.path, &err)) == NULL ||
+	    (ctx.gw = fh_gateway_create(ctx.base, conf, &err)) == NULL) {
+		if (test_only)
+			printf("%s\n", err);
+		else
+			fh_log(LOG_ERR, "%s", err);
+		free(err);
+		fh_conf_free(conf);
+		event_base_free(ctx.base);
+		curl_global_cleanup();
+		return 1;
+	}
+	fh_conf_free(conf);
+	if (test_only) {
+		printf("%s: configuration OK\n",
+		    ctx.path ? ctx.path : "(embedded default)");
+		goto out;
+	}
+
+	ev_term = evsignal_new(ctx.base, SIGTERM, main_stop_cb, &ctx);
+	ev_int = evsignal_new(ctx.base, SIGINT, main_stop_cb, &ctx);
+	ev_hup = evsignal_new(ctx.base, SIGHUP, main_reload_cb, &ctx);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+
+	if (fh_gateway_start(ctx.gw) != 0 ||
+	    main_drop_privileges(fh_gateway_user(ctx.gw)) != 0) {
+		rc = 1;
+	} else {
+		fh_log(LOG_INFO, "firehosed %s started (%s)", PACKAGE_VERSION,
+		    ctx.path ? ctx.path : "embedded default config");
+		event_base_dispatch(ctx.base);
+	}
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+out:
+	fh_gateway_free(ctx.gw);
+	event_base_free(ctx.base);
+	curl_global_cleanup();
+	fh_log(LOG_INFO, "stopped");
+	return rc;
+}

@@ -1,0 +1,17 @@
+/*
+ * The whole module registry, in start order (stop runs in reverse).
+ * Adding a source: a folder under sources/, one ops table, one line here.
+ */
+#include <stddef.h>
+
+#include "gateway/module.h"
+#include "sinks/mqtt/mqtt.h"
+
+const struct fh_sink_ops *const fh_sinks[] = {
+	&fh_sink_mqtt,
+	NULL
+};
+
+const struct fh_source_ops *const fh_sources[] = {
+	NULL
+};

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""firehosed -t: config errors come back as file:line: message, exit 1."""
+import os
+import tempfile
+
+from fhtest import FIREHOSED, check, main, run
+
+CASES = [
+    # (config text, expected substring of the error)
+    ("[gateway]\nlog_level = loud\n", ":2: bad log_level 'loud'"),
+    ("[nosuch]\n", ":1: unknown section [nosuch]"),
+    ("[listener a]\nprotocol = mqtt\n", ":1: missing required key 'bind'"),
+    ("key = value\n", ":1: key outside of any section"),
+    ("[broker\n", ":1: malformed section header"),
+    ("[source x]\ntype = nosuch\n", ":2: unknown source type 'nosuch'"),
+    ("[listener a]\nbind = 127.0.0.1:1\n[listener a]\nbind = 127.0.0.1:2\n",
+     ":3: duplicate section"),
+    ("[listener a]\nbind = nope\n", ":2: bad bind address"),
+]
+
+
+def test():
+    tmp = tempfile.mkdtemp(prefix="fh-conf-")
+    path = os.path.join(tmp, "f.conf")
+    for text, want in CASES:
+        with open(path, "w") as f:
+            f.write(text)
+        r = run([FIREHOSED, "-t", "-c", path])
+        check(r.returncode == 1, "%r: exit %d, want 1" % (text, r.returncode))
+        out = r.stdout + r.stderr
+        check(path + want in out, "%r: want %r in %r" % (text, want, out))
+    with open(path, "w") as f:
+        f.write("; comment\n[gateway]\nlog_level = debug # trailing\n"
+                "[broker]\n[listener a]\nbind = 127.0.0.1:1883\n")
+    r = run([FIREHOSED, "-t", "-c", path])
+    check(r.returncode == 0, "valid config rejected: " + r.stdout + r.stderr)
+    check("configuration OK" in r.stdout, r.stdout)
+    r = run([FIREHOSED, "-t", "-c", os.path.join(tmp, "missing.conf")])
+    check(r.returncode == 1 and "No such file" in r.stdout, r.stdout)
+    r = run([FIREHOSED, "--version"])
+    check(r.returncode == 0 and r.stdout.startswith("firehosed "), r.stdout)
+    r = run([FIREHOSED, "--help"])
+    check(r.returncode == 0 and "--test-config" in r.stdout, r.stdout)
+    r = run([FIREHOSED, "--bogus"])
+    check(r.returncode == 2, "unknown option exit %d" % r.returncode)
+
+
+main(test)

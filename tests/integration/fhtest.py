@@ -1,0 +1,169 @@
+"""Shared helpers for integration tests: a private firehosed on loopback.
+
+Each test makes its own temp dir, config and free ports, starts the real
+daemon, and stops it by PID. Tests exit 0 (pass), 1 (fail) or 77 (skip).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+FIREHOSED = os.environ.get("FIREHOSED") or os.path.join(
+    os.environ.get("top_builddir", "."), "firehosed")
+SRCDIR = os.environ.get("top_srcdir", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(SKIP)
+
+
+def need(*tools):
+    for t in tools:
+        if shutil.which(t) is None:
+            skip(t + " not installed")
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %d" % proc.returncode)
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(0.5)
+            s.connect((host, port))
+            s.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %s:%d did not open" % (host, port))
+
+
+class Daemon:
+    """A firehosed with its own config in a temp dir.
+
+    config: INI text; "{port}" and the names in ports are formatted in.
+    """
+
+    def __init__(self, config=None, tmp=None, args=(), wait=True, ports=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="fh-test-")
+        self.port = free_port()
+        self.ports = dict(ports or {})
+        self.ports.setdefault("port", self.port)
+        if config is None:
+            config = ("[broker]\n[listener mqtt]\nprotocol = mqtt\n"
+                      "bind = 127.0.0.1:{port}\n")
+        self.conf = os.path.join(self.tmp, "firehose.conf")
+        with open(self.conf, "w") as f:
+            f.write(config.format(tmp=self.tmp, **self.ports))
+        self.log = os.path.join(self.tmp, "firehosed.log")
+        self.args = list(args)
+        self.proc = None
+        if wait is not None:
+            self.start(wait)
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [FIREHOSED, "-c", self.conf] + self.args,
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        if wait:
+            try:
+                wait_port(self.port, proc=self.proc)
+            except RuntimeError:
+                print(self.logtext())
+                raise
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self.logf.close()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def logtext(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        rc = self.stop()
+        if exc[0] is not None:
+            sys.stderr.write("--- firehosed log ---\n" + self.logtext())
+        # A sanitizer report or a crash on shutdown fails the test.
+        if rc not in (0, None, -signal.SIGKILL) and exc[0] is None:
+            sys.stderr.write(self.logtext())
+            raise AssertionError("firehosed exited with %r" % rc)
+        if exc[0] is None and "ERROR: AddressSanitizer" in self.logtext():
+            sys.stderr.write(self.logtext())
+            raise AssertionError("AddressSanitizer report in the log")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def run(cmd, timeout=30, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def mosquitto_sub(port, topic, count, extra=(), timeout=10, host="127.0.0.1"):
+    """Start mosquitto_sub in the background; .wait() gives its output."""
+    cmd = ["mosquitto_sub", "-h", host, "-p", str(port), "-t", topic,
+           "-C", str(count), "-W", str(timeout), "-v"] + list(extra)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def main(fn):
+    """Run fn(), map AssertionError to exit 1 with a message."""
+    try:
+        fn()
+    except AssertionError as e:
+        print("FAIL: %s" % e)
+        sys.exit(1)
+    print("PASS")
+    sys.exit(0)

@@ -1,0 +1,185 @@
+/* Unit tests: the INI parser, schema tables and value parsers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gateway/conf.h"
+
+struct sample {
+	char	*host;
+	int	 port;
+	bool	 on;
+	size_t	 size;
+	long	 ms;
+	int	 qos;
+};
+
+static const struct fh_conf_var sample_vars[] = {
+	FH_CONF_STR_REQ("host", struct sample, host),
+	FH_CONF_INT("port", struct sample, port, "29418"),
+	FH_CONF_BOOL("on", struct sample, on, "false"),
+	FH_CONF_SIZE("size", struct sample, size, "1M"),
+	FH_CONF_DURATION("wait", struct sample, ms, "30s"),
+	FH_CONF_QOS("qos", struct sample, qos, "0"),
+	FH_CONF_END
+};
+
+static struct fh_conf *
+parse(const char *text, char **err)
+{
+	*err = NULL;
+	return fh_conf_parse("t.conf", text, strlen(text), err);
+}
+
+static void
+test_apply_defaults_and_values(void **state)
+{
+	struct sample		 s = { 0 };
+	char			*err;
+	struct fh_conf		*c;
+	const struct fh_section	*sec;
+
+	(void)state;
+	c = parse("[source g]\nhost = example.org ; comment\non = yes\n"
+	    "size = 2k\nwait = 5m\nqos = 2\n", &err);
+	assert_non_null(c);
+	sec = fh_conf_find(c, "source");
+	assert_non_null(sec);
+	assert_string_equal(fh_section_name(sec), "g");
+	assert_int_equal(fh_conf_apply(sec, sample_vars, &s, &err), 0);
+	assert_string_equal(s.host, "example.org");
+	assert_int_equal(s.port, 29418);
+	assert_true(s.on);
+	assert_int_equal(s.size, 2048);
+	assert_int_equal(s.ms, 300000);
+	assert_int_equal(s.qos, 2);
+	assert_null(fh_conf_unclaimed(c));
+	fh_conf_clear(sample_vars, &s);
+	fh_conf_free(c);
+}
+
+static void
+expect_apply_error(const char *text, const char *want)
+{
+	struct sample	 s = { 0 };
+	char		*err = NULL;
+	struct fh_conf	*c = parse(text, &err);
+
+	assert_non_null(c);
+	assert_int_equal(fh_conf_apply(fh_conf_find(c, NULL), sample_vars, &s,
+	    &err), -1);
+	assert_non_null(err);
+	if (strstr(err, want) == NULL)
+		fail_msg("got '%s', want '%s'", err, want);
+	free(err);
+	fh_conf_clear(sample_vars, &s);
+	fh_conf_free(c);
+}
+
+static void
+test_apply_errors(void **state)
+{
+	(void)state;
+	expect_apply_error("[s]\nhost=x\nbogus=1\n",
+	    "t.conf:3: unknown key 'bogus' in [s]");
+	expect_apply_error("[s]\nport=1\n",
+	    "t.conf:1: missing required key 'host'");
+	expect_apply_error("[s]\nhost=x\nport=12ab\n",
+	    "t.conf:3: bad value '12ab' for 'port'");
+	expect_apply_error("[s]\nhost=x\nqos=3\n", "t.conf:3: bad value '3'");
+	expect_apply_error("[s]\nhost=x\non=maybe\n", "bad value 'maybe'");
+	expect_apply_error("[s]\nhost=x\nsize=1T\n", "bad value '1T'");
+	expect_apply_error("[s]\nhost=\n", "'host' must not be empty");
+}
+
+static void
+expect_parse_error(const char *text, const char *want)
+{
+	char		*err = NULL;
+	struct fh_conf	*c = parse(text, &err);
+
+	assert_null(c);
+	assert_non_null(err);
+	if (strstr(err, want) == NULL)
+		fail_msg("got '%s', want '%s'", err, want);
+	free(err);
+}
+
+static void
+test_parse_errors(void **state)
+{
+	(void)state;
+	expect_parse_error("x = 1\n", "t.conf:1: key outside of any section");
+	expect_parse_error("[a]\n[a]\n", "t.conf:2: duplicate section 'a'");
+	expect_parse_error("[a]\nk=1\nk=2\n", "t.conf:3: duplicate key 'k'");
+	expect_parse_error("[a\n", "t.conf:1: malformed section header");
+	expect_parse_error("[a]\njunk\n", "t.conf:2: expected 'key = value'");
+	expect_parse_error("[a b c]\n", "t.conf:1: bad section name");
+}
+
+static void
+test_comments_keep_url_fragments(void **state)
+{
+	char		*err;
+	struct fh_conf	*c;
+
+	(void)state;
+	c = parse("# top\n[a]\nurl = http://h/p#frag ; c\n", &err);
+	assert_non_null(c);
+	assert_string_equal(fh_section_get(fh_conf_find(c, "a"), "url"),
+	    "http://h/p#frag");
+	fh_conf_free(c);
+}
+
+static void
+test_value_parsers(void **state)
+{
+	size_t	 sz;
+	long	 ms;
+	char	*host;
+	int	 port;
+	bool	 b;
+
+	(void)state;
+	assert_int_equal(fh_parse_size("1G", &sz), 0);
+	assert_int_equal(sz, 1024UL * 1024 * 1024);
+	assert_int_equal(fh_parse_size("-1", &sz), -1);
+	assert_int_equal(fh_parse_duration("1500ms", &ms), 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(fh_parse_duration("2h", &ms), 0);
+	assert_int_equal(ms, 7200000);
+	assert_int_equal(fh_parse_duration("10", &ms), 0);
+	assert_int_equal(ms, 10000);
+	assert_int_equal(fh_parse_duration("s", &ms), -1);
+	assert_int_equal(fh_parse_bool("Off", &b), 0);
+	assert_false(b);
+	assert_int_equal(fh_parse_hostport("[::1]:8883", &host, &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 8883);
+	free(host);
+	assert_int_equal(fh_parse_hostport("0.0.0.0:1883", &host, &port), 0);
+	assert_string_equal(host, "0.0.0.0");
+	free(host);
+	assert_int_equal(fh_parse_hostport("::1:8883", &host, &port), -1);
+	assert_int_equal(fh_parse_hostport("h:70000", &host, &port), -1);
+	assert_int_equal(fh_parse_hostport("h", &host, &port), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_apply_defaults_and_values),
+		cmocka_unit_test(test_apply_errors),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_comments_keep_url_fragments),
+		cmocka_unit_test(test_value_parsers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
