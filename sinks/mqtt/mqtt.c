@@ -1,4 +1,7 @@
-/* Placeholder sink: owns [broker] and [listener] until the broker lands. */
+/*
+ * The mqtt sink: owns [broker] and every [listener NAME], builds the
+ * broker and its listeners, and hands every bus event to the broker.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,12 +9,47 @@
 
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
+#include "gateway/log.h"
 #include "gateway/xmalloc.h"
+#include "sinks/mqtt/auth.h"
+#include "sinks/mqtt/broker.h"
 #include "sinks/mqtt/listener.h"
 #include "sinks/mqtt/mqtt.h"
 
+#define MQTT_MAX_PACKET	268435455	/* 4-byte remaining length + 5 */
+
+static const struct fh_conf_var mqtt_broker_vars[] = {
+	FH_CONF_BOOL("allow_anonymous", struct mqtt_broker_conf,
+	    allow_anonymous, "true"),
+	FH_CONF_BOOL("anonymous_publish", struct mqtt_broker_conf,
+	    anonymous_publish, "false"),
+	FH_CONF_STR("password_file", struct mqtt_broker_conf, password_file,
+	    ""),
+	FH_CONF_STR("acl_file", struct mqtt_broker_conf, acl_file, ""),
+	FH_CONF_INT("max_connections", struct mqtt_broker_conf,
+	    max_connections, "0"),
+	FH_CONF_SIZE("max_packet_size", struct mqtt_broker_conf,
+	    max_packet_size, "1M"),
+	FH_CONF_INT("max_queued_messages", struct mqtt_broker_conf,
+	    max_queued_messages, "1000"),
+	FH_CONF_INT("max_inflight_messages", struct mqtt_broker_conf,
+	    max_inflight_messages, "20"),
+	FH_CONF_BOOL("retain", struct mqtt_broker_conf, retain, "true"),
+	FH_CONF_DURATION("sys_interval", struct mqtt_broker_conf,
+	    sys_interval, "10s"),
+	FH_CONF_SIZE("max_output_buffer", struct mqtt_broker_conf,
+	    max_output_buffer, "1M"),
+	FH_CONF_SIZE("max_output_buffer_hard", struct mqtt_broker_conf,
+	    max_output_buffer_hard, "64M"),
+	FH_CONF_DURATION("connect_timeout", struct mqtt_broker_conf,
+	    connect_timeout, "10s"),
+	FH_CONF_END
+};
+
 struct mqtt {
 	struct fh_gateway	 *gw;
+	struct mqtt_broker_conf	  conf;
+	struct mqtt_broker	 *broker;
 	struct mqtt_listener	**listeners;
 	size_t			  nlisteners;
 };
@@ -25,13 +63,72 @@ mqtt_create(struct fh_gateway *gw)
 	return m;
 }
 
-static void
-mqtt_on_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
-    void *arg)
+static int
+mqtt_range(const struct fh_section *sec, const char *key, long v, long lo,
+    long hi, char **errstr)
 {
-	(void)peer;
-	(void)arg;
-	bufferevent_free(bev);
+	char	*where;
+
+	if (v >= lo && v <= hi)
+		return 0;
+	where = sec ? fh_section_where(sec, key) : fh_xstrdup("default");
+	*errstr = fh_xasprintf("%s: %s must be between %ld and %ld", where,
+	    key, lo, hi);
+	free(where);
+	return -1;
+}
+
+/* [broker]: apply the table, then the ranges the table cannot say. */
+static int
+mqtt_broker_conf_load(const struct fh_conf *conf,
+    struct mqtt_broker_conf *bc, char **errstr)
+{
+	const struct fh_section	*sec = fh_conf_find(conf, "broker");
+
+	if (sec != NULL && fh_section_name(sec)[0] != '\0') {
+		char *where = fh_section_where(sec, NULL);
+
+		*errstr = fh_xasprintf("%s: [broker] takes no name", where);
+		free(where);
+		return -1;
+	}
+	if (fh_conf_apply(sec, mqtt_broker_vars, bc, errstr) != 0)
+		return -1;
+	if (mqtt_range(sec, "max_connections", bc->max_connections, 0,
+	    10000000, errstr) != 0 ||
+	    mqtt_range(sec, "max_packet_size", (long)(bc->max_packet_size >
+	    MQTT_MAX_PACKET ? MQTT_MAX_PACKET + 1L : bc->max_packet_size),
+	    16, MQTT_MAX_PACKET, errstr) != 0 ||
+	    mqtt_range(sec, "max_queued_messages", bc->max_queued_messages,
+	    0, 10000000, errstr) != 0 ||
+	    mqtt_range(sec, "max_inflight_messages",
+	    bc->max_inflight_messages, 1, 65535, errstr) != 0 ||
+	    mqtt_range(sec, "connect_timeout", bc->connect_timeout, 1,
+	    3600000, errstr) != 0)
+		return -1;
+	if (bc->max_output_buffer_hard != 0 &&
+	    bc->max_output_buffer_hard < bc->max_output_buffer) {
+		char *where = fh_section_where(sec, "max_output_buffer_hard");
+
+		*errstr = fh_xasprintf("%s: max_output_buffer_hard is "
+		    "smaller than max_output_buffer", where);
+		free(where);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+mqtt_bind_key(const char *bind, char **key)
+{
+	char	*host;
+	int	 port;
+
+	if (fh_parse_hostport(bind, &host, &port) != 0)
+		return -1;
+	*key = fh_xasprintf("%s:%d", *host ? host : "0.0.0.0", port);
+	free(host);
+	return 0;
 }
 
 static int
@@ -39,18 +136,46 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 {
 	struct mqtt		*m = self;
 	const struct fh_section	*sec;
+	struct mqtt_auth	*auth;
+	char			*key, *other, *where;
+	size_t			 i;
 
-	if ((sec = fh_conf_find(conf, "broker")) != NULL)
-		fh_section_mark(sec);
+	if (mqtt_broker_conf_load(conf, &m->conf, errstr) != 0)
+		return -1;
+	if ((auth = mqtt_auth_load(m->conf.password_file, m->conf.acl_file,
+	    errstr)) == NULL)
+		return -1;
+	m->broker = mqtt_broker_create(m->gw, &m->conf);
+	mqtt_broker_set_auth(m->broker, auth);
+
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "listener")) != NULL;) {
 		struct mqtt_listener *l = mqtt_listener_create(m->gw, sec,
-		    mqtt_on_accept, m, errstr);
+		    mqtt_broker_accept, m->broker, errstr);
 
 		if (l == NULL)
 			return -1;
 		m->listeners = fh_xrealloc(m->listeners,
 		    (m->nlisteners + 1) * sizeof *m->listeners);
 		m->listeners[m->nlisteners++] = l;
+		if (mqtt_bind_key(mqtt_listener_bind(l), &key) != 0)
+			continue;	/* the listener reported it */
+		for (i = 0; i + 1 < m->nlisteners; i++) {
+			if (mqtt_bind_key(mqtt_listener_bind(m->listeners[i]),
+			    &other) != 0)
+				continue;
+			if (strcmp(key, other) == 0) {
+				where = fh_section_where(sec, "bind");
+				*errstr = fh_xasprintf("%s: duplicate listener "
+				    "address %s (also [listener %s])", where,
+				    key, mqtt_listener_name(m->listeners[i]));
+				free(where);
+				free(other);
+				free(key);
+				return -1;
+			}
+			free(other);
+		}
+		free(key);
 	}
 	return 0;
 }
@@ -61,6 +186,8 @@ mqtt_start(void *self)
 	struct mqtt	*m = self;
 	size_t		 i;
 
+	if (mqtt_broker_start(m->broker) != 0)
+		return -1;
 	for (i = 0; i < m->nlisteners; i++)
 		if (mqtt_listener_start(m->listeners[i]) != 0)
 			return -1;
@@ -75,6 +202,8 @@ mqtt_stop(void *self)
 
 	for (i = 0; i < m->nlisteners; i++)
 		mqtt_listener_stop(m->listeners[i]);
+	if (m->broker != NULL)
+		mqtt_broker_stop(m->broker);
 }
 
 static void
@@ -88,15 +217,65 @@ mqtt_destroy(void *self)
 	for (i = 0; i < m->nlisteners; i++)
 		mqtt_listener_free(m->listeners[i]);
 	free(m->listeners);
+	mqtt_broker_free(m->broker);
+	fh_conf_clear(mqtt_broker_vars, &m->conf);
 	free(m);
 }
 
 static int
 mqtt_publish(void *self, struct fh_event *ev)
 {
-	(void)self;
-	(void)ev;
+	struct mqtt	*m = self;
+
+	return m->broker ? mqtt_broker_publish(m->broker, ev) : 0;
+}
+
+/* SIGHUP: the password file and the ACL, for new checks; nobody drops. */
+static int
+mqtt_reload(void *self, const struct fh_conf *conf, char **errstr)
+{
+	struct mqtt		*m = self;
+	struct mqtt_broker_conf	 bc;
+	struct mqtt_auth	*auth;
+	size_t			 i;
+
+	memset(&bc, 0, sizeof bc);
+	if (mqtt_broker_conf_load(conf, &bc, errstr) != 0) {
+		fh_conf_clear(mqtt_broker_vars, &bc);
+		return -1;
+	}
+	auth = mqtt_auth_load(bc.password_file, bc.acl_file, errstr);
+	if (auth == NULL) {
+		fh_conf_clear(mqtt_broker_vars, &bc);
+		return -1;
+	}
+	fh_log(LOG_INFO, "mqtt: reloaded %zu users%s%s",
+	    mqtt_auth_user_count(auth), mqtt_auth_has_acl(auth) ?
+	    " and the ACL from " : "", mqtt_auth_has_acl(auth) ?
+	    bc.acl_file : "");
+	mqtt_broker_set_auth(m->broker, auth);
+	fh_conf_clear(mqtt_broker_vars, &bc);
+	for (i = 0; i < m->nlisteners; i++) {
+		const struct fh_section *sec = NULL;
+
+		while ((sec = fh_conf_next(conf, sec, "listener")) != NULL)
+			if (strcmp(fh_section_name(sec),
+			    mqtt_listener_name(m->listeners[i])) == 0)
+				break;
+		if (sec != NULL && mqtt_listener_reload(m->listeners[i], sec,
+		    errstr) != 0)
+			return -1;
+	}
 	return 0;
+}
+
+static void
+mqtt_stats(void *self, json_t *out)
+{
+	struct mqtt	*m = self;
+
+	if (m->broker != NULL)
+		mqtt_broker_stats(m->broker, out);
 }
 
 const struct fh_sink_ops fh_sink_mqtt = {
@@ -107,4 +286,6 @@ const struct fh_sink_ops fh_sink_mqtt = {
 	.stop = mqtt_stop,
 	.destroy = mqtt_destroy,
 	.publish = mqtt_publish,
+	.reload = mqtt_reload,
+	.stats = mqtt_stats,
 };

@@ -16,6 +16,13 @@ CASES = [
     ("[listener a]\nbind = 127.0.0.1:1\n[listener a]\nbind = 127.0.0.1:2\n",
      ":3: duplicate section"),
     ("[listener a]\nbind = nope\n", ":2: bad bind address"),
+    ("[broker]\nmax_packet_size = huge\n", ":2: bad value 'huge'"),
+    ("[broker]\nnonsense = 1\n", ":2: unknown key 'nonsense'"),
+    ("[broker]\nmax_inflight_messages = 0\n",
+     ":2: max_inflight_messages must be between"),
+    ("[listener a]\nbind = 127.0.0.1:1883\n"
+     "[listener b]\nbind = 127.0.0.1:1883\n",
+     ":4: duplicate listener address"),
 ]
 
 
