@@ -55,7 +55,10 @@ struct fh_gateway {
 /* The WebSocket listener of the default, once ws lands in sinks/mqtt. */
 #define FH_DEFAULT_WS_LISTENER ""
 /* Sources that run with no config file at all. */
-#define FH_DEFAULT_SOURCES ""
+#define FH_DEFAULT_SOURCES \
+	"[source ansible]\n" \
+	"type = ansible\n" \
+	"listen = 127.0.0.1:8765\n"
 
 const char fh_default_config[] =
 	"; firehosed's embedded default: used when no config file exists.\n"

@@ -6,6 +6,7 @@
 
 #include "gateway/module.h"
 #include "sinks/mqtt/mqtt.h"
+#include "sources/ansible/ansible.h"
 
 const struct fh_sink_ops *const fh_sinks[] = {
 	&fh_sink_mqtt,
@@ -13,5 +14,6 @@ const struct fh_sink_ops *const fh_sinks[] = {
 };
 
 const struct fh_source_ops *const fh_sources[] = {
+	&fh_source_ansible,
 	NULL
 };
