@@ -10,6 +10,7 @@
 #include "gateway/gateway.h"
 #include "gateway/log.h"
 #include "gateway/module.h"
+#include "gateway/state.h"
 #include "gateway/xmalloc.h"
 
 struct gateway_source {
@@ -28,6 +29,7 @@ struct gateway_sink {
 struct gateway_conf {
 	char	*log_level;
 	char	*state_dir;
+	char	*state_sync;
 	char	*user;
 	bool	 syslog;
 };
@@ -35,6 +37,7 @@ struct gateway_conf {
 static const struct fh_conf_var gateway_vars[] = {
 	FH_CONF_STR("log_level", struct gateway_conf, log_level, "info"),
 	FH_CONF_STR("state_dir", struct gateway_conf, state_dir, ""),
+	FH_CONF_STR("state_sync", struct gateway_conf, state_sync, "normal"),
 	FH_CONF_STR("user", struct gateway_conf, user, ""),
 	FH_CONF_BOOL("syslog", struct gateway_conf, syslog, "false"),
 	FH_CONF_END
@@ -50,6 +53,7 @@ struct fh_gateway {
 	uint64_t		 seq;
 	uint64_t		 emitted, refused;
 	struct timespec		 started;
+	struct fh_state		*state;	/* opened by fh_gateway_start */
 };
 
 /* The WebSocket listener of the default, once ws lands in sinks/mqtt. */
@@ -94,6 +98,15 @@ gateway_apply_conf(struct gateway_conf *gc, const struct fh_conf *conf,
 		    fh_xstrdup("default");
 		*errstr = fh_xasprintf("%s: bad log_level '%s': expected "
 		    "error, warning, info or debug", where, gc->log_level);
+		free(where);
+		return -1;
+	}
+	if (strcmp(gc->state_sync, "normal") != 0 &&
+	    strcmp(gc->state_sync, "full") != 0) {
+		where = sec ? fh_section_where(sec, "state_sync") :
+		    fh_xstrdup("default");
+		*errstr = fh_xasprintf("%s: bad state_sync '%s': expected "
+		    "normal or full", where, gc->state_sync);
 		free(where);
 		return -1;
 	}
@@ -195,11 +208,36 @@ fail:
 	return NULL;
 }
 
+/*
+ * The state store opens here rather than in fh_gateway_create(), so that
+ * "firehosed -t" neither creates files nor trips over the lock a running
+ * daemon holds. Modules reach it from their start() on.
+ */
+static int
+gateway_open_state(struct fh_gateway *gw)
+{
+	char	*err = NULL;
+
+	if (gw->state != NULL)
+		return 0;	/* stop() + start() keeps it */
+	gw->state = fh_state_open(gw->base, gw->conf.state_dir,
+	    strcmp(gw->conf.state_sync, "full") == 0 ? FH_STATE_SYNC_FULL :
+	    FH_STATE_SYNC_NORMAL, &err);
+	if (gw->state == NULL) {
+		fh_log(LOG_ERR, "state: %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 fh_gateway_start(struct fh_gateway *gw)
 {
 	size_t	i;
 
+	if (gateway_open_state(gw) != 0)
+		return -1;
 	/* Sinks first, so that the first event a source emits has a home. */
 	for (i = 0; i < gw->nsinks; i++) {
 		if (gw->sinks[i].ops->start(gw->sinks[i].self) != 0)
@@ -250,6 +288,7 @@ fh_gateway_free(struct fh_gateway *gw)
 		gw->sinks[i].ops->destroy(gw->sinks[i].self);
 	free(gw->sources);
 	free(gw->sinks);
+	fh_state_close(gw->state);	/* after the modules: they may write */
 	fh_conf_clear(gateway_vars, &gw->conf);
 	free(gw);
 }
@@ -290,6 +329,12 @@ const char *
 fh_gateway_state_dir(struct fh_gateway *gw)
 {
 	return gw->conf.state_dir;
+}
+
+struct fh_state *
+fh_gateway_state(struct fh_gateway *gw)
+{
+	return gw->state;
 }
 
 const char *
@@ -351,5 +396,10 @@ fh_gateway_stats(struct fh_gateway *gw)
 		json_object_set_new(sinks, gw->sinks[i].ops->name, o);
 	}
 	json_object_set_new(out, "sinks", sinks);
+	if (gw->state != NULL) {
+		o = json_object();
+		fh_state_stats(gw->state, o);
+		json_object_set_new(out, "state", o);
+	}
 	return out;
 }

@@ -14,6 +14,7 @@ struct event_base;
 struct fh_event;
 struct fh_conf;
 struct fh_gateway;
+struct fh_state;
 
 /* Build a gateway from a parsed config: configure every module. */
 struct fh_gateway	*fh_gateway_create(struct event_base *,
@@ -28,6 +29,11 @@ int			 fh_gateway_reload(struct fh_gateway *,
 struct event_base	*fh_gateway_base(struct fh_gateway *);
 /* "" when state is kept in memory only. */
 const char		*fh_gateway_state_dir(struct fh_gateway *);
+/* The durable store (gateway/state.h), in memory when state_dir is "".
+ * Opened by fh_gateway_start() before any module starts, so modules use it
+ * from start() on (NULL before); closed by fh_gateway_free() after every
+ * module is destroyed. */
+struct fh_state		*fh_gateway_state(struct fh_gateway *);
 const char		*fh_gateway_user(struct fh_gateway *);
 
 /*

@@ -1,0 +1,1167 @@
+/*
+ * Durable state on SQLite. See state.h for the contract and
+ * docs/durability.md for the reasoning.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "gateway/log.h"
+#include "gateway/state.h"
+#include "gateway/xmalloc.h"
+
+/* PRAGMA application_id: "FHOS", so that we never adopt someone else's
+ * database. */
+#define STATE_APP_ID	0x46484f53
+
+static const char state_schema[] =
+	"CREATE TABLE cursor ("
+	"  source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (source, key)) WITHOUT ROWID;"
+	"CREATE TABLE retain ("
+	"  topic TEXT NOT NULL PRIMARY KEY, payload BLOB NOT NULL,"
+	"  props BLOB NOT NULL, qos INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE session ("
+	"  client_id TEXT NOT NULL PRIMARY KEY, next_mid INTEGER NOT NULL,"
+	"  expiry INTEGER NOT NULL, disconnected INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"CREATE TABLE sub ("
+	"  client_id TEXT NOT NULL, filter TEXT NOT NULL,"
+	"  options INTEGER NOT NULL,"
+	"  PRIMARY KEY (client_id, filter)) WITHOUT ROWID;"
+	/* A message body is stored once however many sessions queue it. */
+	"CREATE TABLE body ("
+	"  id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+	"  payload BLOB NOT NULL, props BLOB NOT NULL);"
+	"CREATE TABLE msg ("
+	"  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL,"
+	"  body INTEGER NOT NULL, qos INTEGER NOT NULL,"
+	"  retain INTEGER NOT NULL, dup INTEGER NOT NULL,"
+	"  mid INTEGER NOT NULL, state INTEGER NOT NULL);"
+	"CREATE INDEX msg_client ON msg (client_id, seq);"
+	"CREATE INDEX msg_body ON msg (body);"
+	"CREATE TRIGGER msg_gc AFTER DELETE ON msg BEGIN"
+	"  DELETE FROM body WHERE id = OLD.body AND"
+	"    NOT EXISTS (SELECT 1 FROM msg WHERE body = OLD.body);"
+	"END;"
+	"CREATE TABLE qos2 ("
+	"  client_id TEXT NOT NULL, mid INTEGER NOT NULL,"
+	"  PRIMARY KEY (client_id, mid)) WITHOUT ROWID;";
+
+enum state_stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_CURSOR_SET,
+	S_CURSOR_GET,
+	S_CURSOR_DEL,
+	S_RETAIN_PUT,
+	S_RETAIN_DEL,
+	S_RETAIN_ALL,
+	S_SESSION_PUT,
+	S_SESSION_DEL,
+	S_SESSION_ALL,
+	S_SESSION_DEL_SUBS,
+	S_SESSION_DEL_MSGS,
+	S_SESSION_DEL_QOS2,
+	S_SUB_PUT,
+	S_SUB_DEL,
+	S_SUB_LIST,
+	S_BODY_PUT,
+	S_MSG_PUSH,
+	S_MSG_UPDATE,
+	S_MSG_ACK,
+	S_MSG_LOAD,
+	S_MSG_COUNT,
+	S_QOS2_PUT,
+	S_QOS2_DEL,
+	S_QOS2_LOAD,
+	S_MAX
+};
+
+static const char *const state_sql[S_MAX] = {
+	[S_BEGIN] = "BEGIN",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_CURSOR_SET] = "INSERT OR REPLACE INTO cursor (source, key, value) "
+	    "VALUES (?, ?, ?)",
+	[S_CURSOR_GET] = "SELECT value FROM cursor WHERE source = ? AND "
+	    "key = ?",
+	[S_CURSOR_DEL] = "DELETE FROM cursor WHERE source = ? AND key = ?",
+	[S_RETAIN_PUT] = "INSERT OR REPLACE INTO retain (topic, payload, "
+	    "props, qos) VALUES (?, ?, ?, ?)",
+	[S_RETAIN_DEL] = "DELETE FROM retain WHERE topic = ?",
+	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos FROM retain "
+	    "ORDER BY topic",
+	[S_SESSION_PUT] = "INSERT OR REPLACE INTO session (client_id, "
+	    "next_mid, expiry, disconnected) VALUES (?, ?, ?, ?)",
+	[S_SESSION_DEL] = "DELETE FROM session WHERE client_id = ?",
+	[S_SESSION_ALL] = "SELECT client_id, next_mid, expiry, disconnected "
+	    "FROM session ORDER BY client_id",
+	[S_SESSION_DEL_SUBS] = "DELETE FROM sub WHERE client_id = ?",
+	[S_SESSION_DEL_MSGS] = "DELETE FROM msg WHERE client_id = ?",
+	[S_SESSION_DEL_QOS2] = "DELETE FROM qos2 WHERE client_id = ?",
+	[S_SUB_PUT] = "INSERT OR REPLACE INTO sub (client_id, filter, "
+	    "options) VALUES (?, ?, ?)",
+	[S_SUB_DEL] = "DELETE FROM sub WHERE client_id = ? AND filter = ?",
+	[S_SUB_LIST] = "SELECT filter, options FROM sub WHERE client_id = ? "
+	    "ORDER BY filter",
+	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props) "
+	    "VALUES (?, ?, ?)",
+	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
+	    "mid, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
+	    "WHERE seq = ?",
+	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
+	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
+	    "m.retain, m.dup, m.mid, m.state FROM msg m JOIN body b "
+	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
+	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
+	[S_QOS2_PUT] = "INSERT OR REPLACE INTO qos2 (client_id, mid) "
+	    "VALUES (?, ?)",
+	[S_QOS2_DEL] = "DELETE FROM qos2 WHERE client_id = ? AND mid = ?",
+	[S_QOS2_LOAD] = "SELECT mid FROM qos2 WHERE client_id = ? "
+	    "ORDER BY mid",
+};
+
+struct state_cb {
+	fh_state_done_cb	 cb;
+	void			*arg;
+};
+
+struct state_cbs {
+	struct state_cb	*v;
+	size_t		 n, cap;
+};
+
+/* The last body written, so that a fan-out stores it once. */
+struct state_body {
+	bool		 valid;
+	int64_t		 id;
+	char		*topic;
+	uint8_t		*payload;
+	size_t		 payload_len;
+	uint8_t		*props;
+	size_t		 props_len;
+};
+
+struct fh_state {
+	sqlite3			*db;
+	sqlite3_stmt		*stmt[S_MAX];
+	char			*dir;
+	char			*path;		/* "" in memory */
+	char			*moved_to;
+	bool			 durable;
+	enum fh_state_sync	 sync;
+	struct event_base	*base;
+	struct event		*ev_commit;
+	bool			 scheduled;
+	bool			 in_tx;
+	bool			 failed;	/* the current batch failed */
+	bool			 running;	/* callbacks running */
+	struct state_cbs	 pending, run;
+	struct state_body	 body;
+	/* stats */
+	uint64_t		 commits, writes, failed_commits, errors;
+	uint64_t		 callbacks, batch_writes, max_batch;
+	uint64_t		 bodies_shared;
+};
+
+static const uint8_t state_empty[1];
+
+/* ---- opening ---- */
+
+static bool
+state_is_corrupt_rc(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/* Run a PRAGMA or query that yields one integer or text row. */
+static int
+state_query1(sqlite3 *db, const char *sql, int64_t *ival, char **sval)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (ival != NULL)
+			*ival = sqlite3_column_int64(s, 0);
+		if (sval != NULL)
+			*sval = fh_xstrdup(sqlite3_column_text(s, 0) ?
+			    (const char *)sqlite3_column_text(s, 0) : "");
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static void
+state_close_db(struct fh_state *st)
+{
+	int	i;
+
+	for (i = 0; i < S_MAX; i++) {
+		sqlite3_finalize(st->stmt[i]);
+		st->stmt[i] = NULL;
+	}
+	sqlite3_close(st->db);
+	st->db = NULL;
+}
+
+/*
+ * Open and check the database. 0 ok; -1 a real error (*why set); -2 the
+ * file is corrupt (*why says how), the caller moves it aside and retries.
+ */
+static int
+state_open_db(struct fh_state *st, char **why)
+{
+	const char	*name = st->durable ? st->path : ":memory:";
+	int64_t		 appid = 0, version = 0, ntables = 0;
+	char		*mode = NULL, *check = NULL;
+	int		 rc, i;
+
+	rc = sqlite3_open_v2(name, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*why = fh_xasprintf("cannot open %s: %s", st->path,
+		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (st->durable) {
+		/*
+		 * EXCLUSIVE: hold the lock for as long as we run, so that a
+		 * second firehosed on the same state_dir is refused, and keep
+		 * the WAL index in our heap (no -shm file).
+		 */
+		rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE",
+		    NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = state_query1(st->db, "PRAGMA journal_mode = WAL",
+			    NULL, &mode);
+		if (rc == SQLITE_OK && strcmp(mode, "wal") != 0) {
+			*why = fh_xasprintf("%s: cannot switch to WAL mode "
+			    "(got '%s')", st->path, mode);
+			goto fail;
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, st->sync == FH_STATE_SYNC_FULL ?
+			    "PRAGMA synchronous = FULL" :
+			    "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	} else
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = OFF", NULL,
+		    NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = state_query1(st->db, "PRAGMA application_id", &appid,
+		    NULL);
+	if (rc == SQLITE_OK)
+		rc = state_query1(st->db, "PRAGMA user_version", &version,
+		    NULL);
+	if (rc == SQLITE_OK)
+		rc = state_query1(st->db, "SELECT count(*) FROM sqlite_master",
+		    &ntables, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+
+	if (appid != STATE_APP_ID && (appid != 0 || ntables != 0)) {
+		*why = fh_xasprintf("%s is not a firehose state file "
+		    "(application_id %#llx): refusing to touch it; point "
+		    "state_dir elsewhere", st->path, (unsigned long long)appid);
+		goto fail;
+	}
+	if (version > FH_STATE_SCHEMA) {
+		*why = fh_xasprintf("%s was written by a newer firehosed "
+		    "(schema version %lld; this one knows up to %d): refusing "
+		    "to touch it; run the newer firehosed, or move the file "
+		    "away to start with empty state", st->path,
+		    (long long)version, FH_STATE_SCHEMA);
+		goto fail;
+	}
+	if (ntables != 0 && st->durable) {
+		rc = state_query1(st->db, "PRAGMA quick_check(1)", NULL,
+		    &check);
+		if (rc != SQLITE_OK)
+			goto sqlfail;
+		if (strcmp(check, "ok") != 0) {
+			char *p;
+
+			for (p = check; *p != '\0'; p++)	/* one log line */
+				if (*p == '\n')
+					*p = ' ';
+			*why = fh_xasprintf("integrity check: %s", check);
+			free(check);
+			free(mode);
+			state_close_db(st);
+			return -2;
+		}
+		free(check);
+	}
+	if (ntables == 0) {
+		char *sql = fh_xasprintf("BEGIN; %s PRAGMA application_id = %d; "
+		    "PRAGMA user_version = %d; COMMIT;", state_schema,
+		    STATE_APP_ID, FH_STATE_SCHEMA);
+
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK)
+			goto sqlfail;
+	}
+	/* Schema migrations from older versions go here, in one
+	 * transaction each, when FH_STATE_SCHEMA grows past 1. */
+	for (i = 0; i < S_MAX; i++) {
+		rc = sqlite3_prepare_v3(st->db, state_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			/* A file that says it is ours but lacks our tables
+			 * is damaged. */
+			*why = fh_xasprintf("schema: %s",
+			    sqlite3_errmsg(st->db));
+			free(mode);
+			state_close_db(st);
+			return -2;
+		}
+	}
+	free(mode);
+	return 0;
+
+sqlfail:
+	if (state_is_corrupt_rc(rc)) {
+		*why = fh_xstrdup(sqlite3_errstr(rc));
+		free(mode);
+		state_close_db(st);
+		return -2;
+	}
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		*why = fh_xasprintf("%s is in use by another process (another "
+		    "firehosed with the same state_dir?)", st->path);
+	else
+		*why = fh_xasprintf("%s: %s", st->path,
+		    sqlite3_errmsg(st->db));
+fail:
+	free(mode);
+	state_close_db(st);
+	return -1;
+}
+
+/* Rename the file and its WAL to <path>.corrupt-<UTC time>[-N]. */
+static int
+state_move_aside(struct fh_state *st, char **errstr)
+{
+	static const char *const ext[] = { "-wal", "-shm", "-journal", NULL };
+	char		 stamp[32], *to = NULL, *from, *to2;
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	int		 i, n;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	for (n = 0; n < 100; n++) {
+		free(to);
+		to = n == 0 ? fh_xasprintf("%s.corrupt-%s", st->path, stamp) :
+		    fh_xasprintf("%s.corrupt-%s-%d", st->path, stamp, n);
+		if (access(to, F_OK) != 0)
+			break;
+	}
+	if (rename(st->path, to) != 0) {
+		*errstr = fh_xasprintf("%s is corrupt and cannot be moved "
+		    "aside to %s: %s", st->path, to, strerror(errno));
+		free(to);
+		return -1;
+	}
+	for (i = 0; ext[i] != NULL; i++) {
+		from = fh_xasprintf("%s%s", st->path, ext[i]);
+		to2 = fh_xasprintf("%s%s", to, ext[i]);
+		if (rename(from, to2) != 0 && errno != ENOENT)
+			fh_log(LOG_WARNING, "state: cannot move %s aside: %s",
+			    from, strerror(errno));
+		free(from);
+		free(to2);
+	}
+	st->moved_to = to;
+	return 0;
+}
+
+static int
+state_mkdir(const char *dir, char **errstr)
+{
+	struct stat	sb;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		*errstr = fh_xasprintf("state_dir %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		*errstr = fh_xasprintf("state_dir %s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void state_commit_cb(evutil_socket_t, short, void *);
+static int state_commit_tx(struct fh_state *);
+
+struct fh_state *
+fh_state_open(struct event_base *base, const char *dir,
+    enum fh_state_sync sync, char **errstr)
+{
+	struct fh_state	*st = fh_xcalloc(1, sizeof *st);
+	char		*why = NULL;
+	int		 rc;
+
+	st->base = base;
+	st->sync = sync;
+	st->durable = dir != NULL && *dir != '\0';
+	st->dir = fh_xstrdup(st->durable ? dir : "");
+	if (st->durable) {
+		if (state_mkdir(dir, errstr) != 0)
+			goto fail;
+		st->path = fh_xasprintf("%s/%s", dir, FH_STATE_FILE);
+	} else
+		st->path = fh_xstrdup("");
+
+	rc = state_open_db(st, &why);
+	if (rc == -2) {
+		if (state_move_aside(st, errstr) != 0) {
+			free(why);
+			goto fail;
+		}
+		fh_log(LOG_ERR, "state: %s is corrupt (%s): moved it aside to "
+		    "%s and started with empty state", st->path, why,
+		    st->moved_to);
+		free(why);
+		why = NULL;
+		rc = state_open_db(st, &why);
+		if (rc == -2) {
+			*errstr = fh_xasprintf("%s: fresh state file is "
+			    "unusable: %s", st->path, why);
+			free(why);
+			goto fail;
+		}
+	}
+	if (rc != 0) {
+		*errstr = why;
+		goto fail;
+	}
+	if (base != NULL)
+		st->ev_commit = event_new(base, -1, 0, state_commit_cb, st);
+	if (st->durable)
+		fh_log(LOG_INFO, "state: %s (WAL, synchronous=%s)", st->path,
+		    sync == FH_STATE_SYNC_FULL ? "full" : "normal");
+	return st;
+fail:
+	fh_state_close(st);
+	return NULL;
+}
+
+static void
+state_body_forget(struct fh_state *st)
+{
+	free(st->body.topic);
+	free(st->body.payload);
+	free(st->body.props);
+	memset(&st->body, 0, sizeof st->body);
+}
+
+void
+fh_state_close(struct fh_state *st)
+{
+	if (st == NULL)
+		return;
+	if (st->db != NULL) {
+		state_commit_tx(st);	/* callbacks are dropped */
+		if (st->durable)
+			sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)",
+			    NULL, NULL, NULL);
+	}
+	state_close_db(st);
+	if (st->ev_commit != NULL)
+		event_free(st->ev_commit);
+	state_body_forget(st);
+	free(st->pending.v);
+	free(st->run.v);
+	free(st->dir);
+	free(st->path);
+	free(st->moved_to);
+	free(st);
+}
+
+const char *
+fh_state_path(const struct fh_state *st)
+{
+	return st->path;
+}
+
+bool
+fh_state_is_durable(const struct fh_state *st)
+{
+	return st->durable;
+}
+
+const char *
+fh_state_moved_aside(const struct fh_state *st)
+{
+	return st->moved_to;
+}
+
+void
+fh_state_stats(const struct fh_state *st, json_t *out)
+{
+	json_object_set_new(out, "durable", json_boolean(st->durable));
+	json_object_set_new(out, "commits", json_integer(st->commits));
+	json_object_set_new(out, "writes", json_integer(st->writes));
+	json_object_set_new(out, "failed_commits",
+	    json_integer(st->failed_commits));
+	json_object_set_new(out, "errors", json_integer(st->errors));
+	json_object_set_new(out, "callbacks", json_integer(st->callbacks));
+	json_object_set_new(out, "max_batch", json_integer(st->max_batch));
+	json_object_set_new(out, "bodies_shared",
+	    json_integer(st->bodies_shared));
+	json_object_set_new(out, "moved_aside", json_boolean(st->moved_to));
+}
+
+/* ---- batching ---- */
+
+static void
+state_schedule(struct fh_state *st)
+{
+	if (st->scheduled || st->ev_commit == NULL)
+		return;
+	st->scheduled = true;
+	event_active(st->ev_commit, EV_TIMEOUT, 0);
+}
+
+static void
+state_fail(struct fh_state *st, const char *what, int rc)
+{
+	st->errors++;
+	if (!st->failed)	/* once per batch */
+		fh_log(LOG_ERR, "state: %s failed: %s", what,
+		    sqlite3_errcode(st->db) == rc ? sqlite3_errmsg(st->db) :
+		    sqlite3_errstr(rc));
+	st->failed = true;
+	state_body_forget(st);
+}
+
+/* Make sure a transaction is open for a write, and a commit scheduled. */
+static int
+state_stage(struct fh_state *st)
+{
+	int	rc;
+
+	/* A failed statement may have rolled the transaction back (disk
+	 * full, I/O error): open a new one for the writes that follow. */
+	if (!st->in_tx || sqlite3_get_autocommit(st->db)) {
+		rc = sqlite3_step(st->stmt[S_BEGIN]);
+		sqlite3_reset(st->stmt[S_BEGIN]);
+		if (rc != SQLITE_DONE) {
+			state_fail(st, "BEGIN", rc);
+			return -1;
+		}
+		st->in_tx = true;
+	}
+	state_schedule(st);
+	return 0;
+}
+
+static int
+state_commit_tx(struct fh_state *st)
+{
+	int	rc;
+
+	if (!st->in_tx)
+		return st->failed ? -1 : 0;
+	st->in_tx = false;
+	if (st->failed) {
+		/* All or nothing: the callbacks get -1, so none of the batch
+		 * may stay (a QoS 2 publish must not be half stored). */
+		if (!sqlite3_get_autocommit(st->db)) {
+			sqlite3_step(st->stmt[S_ROLLBACK]);
+			sqlite3_reset(st->stmt[S_ROLLBACK]);
+		}
+	} else if (!sqlite3_get_autocommit(st->db)) {
+		rc = sqlite3_step(st->stmt[S_COMMIT]);
+		sqlite3_reset(st->stmt[S_COMMIT]);
+		if (rc != SQLITE_DONE) {
+			state_fail(st, "COMMIT", rc);
+			if (!sqlite3_get_autocommit(st->db)) {
+				sqlite3_step(st->stmt[S_ROLLBACK]);
+				sqlite3_reset(st->stmt[S_ROLLBACK]);
+			}
+		}
+	}
+	if (st->failed)
+		st->failed_commits++;
+	else
+		st->commits++;
+	if (st->batch_writes > st->max_batch)
+		st->max_batch = st->batch_writes;
+	st->batch_writes = 0;
+	return st->failed ? -1 : 0;
+}
+
+static void
+state_run_callbacks(struct fh_state *st)
+{
+	struct state_cbs	 tmp;
+	size_t			 i;
+	int			 rc;
+
+	if (st->running || st->pending.n == 0) {
+		if (!st->running)
+			st->failed = false;
+		return;
+	}
+	tmp = st->run;
+	st->run = st->pending;
+	st->pending = tmp;
+	st->pending.n = 0;
+	rc = st->failed ? -1 : 0;
+	st->failed = false;
+	st->running = true;
+	for (i = 0; i < st->run.n; i++) {
+		if (st->run.v[i].cb == NULL)	/* cancelled */
+			continue;
+		st->callbacks++;
+		st->run.v[i].cb(rc, st->run.v[i].arg);
+	}
+	st->run.n = 0;
+	st->running = false;
+}
+
+static void
+state_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fh_state	*st = arg;
+
+	(void)fd;
+	(void)what;
+	st->scheduled = false;
+	state_commit_tx(st);
+	state_run_callbacks(st);
+}
+
+int
+fh_state_flush(struct fh_state *st)
+{
+	int	rc = state_commit_tx(st);
+
+	if (st->running) {
+		/* Called from a callback: the ones it adds run next turn. */
+		if (st->pending.n > 0)
+			state_schedule(st);
+		return rc;
+	}
+	state_run_callbacks(st);
+	return rc;
+}
+
+void
+fh_state_on_commit(struct fh_state *st, fh_state_done_cb cb, void *arg)
+{
+	struct state_cbs	*c = &st->pending;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = fh_xrealloc(c->v, c->cap * sizeof *c->v);
+	}
+	c->v[c->n].cb = cb;
+	c->v[c->n].arg = arg;
+	c->n++;
+	state_schedule(st);
+}
+
+void
+fh_state_cancel(struct fh_state *st, void *arg)
+{
+	size_t	i;
+
+	for (i = 0; i < st->pending.n; i++)
+		if (st->pending.v[i].arg == arg)
+			st->pending.v[i].cb = NULL;
+	if (st->running)
+		for (i = 0; i < st->run.n; i++)
+			if (st->run.v[i].arg == arg)
+				st->run.v[i].cb = NULL;
+}
+
+/* ---- statement helpers ---- */
+
+static void
+state_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int
+state_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len)
+{
+	if (len > INT_MAX)
+		return SQLITE_TOOBIG;
+	if (len == 0)
+		return sqlite3_bind_zeroblob(s, i, 0);
+	return sqlite3_bind_blob(s, i, p, (int)len, SQLITE_STATIC);
+}
+
+/* Step a write statement bound by the caller, inside the batch. */
+static int
+state_exec(struct fh_state *st, enum state_stmt which, const char *what)
+{
+	sqlite3_stmt	*s = st->stmt[which];
+	int		 rc;
+
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		state_fail(st, what, rc);
+		return -1;
+	}
+	st->writes++;
+	st->batch_writes++;
+	return 0;
+}
+
+static int
+state_bind_fail(struct fh_state *st, enum state_stmt which, const char *what,
+    int rc)
+{
+	sqlite3_reset(st->stmt[which]);
+	sqlite3_clear_bindings(st->stmt[which]);
+	state_fail(st, what, rc);
+	return -1;
+}
+
+static const uint8_t *
+state_col_blob(sqlite3_stmt *s, int i, size_t *len)
+{
+	const uint8_t	*p = sqlite3_column_blob(s, i);
+
+	*len = (size_t)sqlite3_column_bytes(s, i);
+	return p != NULL ? p : state_empty;
+}
+
+static const char *
+state_col_text(sqlite3_stmt *s, int i)
+{
+	const char	*p = (const char *)sqlite3_column_text(s, i);
+
+	return p != NULL ? p : "";
+}
+
+/* End a read: reset, and report an error other than running off the
+ * end. */
+static int
+state_read_end(struct fh_state *st, sqlite3_stmt *s, int rc, const char *what)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		st->errors++;
+		fh_log(LOG_ERR, "state: %s failed: %s", what,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return rc == SQLITE_ROW ? -1 : 0;	/* ROW: the callback stopped */
+}
+
+/* ---- cursors ---- */
+
+int
+fh_state_cursor_set(struct fh_state *st, const char *source, const char *key,
+    const char *value)
+{
+	sqlite3_stmt	*s = st->stmt[S_CURSOR_SET];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, source);
+	state_text(s, 2, key);
+	state_text(s, 3, value);
+	return state_exec(st, S_CURSOR_SET, "cursor_set");
+}
+
+char *
+fh_state_cursor_get(struct fh_state *st, const char *source, const char *key)
+{
+	sqlite3_stmt	*s = st->stmt[S_CURSOR_GET];
+	char		*v = NULL;
+	int		 rc;
+
+	state_text(s, 1, source);
+	state_text(s, 2, key);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = fh_xstrdup(state_col_text(s, 0));
+		rc = SQLITE_DONE;
+	}
+	state_read_end(st, s, rc, "cursor_get");
+	return v;
+}
+
+int
+fh_state_cursor_del(struct fh_state *st, const char *source, const char *key)
+{
+	sqlite3_stmt	*s = st->stmt[S_CURSOR_DEL];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, source);
+	state_text(s, 2, key);
+	return state_exec(st, S_CURSOR_DEL, "cursor_del");
+}
+
+/* ---- retained ---- */
+
+int
+fh_state_retain_put(struct fh_state *st, const struct fh_state_msg *m)
+{
+	sqlite3_stmt	*s = st->stmt[S_RETAIN_PUT];
+	int		 rc;
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, m->topic);
+	if ((rc = state_blob(s, 2, m->payload, m->payload_len)) != SQLITE_OK ||
+	    (rc = state_blob(s, 3, m->props, m->props_len)) != SQLITE_OK)
+		return state_bind_fail(st, S_RETAIN_PUT, "retain_put", rc);
+	sqlite3_bind_int(s, 4, m->qos);
+	return state_exec(st, S_RETAIN_PUT, "retain_put");
+}
+
+int
+fh_state_retain_del(struct fh_state *st, const char *topic)
+{
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(st->stmt[S_RETAIN_DEL], 1, topic);
+	return state_exec(st, S_RETAIN_DEL, "retain_del");
+}
+
+int
+fh_state_retain_load_all(struct fh_state *st,
+    int (*cb)(const struct fh_state_msg *, void *), void *arg)
+{
+	sqlite3_stmt		*s = st->stmt[S_RETAIN_ALL];
+	struct fh_state_msg	 m;
+	int			 rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof m);
+		m.topic = state_col_text(s, 0);
+		m.payload = state_col_blob(s, 1, &m.payload_len);
+		m.props = state_col_blob(s, 2, &m.props_len);
+		m.qos = (uint8_t)sqlite3_column_int(s, 3);
+		m.retain = true;
+		if (cb(&m, arg) != 0)
+			break;
+	}
+	return state_read_end(st, s, rc, "retain_load_all");
+}
+
+/* ---- sessions ---- */
+
+int
+fh_state_session_put(struct fh_state *st, const struct fh_state_session *ss)
+{
+	sqlite3_stmt	*s = st->stmt[S_SESSION_PUT];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, ss->client_id);
+	sqlite3_bind_int(s, 2, ss->next_mid);
+	sqlite3_bind_int64(s, 3, ss->expiry);
+	sqlite3_bind_int64(s, 4, ss->disconnected);
+	return state_exec(st, S_SESSION_PUT, "session_put");
+}
+
+int
+fh_state_session_del(struct fh_state *st, const char *client_id)
+{
+	static const enum state_stmt which[] = { S_SESSION_DEL_MSGS,
+	    S_SESSION_DEL_QOS2, S_SESSION_DEL_SUBS, S_SESSION_DEL };
+	size_t	i;
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_body_forget(st);	/* its body row may go away */
+	for (i = 0; i < sizeof which / sizeof which[0]; i++) {
+		state_text(st->stmt[which[i]], 1, client_id);
+		if (state_exec(st, which[i], "session_del") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+fh_state_sub_put(struct fh_state *st, const char *client_id,
+    const char *filter, uint8_t options)
+{
+	sqlite3_stmt	*s = st->stmt[S_SUB_PUT];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, client_id);
+	state_text(s, 2, filter);
+	sqlite3_bind_int(s, 3, options);
+	return state_exec(st, S_SUB_PUT, "sub_put");
+}
+
+int
+fh_state_sub_del(struct fh_state *st, const char *client_id,
+    const char *filter)
+{
+	sqlite3_stmt	*s = st->stmt[S_SUB_DEL];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, client_id);
+	state_text(s, 2, filter);
+	return state_exec(st, S_SUB_DEL, "sub_del");
+}
+
+/* Fill ss->subs from the sub table; the strings are copies. */
+static int
+state_session_subs(struct fh_state *st, struct fh_state_session *ss,
+    struct fh_state_sub **subs, size_t *cap)
+{
+	sqlite3_stmt	*s = st->stmt[S_SUB_LIST];
+	int		 rc;
+
+	ss->nsubs = 0;
+	state_text(s, 1, ss->client_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (ss->nsubs == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*subs = fh_xrealloc(*subs, *cap * sizeof **subs);
+		}
+		(*subs)[ss->nsubs].filter = fh_xstrdup(state_col_text(s, 0));
+		(*subs)[ss->nsubs].options = (uint8_t)sqlite3_column_int(s, 1);
+		ss->nsubs++;
+	}
+	ss->subs = *subs;
+	return state_read_end(st, s, rc, "session_load_all");
+}
+
+int
+fh_state_session_load_all(struct fh_state *st,
+    int (*cb)(const struct fh_state_session *, void *), void *arg)
+{
+	sqlite3_stmt		*s = st->stmt[S_SESSION_ALL];
+	struct fh_state_session	 ss;
+	struct fh_state_sub	*subs = NULL;
+	size_t			 cap = 0, i;
+	int			 rc, stop = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&ss, 0, sizeof ss);
+		ss.client_id = state_col_text(s, 0);
+		ss.next_mid = (uint16_t)sqlite3_column_int(s, 1);
+		ss.expiry = (uint32_t)sqlite3_column_int64(s, 2);
+		ss.disconnected = sqlite3_column_int64(s, 3);
+		if (state_session_subs(st, &ss, &subs, &cap) != 0) {
+			for (i = 0; i < ss.nsubs; i++)
+				free((char *)subs[i].filter);
+			stop = -1;
+			break;
+		}
+		stop = cb(&ss, arg);
+		for (i = 0; i < ss.nsubs; i++)
+			free((char *)subs[i].filter);
+		if (stop != 0)
+			break;
+	}
+	free(subs);
+	if (stop != 0) {
+		sqlite3_reset(s);
+		return -1;
+	}
+	return state_read_end(st, s, rc, "session_load_all");
+}
+
+/* ---- queued and in-flight messages ---- */
+
+static bool
+state_body_is(const struct state_body *b, const struct fh_state_msg *m)
+{
+	return b->valid && b->payload_len == m->payload_len &&
+	    b->props_len == m->props_len && strcmp(b->topic, m->topic) == 0 &&
+	    (m->payload_len == 0 ||
+	    memcmp(b->payload, m->payload, m->payload_len) == 0) &&
+	    (m->props_len == 0 ||
+	    memcmp(b->props, m->props, m->props_len) == 0);
+}
+
+static int
+state_body_put(struct fh_state *st, const struct fh_state_msg *m)
+{
+	sqlite3_stmt	*s = st->stmt[S_BODY_PUT];
+	struct state_body *b = &st->body;
+	int		 rc;
+
+	if (state_body_is(b, m)) {
+		st->bodies_shared++;
+		return 0;
+	}
+	state_body_forget(st);
+	state_text(s, 1, m->topic);
+	if ((rc = state_blob(s, 2, m->payload, m->payload_len)) != SQLITE_OK ||
+	    (rc = state_blob(s, 3, m->props, m->props_len)) != SQLITE_OK)
+		return state_bind_fail(st, S_BODY_PUT, "msg_push", rc);
+	if (state_exec(st, S_BODY_PUT, "msg_push") != 0)
+		return -1;
+	b->id = sqlite3_last_insert_rowid(st->db);
+	b->topic = fh_xstrdup(m->topic);
+	b->payload = fh_xmalloc(m->payload_len + 1);
+	if (m->payload_len > 0)
+		memcpy(b->payload, m->payload, m->payload_len);
+	b->payload_len = m->payload_len;
+	b->props = fh_xmalloc(m->props_len + 1);
+	if (m->props_len > 0)
+		memcpy(b->props, m->props, m->props_len);
+	b->props_len = m->props_len;
+	b->valid = true;
+	return 0;
+}
+
+int
+fh_state_msg_push(struct fh_state *st, const char *client_id,
+    struct fh_state_msg *m)
+{
+	sqlite3_stmt	*s = st->stmt[S_MSG_PUSH];
+
+	if (state_stage(st) != 0 || state_body_put(st, m) != 0)
+		return -1;
+	state_text(s, 1, client_id);
+	sqlite3_bind_int64(s, 2, st->body.id);
+	sqlite3_bind_int(s, 3, m->qos);
+	sqlite3_bind_int(s, 4, m->retain);
+	sqlite3_bind_int(s, 5, m->dup);
+	sqlite3_bind_int(s, 6, m->mid);
+	sqlite3_bind_int(s, 7, m->state);
+	if (state_exec(st, S_MSG_PUSH, "msg_push") != 0)
+		return -1;
+	m->seq = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int
+fh_state_msg_update(struct fh_state *st, int64_t seq, uint16_t mid,
+    enum fh_state_msg_state state, bool dup)
+{
+	sqlite3_stmt	*s = st->stmt[S_MSG_UPDATE];
+
+	if (state_stage(st) != 0)
+		return -1;
+	sqlite3_bind_int(s, 1, mid);
+	sqlite3_bind_int(s, 2, state);
+	sqlite3_bind_int(s, 3, dup);
+	sqlite3_bind_int64(s, 4, seq);
+	return state_exec(st, S_MSG_UPDATE, "msg_update");
+}
+
+int
+fh_state_msg_ack(struct fh_state *st, int64_t seq)
+{
+	if (state_stage(st) != 0)
+		return -1;
+	state_body_forget(st);	/* the trigger may delete its body */
+	sqlite3_bind_int64(st->stmt[S_MSG_ACK], 1, seq);
+	return state_exec(st, S_MSG_ACK, "msg_ack");
+}
+
+int
+fh_state_msg_load(struct fh_state *st, const char *client_id,
+    int (*cb)(const struct fh_state_msg *, void *), void *arg)
+{
+	sqlite3_stmt		*s = st->stmt[S_MSG_LOAD];
+	struct fh_state_msg	 m;
+	int			 rc;
+
+	state_text(s, 1, client_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&m, 0, sizeof m);
+		m.seq = sqlite3_column_int64(s, 0);
+		m.topic = state_col_text(s, 1);
+		m.payload = state_col_blob(s, 2, &m.payload_len);
+		m.props = state_col_blob(s, 3, &m.props_len);
+		m.qos = (uint8_t)sqlite3_column_int(s, 4);
+		m.retain = sqlite3_column_int(s, 5) != 0;
+		m.dup = sqlite3_column_int(s, 6) != 0;
+		m.mid = (uint16_t)sqlite3_column_int(s, 7);
+		m.state = (enum fh_state_msg_state)sqlite3_column_int(s, 8);
+		if (cb(&m, arg) != 0)
+			break;
+	}
+	return state_read_end(st, s, rc, "msg_load");
+}
+
+long
+fh_state_msg_count(struct fh_state *st, const char *client_id)
+{
+	sqlite3_stmt	*s = st->stmt[S_MSG_COUNT];
+	long		 n = -1;
+	int		 rc;
+
+	state_text(s, 1, client_id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n = (long)sqlite3_column_int64(s, 0);
+		rc = SQLITE_DONE;
+	}
+	if (state_read_end(st, s, rc, "msg_count") != 0)
+		return -1;
+	return n;
+}
+
+/* ---- QoS 2 receive state ---- */
+
+int
+fh_state_qos2_put(struct fh_state *st, const char *client_id, uint16_t mid)
+{
+	sqlite3_stmt	*s = st->stmt[S_QOS2_PUT];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, client_id);
+	sqlite3_bind_int(s, 2, mid);
+	return state_exec(st, S_QOS2_PUT, "qos2_put");
+}
+
+int
+fh_state_qos2_del(struct fh_state *st, const char *client_id, uint16_t mid)
+{
+	sqlite3_stmt	*s = st->stmt[S_QOS2_DEL];
+
+	if (state_stage(st) != 0)
+		return -1;
+	state_text(s, 1, client_id);
+	sqlite3_bind_int(s, 2, mid);
+	return state_exec(st, S_QOS2_DEL, "qos2_del");
+}
+
+int
+fh_state_qos2_load(struct fh_state *st, const char *client_id,
+    int (*cb)(uint16_t, void *), void *arg)
+{
+	sqlite3_stmt	*s = st->stmt[S_QOS2_LOAD];
+	int		 rc;
+
+	state_text(s, 1, client_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (cb((uint16_t)sqlite3_column_int(s, 0), arg) != 0)
+			break;
+	return state_read_end(st, s, rc, "qos2_load");
+}

@@ -1,0 +1,725 @@
+/* Unit tests: the durable store (gateway/state.c) on a real SQLite file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "gateway/state.h"
+
+struct fixture {
+	char			 dir[64];
+	char			*path;
+	struct event_base	*base;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof *f);
+
+	strcpy(f->dir, "/tmp/fh-state-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	if (asprintf(&f->path, "%s/%s", f->dir, FH_STATE_FILE) < 0)
+		return -1;
+	f->base = event_base_new();
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+	char		*cmd;
+
+	if (asprintf(&cmd, "rm -rf '%s'", f->dir) >= 0) {
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", f->dir);
+		free(cmd);
+	}
+	event_base_free(f->base);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
+static struct fh_state *
+open_ok(struct fixture *f, const char *dir)
+{
+	char		*err = NULL;
+	struct fh_state	*st = fh_state_open(f->base, dir, FH_STATE_SYNC_NORMAL,
+	    &err);
+
+	if (st == NULL)
+		fail_msg("open: %s", err);
+	return st;
+}
+
+static char *
+open_err(struct fixture *f)
+{
+	char		*err = NULL;
+	struct fh_state	*st = fh_state_open(f->base, f->dir,
+	    FH_STATE_SYNC_NORMAL, &err);
+
+	assert_null(st);
+	assert_non_null(err);
+	return err;
+}
+
+static void
+turn(struct fixture *f)
+{
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+static json_int_t
+stat_of(struct fh_state *st, const char *key)
+{
+	json_t		*o = json_object();
+	json_int_t	 v;
+
+	fh_state_stats(st, o);
+	v = json_integer_value(json_object_get(o, key));
+	json_decref(o);
+	return v;
+}
+
+/* ---- collectors for the load functions ---- */
+
+struct got {
+	char	buf[4096];
+	int	n;
+	int	stop_after;
+};
+
+static int
+got_msg_cb(const struct fh_state_msg *m, void *arg)
+{
+	struct got	*g = arg;
+	size_t		 len = strlen(g->buf);
+
+	snprintf(g->buf + len, sizeof g->buf - len,
+	    "%s=%.*s/q%d%s%s/mid%u/s%d/p%zu;", m->topic, (int)m->payload_len,
+	    (const char *)m->payload, m->qos, m->retain ? "r" : "",
+	    m->dup ? "d" : "", m->mid, (int)m->state, m->props_len);
+	g->n++;
+	return g->stop_after != 0 && g->n >= g->stop_after ? -1 : 0;
+}
+
+static int
+got_session_cb(const struct fh_state_session *ss, void *arg)
+{
+	struct got	*g = arg;
+	size_t		 len = strlen(g->buf), i;
+
+	len += snprintf(g->buf + len, sizeof g->buf - len, "%s:%u:%u:%lld[",
+	    ss->client_id, ss->next_mid, ss->expiry,
+	    (long long)ss->disconnected);
+	for (i = 0; i < ss->nsubs; i++)
+		len += snprintf(g->buf + len, sizeof g->buf - len, "%s/%u,",
+		    ss->subs[i].filter, ss->subs[i].options);
+	snprintf(g->buf + len, sizeof g->buf - len, "];");
+	g->n++;
+	return 0;
+}
+
+static int
+got_mid_cb(uint16_t mid, void *arg)
+{
+	struct got	*g = arg;
+	size_t		 len = strlen(g->buf);
+
+	snprintf(g->buf + len, sizeof g->buf - len, "%u,", mid);
+	g->n++;
+	return 0;
+}
+
+#define MSG(t, p, q) { .topic = (t), .payload = (const uint8_t *)(p), \
+	.payload_len = strlen(p), .qos = (q) }
+
+/* Write one of everything; seq gets the seqs of session a's messages. */
+static void
+fill(struct fh_state *st, int64_t seq[3])
+{
+	struct fh_state_msg	r1 = MSG("gerrit/x", "{\"r\":1}", 1);
+	struct fh_state_msg	r2 = MSG("gerrit/y", "", 0);
+	struct fh_state_msg	m1 = MSG("t/1", "one", 1);
+	struct fh_state_msg	m2 = MSG("t/2", "two", 2);
+	struct fh_state_session	sa = { .client_id = "a", .next_mid = 7,
+	    .expiry = UINT32_MAX, .disconnected = 0 };
+	struct fh_state_session	sb = { .client_id = "b", .next_mid = 1,
+	    .expiry = 60, .disconnected = 1700000000 };
+	static const uint8_t	props[] = { 0x01, 0x00, 0x02 };
+
+	assert_int_equal(fh_state_cursor_set(st, "gerrit", "last", "12345"),
+	    0);
+	assert_int_equal(fh_state_cursor_set(st, "lp", "uidvalidity", "9"), 0);
+	assert_int_equal(fh_state_cursor_set(st, "lp", "uidvalidity", "10"),
+	    0);
+	r1.props = props;
+	r1.props_len = sizeof props;
+	assert_int_equal(fh_state_retain_put(st, &r1), 0);
+	assert_int_equal(fh_state_retain_put(st, &r2), 0);
+	assert_int_equal(fh_state_session_put(st, &sa), 0);
+	assert_int_equal(fh_state_session_put(st, &sb), 0);
+	assert_int_equal(fh_state_sub_put(st, "a", "gerrit/#", 1), 0);
+	assert_int_equal(fh_state_sub_put(st, "a", "ansible/+", 0x22), 0);
+	assert_int_equal(fh_state_sub_put(st, "b", "#", 2), 0);
+	/* The same body to two sessions is stored once. */
+	assert_int_equal(fh_state_msg_push(st, "a", &m1), 0);
+	seq[0] = m1.seq;
+	assert_int_equal(fh_state_msg_push(st, "b", &m1), 0);
+	assert_int_equal(fh_state_msg_push(st, "a", &m2), 0);
+	seq[1] = m2.seq;
+	assert_true(seq[1] > seq[0]);
+	m1.retain = true;
+	assert_int_equal(fh_state_msg_push(st, "a", &m1), 0);
+	seq[2] = m1.seq;
+	assert_int_equal(fh_state_msg_update(st, seq[0], 7,
+	    FH_STATE_MSG_SENT, true), 0);
+	assert_int_equal(fh_state_msg_update(st, seq[1], 8,
+	    FH_STATE_MSG_RELEASED, false), 0);
+	assert_int_equal(fh_state_qos2_put(st, "a", 300), 0);
+	assert_int_equal(fh_state_qos2_put(st, "a", 5), 0);
+	assert_int_equal(fh_state_qos2_put(st, "b", 1), 0);
+}
+
+static void
+check_filled(struct fh_state *st)
+{
+	struct got	 g;
+	char		*v;
+
+	v = fh_state_cursor_get(st, "gerrit", "last");
+	assert_string_equal(v, "12345");
+	free(v);
+	v = fh_state_cursor_get(st, "lp", "uidvalidity");
+	assert_string_equal(v, "10");
+	free(v);
+	assert_null(fh_state_cursor_get(st, "lp", "nosuch"));
+
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_retain_load_all(st, got_msg_cb, &g), 0);
+	assert_string_equal(g.buf, "gerrit/x={\"r\":1}/q1r/mid0/s0/p3;"
+	    "gerrit/y=/q0r/mid0/s0/p0;");
+
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_session_load_all(st, got_session_cb, &g), 0);
+	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,"
+	    "gerrit/#/1,];b:1:60:1700000000[#/2,];");
+
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_msg_load(st, "a", got_msg_cb, &g), 0);
+	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
+	    "t/2=two/q2/mid8/s2/p0;t/1=one/q1r/mid0/s0/p0;");
+	assert_int_equal(fh_state_msg_count(st, "a"), 3);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_msg_load(st, "b", got_msg_cb, &g), 0);
+	assert_string_equal(g.buf, "t/1=one/q1/mid0/s0/p0;");
+
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_qos2_load(st, "a", got_mid_cb, &g), 0);
+	assert_string_equal(g.buf, "5,300,");
+}
+
+static void
+roundtrip(struct fixture *f, const char *dir)
+{
+	struct fh_state	*st = open_ok(f, dir);
+	struct got	 g;
+	int64_t		 seq[3];
+
+	assert_int_equal(fh_state_is_durable(st), dir != NULL);
+	fill(st, seq);
+	check_filled(st);		/* reads see staged writes */
+	turn(f);
+	check_filled(st);
+	assert_int_equal(stat_of(st, "bodies_shared"), 1);
+
+	/* A callback may stop the iteration. */
+	memset(&g, 0, sizeof g);
+	g.stop_after = 1;
+	assert_int_equal(fh_state_msg_load(st, "a", got_msg_cb, &g), -1);
+	assert_int_equal(g.n, 1);
+
+	/* Acks, deletes. */
+	assert_int_equal(fh_state_msg_ack(st, seq[0]), 0);
+	assert_int_equal(fh_state_msg_count(st, "a"), 2);
+	assert_int_equal(fh_state_msg_count(st, "b"), 1);
+	assert_int_equal(fh_state_sub_del(st, "a", "gerrit/#"), 0);
+	assert_int_equal(fh_state_qos2_del(st, "a", 5), 0);
+	assert_int_equal(fh_state_retain_del(st, "gerrit/y"), 0);
+	assert_int_equal(fh_state_cursor_del(st, "gerrit", "last"), 0);
+	assert_int_equal(fh_state_session_del(st, "b"), 0);
+	turn(f);
+	assert_null(fh_state_cursor_get(st, "gerrit", "last"));
+	assert_int_equal(fh_state_msg_count(st, "b"), 0);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_session_load_all(st, got_session_cb, &g), 0);
+	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,];");
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_qos2_load(st, "b", got_mid_cb, &g), 0);
+	assert_int_equal(g.n, 0);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(fh_state_retain_load_all(st, got_msg_cb, &g), 0);
+	assert_int_equal(g.n, 1);
+	/* Every body left is still referenced (the GC trigger ran). */
+	assert_int_equal(fh_state_session_del(st, "a"), 0);
+	fh_state_close(st);
+}
+
+static void
+test_roundtrip_memory(void **state)
+{
+	roundtrip(*state, NULL);
+}
+
+static void
+test_roundtrip_file(void **state)
+{
+	struct fixture	*f = *state;
+
+	roundtrip(f, f->dir);
+}
+
+static void
+test_restart(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	int64_t		 seq[3];
+
+	fill(st, seq);
+	turn(f);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	assert_null(fh_state_moved_aside(st));
+	check_filled(st);
+	fh_state_close(st);
+
+	/* Staged but never turned: close commits it too. */
+	st = open_ok(f, f->dir);
+	assert_int_equal(fh_state_cursor_set(st, "gerrit", "last", "99"), 0);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	{
+		char *v = fh_state_cursor_get(st, "gerrit", "last");
+
+		assert_string_equal(v, "99");
+		free(v);
+	}
+	fh_state_close(st);
+}
+
+static void
+test_memory_is_not_kept(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, "");
+
+	assert_false(fh_state_is_durable(st));
+	assert_string_equal(fh_state_path(st), "");
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	turn(f);
+	fh_state_close(st);
+	st = open_ok(f, NULL);
+	assert_null(fh_state_cursor_get(st, "s", "k"));
+	fh_state_close(st);
+	assert_int_equal(access(f->path, F_OK), -1);
+}
+
+static void
+set_user_version(const char *path, int v, const char *extra)
+{
+	sqlite3	*db;
+	char	 sql[128];
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", v);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	if (extra != NULL)
+		assert_int_equal(sqlite3_exec(db, extra, NULL, NULL, NULL),
+		    SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_newer_version_refused(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	char		*err;
+
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	fh_state_close(st);
+	set_user_version(f->path, FH_STATE_SCHEMA + 1, NULL);
+	err = open_err(f);
+	if (strstr(err, "written by a newer firehosed") == NULL ||
+	    strstr(err, f->path) == NULL)
+		fail_msg("unclear message: %s", err);
+	free(err);
+	/* Refused, not moved: the file is still there, untouched. */
+	assert_int_equal(access(f->path, F_OK), 0);
+}
+
+static void
+test_foreign_db_refused(void **state)
+{
+	struct fixture	*f = *state;
+	char		*err;
+
+	set_user_version(f->path, 0, "CREATE TABLE t (x);");
+	err = open_err(f);
+	if (strstr(err, "not a firehose state file") == NULL)
+		fail_msg("unclear message: %s", err);
+	free(err);
+	assert_int_equal(access(f->path, F_OK), 0);
+}
+
+static void
+test_in_use_refused(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	char		*err;
+
+	err = open_err(f);
+	if (strstr(err, "in use") == NULL)
+		fail_msg("unclear message: %s", err);
+	free(err);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	assert_null(fh_state_moved_aside(st));
+	fh_state_close(st);
+}
+
+static void
+test_not_a_dir(void **state)
+{
+	struct fixture	*f = *state;
+	char		*err = NULL, *file;
+	FILE		*fp;
+
+	assert_true(asprintf(&file, "%s/plain", f->dir) > 0);
+	fp = fopen(file, "w");
+	fclose(fp);
+	assert_null(fh_state_open(f->base, file, FH_STATE_SYNC_NORMAL, &err));
+	assert_non_null(strstr(err, "not a directory"));
+	free(err);
+	free(file);
+}
+
+static void
+expect_moved_aside(struct fixture *f)
+{
+	struct fh_state	*st = open_ok(f, f->dir);
+	const char	*to = fh_state_moved_aside(st);
+	struct stat	 sb;
+	char		*v;
+
+	assert_non_null(to);
+	assert_non_null(strstr(to, FH_STATE_FILE ".corrupt-"));
+	assert_int_equal(stat(to, &sb), 0);
+	assert_true(sb.st_size > 0);
+	/* The fresh store works and persists. */
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "fresh"), 0);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	assert_null(fh_state_moved_aside(st));
+	v = fh_state_cursor_get(st, "s", "k");
+	assert_string_equal(v, "fresh");
+	free(v);
+	fh_state_close(st);
+}
+
+static void
+test_corrupt_garbage(void **state)
+{
+	struct fixture	*f = *state;
+	FILE		*fp = fopen(f->path, "w");
+	int		 i;
+
+	for (i = 0; i < 3000; i++)
+		fputs("this is not a database ", fp);
+	fclose(fp);
+	expect_moved_aside(f);
+}
+
+static void
+test_corrupt_pages(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct fh_state_msg	 m = MSG("t", "", 1);
+	static uint8_t		 big[2000], junk[4096 * 4];
+	FILE			*fp;
+	int			 i;
+
+	/* A real file with many pages, then its b-tree pages overwritten:
+	 * the header is fine, the content is not. */
+	memset(big, 'x', sizeof big);
+	m.payload = big;
+	m.payload_len = sizeof big;
+	for (i = 0; i < 200; i++) {
+		char topic[32];
+
+		snprintf(topic, sizeof topic, "t/%d", i);
+		m.topic = topic;
+		assert_int_equal(fh_state_retain_put(st, &m), 0);
+	}
+	fh_state_close(st);
+	memset(junk, 0xa5, sizeof junk);
+	fp = fopen(f->path, "r+");
+	assert_non_null(fp);
+	fseek(fp, 4096, SEEK_SET);
+	fwrite(junk, 1, sizeof junk, fp);
+	fclose(fp);
+	expect_moved_aside(f);
+}
+
+/* ---- batching ---- */
+
+struct cb_log {
+	struct fh_state	*st;
+	int		 calls;
+	int		 rc;
+	json_int_t	 commits_seen;
+};
+
+static void
+cb_record(int rc, void *arg)
+{
+	struct cb_log	*l = arg;
+
+	l->calls++;
+	l->rc = rc;
+	l->commits_seen = stat_of(l->st, "commits");
+}
+
+static void
+test_batching(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct cb_log		 a = { .st = st }, b = { .st = st },
+				 c = { .st = st };
+	struct fh_state_msg	 m = MSG("t/x", "payload", 1);
+	char			 v[16];
+	int			 i;
+
+	for (i = 0; i < 1000; i++) {
+		snprintf(v, sizeof v, "%d", i);
+		assert_int_equal(fh_state_cursor_set(st, "s", v, v), 0);
+		assert_int_equal(fh_state_msg_push(st, "sess", &m), 0);
+		if (i == 10)
+			fh_state_on_commit(st, cb_record, &a);
+	}
+	fh_state_on_commit(st, cb_record, &b);
+	fh_state_on_commit(st, cb_record, &c);
+	fh_state_cancel(st, &c);
+	/* Nothing is committed nor called back before the loop turns. */
+	assert_int_equal(stat_of(st, "commits"), 0);
+	assert_int_equal(a.calls, 0);
+	turn(f);
+	/* One transaction for 2000 writes + 1 body; callbacks after it. */
+	assert_int_equal(stat_of(st, "commits"), 1);
+	assert_int_equal(stat_of(st, "writes"), 2001);
+	assert_int_equal(stat_of(st, "max_batch"), 2001);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(a.commits_seen, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(c.calls, 0);
+	/* A callback with nothing staged still comes, from the loop. */
+	fh_state_on_commit(st, cb_record, &c);
+	assert_int_equal(c.calls, 0);
+	turn(f);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.rc, 0);
+	/* An idle turn commits nothing. */
+	turn(f);
+	assert_int_equal(stat_of(st, "commits"), 1);
+	assert_int_equal(fh_state_msg_count(st, "sess"), 1000);
+	fh_state_close(st);
+}
+
+/* A write that fails fails its whole batch: rolled back, callbacks -1. */
+static void
+test_failed_batch(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct cb_log		 a = { .st = st }, b = { .st = st };
+	struct fh_state_msg	 m = MSG("t", "x", 1);
+
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	m.payload_len = (size_t)INT32_MAX + 1;	/* refused before reading */
+	assert_int_equal(fh_state_retain_put(st, &m), -1);
+	fh_state_on_commit(st, cb_record, &a);
+	turn(f);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.rc, -1);
+	assert_null(fh_state_cursor_get(st, "s", "k"));
+	assert_int_equal(stat_of(st, "failed_commits"), 1);
+	/* The next batch is fine again. */
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "w"), 0);
+	fh_state_on_commit(st, cb_record, &b);
+	turn(f);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(stat_of(st, "commits"), 1);
+	fh_state_close(st);
+}
+
+/* A callback that stages more work and flushes from inside a callback. */
+struct chain {
+	struct fh_state	*st;
+	int		 calls;
+};
+
+static void
+cb_chain(int rc, void *arg)
+{
+	struct chain	*ch = arg;
+
+	assert_int_equal(rc, 0);
+	if (++ch->calls < 3) {
+		assert_int_equal(fh_state_cursor_set(ch->st, "c", "n", "x"), 0);
+		fh_state_on_commit(ch->st, cb_chain, ch);
+		assert_int_equal(fh_state_flush(ch->st), 0);
+	}
+}
+
+static void
+test_callback_reentry(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	struct chain	 ch = { .st = st };
+
+	fh_state_on_commit(st, cb_chain, &ch);
+	assert_int_equal(ch.calls, 0);
+	/* The commit event re-arms itself inside the same loop pass. */
+	turn(f);
+	assert_int_equal(ch.calls, 3);
+	turn(f);
+	assert_int_equal(ch.calls, 3);
+	assert_int_equal(stat_of(st, "commits"), 2);
+	fh_state_close(st);
+}
+
+/* close() drops callbacks still pending instead of calling them. */
+static void
+test_close_drops_callbacks(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	struct cb_log	 a = { .st = st };
+
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	fh_state_on_commit(st, cb_record, &a);
+	fh_state_close(st);
+	assert_int_equal(a.calls, 0);
+	turn(f);
+	assert_int_equal(a.calls, 0);
+}
+
+/*
+ * Figures, not assertions: writes per second with one transaction per
+ * write versus one per loop turn. FH_STATE_BENCH=N sets the count.
+ */
+static double
+now_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+bench_one(struct fixture *f, enum fh_state_sync sync, int n, int batch)
+{
+	char			*err = NULL;
+	struct fh_state		*st;
+	struct fh_state_msg	 m = MSG("bench/topic", "", 1);
+	static uint8_t		 payload[512];
+	double			 t0;
+	int			 i;
+
+	unlink(f->path);
+	st = fh_state_open(f->base, f->dir, sync, &err);
+	assert_non_null(st);
+	m.payload = payload;
+	m.payload_len = sizeof payload;
+	t0 = now_s();
+	for (i = 0; i < n; i++) {
+		payload[i % sizeof payload]++;
+		assert_int_equal(fh_state_msg_push(st, "bench", &m), 0);
+		if ((i + 1) % batch == 0)
+			turn(f);
+	}
+	turn(f);
+	t0 = now_s() - t0;
+	fh_state_close(st);
+	return n / t0;
+}
+
+static void
+test_bench(void **state)
+{
+	struct fixture	*f = *state;
+	const char	*e = getenv("FH_STATE_BENCH");
+	int		 n = e ? atoi(e) : 2000;
+
+	if (n <= 0)
+		return;
+	printf("# state bench: %d QoS 1 pushes (512-byte payloads), writes/s\n",
+	    n);
+	printf("#   normal, 1 write per commit:   %10.0f\n",
+	    bench_one(f, FH_STATE_SYNC_NORMAL, n, 1));
+	printf("#   normal, 100 writes per commit: %9.0f\n",
+	    bench_one(f, FH_STATE_SYNC_NORMAL, n, 100));
+	printf("#   full,   1 write per commit:   %10.0f\n",
+	    bench_one(f, FH_STATE_SYNC_FULL, n / 10 ? n / 10 : 1, 1));
+	printf("#   full,   100 writes per commit: %9.0f\n",
+	    bench_one(f, FH_STATE_SYNC_FULL, n, 100));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+		T(test_roundtrip_memory),
+		T(test_roundtrip_file),
+		T(test_restart),
+		T(test_memory_is_not_kept),
+		T(test_newer_version_refused),
+		T(test_foreign_db_refused),
+		T(test_in_use_refused),
+		T(test_not_a_dir),
+		T(test_corrupt_garbage),
+		T(test_corrupt_pages),
+		T(test_batching),
+		T(test_failed_batch),
+		T(test_callback_reentry),
+		T(test_close_drops_callbacks),
+		T(test_bench),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
