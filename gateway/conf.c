@@ -410,6 +410,10 @@ conf_parse_scaled(const char *s, const char *const *units,
 	while (isspace((unsigned char)*end))
 		end++;
 	if (*end == '\0') {
+		/* A bare number has a scale too (seconds for durations):
+		 * check it as well, or 184467447073705161 wraps to 584 ms. */
+		if (v > ULLONG_MAX / scale[0])
+			return -1;
 		*out = v * scale[0];
 		return 0;
 	}

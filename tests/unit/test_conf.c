@@ -156,6 +156,11 @@ test_value_parsers(void **state)
 	assert_int_equal(fh_parse_duration("10", &ms), 0);
 	assert_int_equal(ms, 10000);
 	assert_int_equal(fh_parse_duration("s", &ms), -1);
+	/* Found by fuzz_conf: a bare number times 1000 wrapped around. */
+	assert_int_equal(fh_parse_duration("184467447073705161", &ms), -1);
+	assert_int_equal(fh_parse_duration("9223372036854776s", &ms), -1);
+	assert_int_equal(fh_parse_duration("9223372036854775ms", &ms), 0);
+	assert_int_equal(fh_parse_size("17179869184G", &sz), -1);
 	assert_int_equal(fh_parse_bool("Off", &b), 0);
 	assert_false(b);
 	assert_int_equal(fh_parse_hostport("[::1]:8883", &host, &port), 0);
