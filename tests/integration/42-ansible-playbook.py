@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A real ansible-playbook with the firehose plugin: mosquitto_sub sees the
 whole life of the playbook, in the original plugin's topics and payloads,
-once over TCP with a bearer token and once over a unix socket."""
+once over TCP with a bearer token (plugin configured in the environment)
+and once over a unix socket (configured in ansible.cfg)."""
 import json
 import os
 import queue
@@ -177,9 +178,10 @@ def test():
         try:
             wait_subscribed(sub, post)
             pid1 = check_run(sub, fa.playbook(d.tmp, url, token=TOKEN))
-            # The same over the unix socket.
+            # The same over the unix socket, configured in ansible.cfg.
             pid2 = check_run(sub, fa.playbook(
-                d.tmp, "unix:%s/ansible.sock" % d.tmp, token=TOKEN))
+                d.tmp, "unix:%s/ansible.sock" % d.tmp, token=TOKEN,
+                cfg=True))
             check(pid1 != pid2, "each run has its own playbook id")
         finally:
             sub.close()

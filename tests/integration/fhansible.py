@@ -103,8 +103,10 @@ def closed_port():
     return free_port()
 
 
-def playbook(tmp, url, token=None, extra_env=None, timeout=120):
-    """Run the test playbook with the firehose plugin; CompletedProcess."""
+def playbook(tmp, url, token=None, extra_env=None, timeout=120, cfg=False):
+    """Run the test playbook with the firehose plugin; CompletedProcess.
+    cfg: configure the plugin in an ansible.cfg instead of the environment.
+    """
     inv = os.path.join(tmp, "inventory")
     pb = os.path.join(tmp, "site.yml")
     with open(inv, "w") as f:
@@ -131,6 +133,20 @@ def playbook(tmp, url, token=None, extra_env=None, timeout=120):
     })
     if token is not None:
         env["FIREHOSE_TOKEN"] = token
+    if cfg:
+        path = os.path.join(tmp, "firehose-test.cfg")
+        with open(path, "w") as f:
+            f.write("[defaults]\ncallback_plugins = %s\n"
+                    "callbacks_enabled = firehose\n"
+                    "[callback_firehose]\nurl = %s\ntimeout = 2\n"
+                    "flush_timeout = 10\n" % (PLUGIN_DIR, url))
+            if token is not None:
+                f.write("token = %s\n" % token)
+        for k in list(env):
+            if k.startswith("FIREHOSE_") or k in (
+                    "ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_CALLBACKS_ENABLED"):
+                del env[k]
+        env["ANSIBLE_CONFIG"] = path
     env.update(extra_env or {})
     return subprocess.run(["ansible-playbook", "-i", inv, pb], cwd=tmp,
                           env=env, capture_output=True, text=True,
