@@ -1,14 +1,29 @@
+/*
+ * Listeners: mqtt (tcp), mqtts (TLS), ws and wss (WebSocket, with the
+ * built-in HTTP pages). Whatever the wire, the broker gets a bufferevent
+ * with plain MQTT bytes once the transport is ready: after the TLS
+ * handshake, after the WebSocket upgrade. Until then a connection is a
+ * listener_conn, owned here, with a timeout.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -16,29 +31,126 @@
 #include "gateway/gateway.h"
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
+#include "sinks/mqtt/http.h"
 #include "sinks/mqtt/listener.h"
+#include "sinks/mqtt/tls.h"
+#include "sinks/mqtt/ws.h"
+
+/* A TLS handshake or an HTTP request must be done within this. */
+#define LISTENER_SETUP_SEC	10
 
 struct listener_conf {
 	char	*protocol;
 	char	*bind;
+	char	*cert_file;
+	char	*key_file;
+	char	*ca_file;
+	bool	 require_certificate;
+	bool	 use_identity_as_username;
+	char	*tls_version;
+	char	*ciphers;
+	char	*path;
+	char	*allowed_origins;
+	size_t	 max_frame_size;
+	size_t	 max_message_size;
 };
 
 static const struct fh_conf_var listener_vars[] = {
 	FH_CONF_STR("protocol", struct listener_conf, protocol, "mqtt"),
 	FH_CONF_STR_REQ("bind", struct listener_conf, bind),
+	FH_CONF_STR("cert_file", struct listener_conf, cert_file, ""),
+	FH_CONF_STR("key_file", struct listener_conf, key_file, ""),
+	FH_CONF_STR("ca_file", struct listener_conf, ca_file, ""),
+	FH_CONF_BOOL("require_certificate", struct listener_conf,
+	    require_certificate, "false"),
+	FH_CONF_BOOL("use_identity_as_username", struct listener_conf,
+	    use_identity_as_username, "false"),
+	FH_CONF_STR("tls_version", struct listener_conf, tls_version,
+	    TLS_DEFAULT_VERSION),
+	FH_CONF_STR("ciphers", struct listener_conf, ciphers,
+	    TLS_DEFAULT_CIPHERS),
+	FH_CONF_STR("path", struct listener_conf, path, ""),
+	FH_CONF_STR("allowed_origins", struct listener_conf, allowed_origins,
+	    ""),
+	FH_CONF_SIZE("max_frame_size", struct listener_conf, max_frame_size,
+	    "0"),
+	FH_CONF_SIZE("max_message_size", struct listener_conf,
+	    max_message_size, "0"),
 	FH_CONF_END
 };
 
-struct mqtt_listener {
-	struct fh_gateway	*gw;
-	char			*name;
-	struct listener_conf	 conf;
-	char			*host;
-	int			 port;
-	struct evconnlistener	*lev;
-	mqtt_accept_cb		 accept_cb;
-	void			*arg;
+/* Keys that only some protocols take. */
+static const char *const listener_tls_keys[] = {
+	"cert_file", "key_file", "ca_file", "require_certificate",
+	"use_identity_as_username", "tls_version", "ciphers", NULL
 };
+static const char *const listener_ws_keys[] = {
+	"path", "allowed_origins", "max_frame_size", "max_message_size", NULL
+};
+
+#define LISTENER_TLS	0x1
+#define LISTENER_WS	0x2
+
+static const struct {
+	const char	*name;
+	int		 flags;
+} listener_protocols[] = {
+	{ "mqtt", 0 },
+	{ "mqtts", LISTENER_TLS },
+	{ "ws", LISTENER_WS },
+	{ "wss", LISTENER_TLS | LISTENER_WS },
+	{ NULL, 0 }
+};
+
+struct listener_counters {
+	uint64_t	accepted;
+	uint64_t	handed;		/* to the broker */
+	uint64_t	tls_failed;
+	uint64_t	setup_timeouts;
+	uint64_t	http_requests;
+	uint64_t	http_bad;
+	uint64_t	ws_rejected;
+};
+
+enum listener_conn_state {
+	LC_HANDSHAKE,		/* TLS */
+	LC_HTTP,		/* reading the request head */
+	LC_RESPOND,		/* flushing a response, then close */
+};
+
+struct listener_conn {
+	TAILQ_ENTRY(listener_conn)	 entry;
+	struct mqtt_listener		*l;
+	struct bufferevent		*bev;
+	enum listener_conn_state	 state;
+	char				*cert_cn;
+	char				 addr[INET6_ADDRSTRLEN + 8];
+};
+
+struct mqtt_listener {
+	TAILQ_ENTRY(mqtt_listener)	 all;
+	struct fh_gateway		*gw;
+	char				*name;
+	struct listener_conf		 conf;
+	int				 flags;
+	char				*host;
+	int				 port;
+	struct evconnlistener		*lev;
+	mqtt_accept_cb			 accept_cb;
+	void				*arg;
+	SSL_CTX				*ssl_ctx;
+	char				**origins;
+	size_t				 norigins;
+	struct http_ws_opts		 http_opts;
+	struct ws_opts			 ws_opts;
+	TAILQ_HEAD(, listener_conn)	 conns;
+	struct ws_set			 ws;
+	struct listener_counters	 c;
+};
+
+/* Every listener, for /metrics when the broker does not list them. */
+static TAILQ_HEAD(, mqtt_listener) listener_all =
+    TAILQ_HEAD_INITIALIZER(listener_all);
 
 static void
 listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
@@ -58,31 +170,355 @@ listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+static const char *
+listener_protocol(const struct mqtt_listener *l)
+{
+	return l->conf.protocol;
+}
+
+static void
+listener_conn_free(struct listener_conn *lc)
+{
+	TAILQ_REMOVE(&lc->l->conns, lc, entry);
+	if (lc->bev != NULL)
+		bufferevent_free(lc->bev);
+	free(lc->cert_cn);
+	free(lc);
+}
+
+/* The transport is ready: the broker takes bev from here. */
+static void
+listener_hand(struct mqtt_listener *l, struct bufferevent *bev,
+    const char *addr, const char *cert_cn)
+{
+	struct mqtt_peer	peer;
+
+	peer.listener = l->name;
+	peer.protocol = listener_protocol(l);
+	peer.addr = addr;
+	peer.cert_cn = cert_cn;
+	l->c.handed++;
+	l->accept_cb(bev, &peer, l->arg);
+}
+
+/* Take bev away from lc (which is freed) and give it to the broker. */
+static void
+listener_conn_hand(struct listener_conn *lc, struct bufferevent *bev)
+{
+	struct mqtt_listener	*l = lc->l;
+	char			 addr[sizeof lc->addr];
+	char			*cn = lc->cert_cn;
+
+	memcpy(addr, lc->addr, sizeof addr);
+	lc->cert_cn = NULL;
+	lc->bev = NULL;
+	listener_conn_free(lc);
+	listener_hand(l, bev, addr, cn);
+	free(cn);
+}
+
+
+static void	listener_http_read_cb(struct bufferevent *, void *);
+
+static void
+listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct listener_conn	*lc = arg;
+	struct mqtt_listener	*l = lc->l;
+	unsigned long		 e;
+	char			 why[256];
+
+	if (lc->state == LC_HANDSHAKE && (what & BEV_EVENT_CONNECTED)) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		if (l->conf.use_identity_as_username)
+			lc->cert_cn = tls_peer_cn(ssl);
+		fh_log(LOG_DEBUG, "listener %s: %s: %s with %s", l->name,
+		    lc->addr, SSL_get_version(ssl), SSL_get_cipher(ssl));
+		if (l->flags & LISTENER_WS) {
+			lc->state = LC_HTTP;
+			if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+				listener_http_read_cb(bev, lc);
+			return;
+		}
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		listener_conn_hand(lc, bev);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		l->c.setup_timeouts++;
+		fh_log(LOG_WARNING, "listener %s: %s: %s timed out", l->name,
+		    lc->addr, lc->state == LC_HANDSHAKE ? "TLS handshake" :
+		    "HTTP request");
+	} else if (lc->state == LC_HANDSHAKE) {
+		l->c.tls_failed++;
+		if ((e = bufferevent_get_openssl_error(bev)) != 0)
+			ERR_error_string_n(e, why, sizeof why);
+		else if (what & BEV_EVENT_EOF)
+			snprintf(why, sizeof why, "peer closed the connection");
+		else
+			snprintf(why, sizeof why, "%s",
+			    strerror(EVUTIL_SOCKET_ERROR()));
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+		fh_log(LOG_WARNING, "listener %s: TLS handshake with %s "
+		    "failed: %s", l->name, lc->addr, why);
+	}
+	listener_conn_free(lc);
+}
+
+static void
+listener_respond_write_cb(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		listener_conn_free(arg);
+}
+
+/* An HTTP answer is queued: flush it, then close. */
+static void
+listener_conn_respond(struct listener_conn *lc)
+{
+	lc->state = LC_RESPOND;
+	bufferevent_disable(lc->bev, EV_READ);
+	bufferevent_setcb(lc->bev, NULL, listener_respond_write_cb,
+	    listener_conn_event_cb, lc);
+	bufferevent_enable(lc->bev, EV_WRITE);
+}
+
+static void
+listener_http_reject(struct listener_conn *lc, int status, const char *why)
+{
+	fh_log(LOG_INFO, "listener %s: %s: HTTP %d: %s", lc->l->name,
+	    lc->addr, status, why);
+	http_respond_status(bufferevent_get_output(lc->bev), status, why);
+	listener_conn_respond(lc);
+}
+
+static void
+listener_http_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct listener_conn	*lc = arg;
+	struct mqtt_listener	*l = lc->l;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct http_request	 req;
+	struct bufferevent	*wbev;
+	const char		*why, *sub;
+	char			*resp;
+	size_t			 len = evbuffer_get_length(in);
+	int			 n, status;
+
+	if (lc->state != LC_HTTP)
+		return;
+	if (len > HTTP_HEAD_MAX)
+		len = HTTP_HEAD_MAX;
+	n = http_request_parse(evbuffer_pullup(in, (ev_ssize_t)len), len,
+	    &req);
+	if (n == HTTP_PARSE_MORE)
+		return;
+	l->c.http_requests++;
+	if (n < 0) {
+		l->c.http_bad++;
+		listener_http_reject(lc, n == HTTP_PARSE_TOO_LARGE ? 431 : 400,
+		    "malformed HTTP request");
+		return;
+	}
+	if (!http_is_upgrade(&req)) {
+		status = http_route(l->gw, l->name, &req,
+		    bufferevent_get_output(bev));
+		fh_log(LOG_DEBUG, "listener %s: %s: %.*s %.*s -> %d", l->name,
+		    lc->addr, (int)req.method.len, req.method.p,
+		    (int)req.target.len, req.target.p, status);
+		listener_conn_respond(lc);
+		return;
+	}
+	if ((status = http_ws_upgrade(&req, &l->http_opts, &resp, &sub,
+	    &why)) != 0) {
+		l->c.ws_rejected++;
+		listener_http_reject(lc, status, why);
+		return;
+	}
+	evbuffer_drain(in, (size_t)n);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	evbuffer_add(bufferevent_get_output(bev), resp, strlen(resp));
+	free(resp);
+	fh_log(LOG_DEBUG, "listener %s: %s: websocket upgrade (%s)", l->name,
+	    lc->addr, sub ? sub : "no subprotocol");
+	lc->bev = NULL;
+	if ((wbev = ws_wrap(&l->ws, bev, &l->ws_opts, lc->addr)) == NULL) {
+		bufferevent_free(bev);
+		listener_conn_free(lc);
+		return;
+	}
+	listener_conn_hand(lc, wbev);
+}
+
+static struct listener_conn *
+listener_conn_create(struct mqtt_listener *l, struct bufferevent *bev,
+    enum listener_conn_state state, const char *addr)
+{
+	struct listener_conn	*lc = fh_xcalloc(1, sizeof *lc);
+	struct timeval		 tv = { LISTENER_SETUP_SEC, 0 };
+
+	lc->l = l;
+	lc->bev = bev;
+	lc->state = state;
+	snprintf(lc->addr, sizeof lc->addr, "%s", addr);
+	TAILQ_INSERT_TAIL(&l->conns, lc, entry);
+	bufferevent_setcb(bev, listener_http_read_cb, NULL,
+	    listener_conn_event_cb, lc);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return lc;
+}
+
 static void
 listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct mqtt_listener	*l = arg;
+	struct event_base	*base = fh_gateway_base(l->gw);
 	struct bufferevent	*bev;
-	struct mqtt_peer	 peer;
+	SSL			*ssl = NULL;
 	char			 addr[INET6_ADDRSTRLEN + 8];
 	int			 one = 1;
 
 	(void)lev;
 	(void)salen;
+	l->c.accepted++;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	listener_format_addr(sa, addr, sizeof addr);
-	bev = bufferevent_socket_new(fh_gateway_base(l->gw), fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	if (l->flags & LISTENER_TLS) {
+		if ((ssl = SSL_new(l->ssl_ctx)) == NULL) {
+			evutil_closesocket(fd);
+			return;
+		}
+		bev = bufferevent_openssl_socket_new(base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			evutil_closesocket(fd);
+			return;
+		}
+		/* A peer that just closes TCP has left, not attacked. */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		listener_conn_create(l, bev, LC_HANDSHAKE, addr);
+		return;
+	}
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	peer.listener = l->name;
-	peer.protocol = l->conf.protocol;
-	peer.addr = addr;
-	peer.cert_cn = NULL;
-	l->accept_cb(bev, &peer, l->arg);
+	if (l->flags & LISTENER_WS) {
+		listener_conn_create(l, bev, LC_HTTP, addr);
+		return;
+	}
+	listener_hand(l, bev, addr, NULL);
+}
+
+static int
+listener_error(const struct fh_section *sec, const char *key, char **errstr,
+    const char *fmt, const char *arg)
+{
+	char	*where = fh_section_where(sec, key);
+	char	*msg = fh_xasprintf(fmt, arg);
+
+	*errstr = fh_xasprintf("%s: %s", where, msg);
+	free(where);
+	free(msg);
+	return -1;
+}
+
+static void
+listener_free_origins(struct mqtt_listener *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->norigins; i++)
+		free(l->origins[i]);
+	free(l->origins);
+	l->origins = NULL;
+	l->norigins = 0;
+}
+
+/* Validate the conf and build everything derived from it. */
+static int
+listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
+    struct listener_conf *lc, char **errstr)
+{
+	struct tls_opts	 to;
+	const char	*key;
+	char		*msg, *s, *tok, *save;
+	SSL_CTX		*ctx = NULL;
+	int		 i;
+
+	for (i = 0; listener_protocols[i].name != NULL; i++)
+		if (strcmp(lc->protocol, listener_protocols[i].name) == 0)
+			break;
+	if (listener_protocols[i].name == NULL)
+		return listener_error(sec, "protocol", errstr,
+		    "unknown protocol '%s': expected mqtt, mqtts, ws or wss",
+		    lc->protocol);
+	l->flags = listener_protocols[i].flags;
+	if (!(l->flags & LISTENER_TLS))
+		for (i = 0; listener_tls_keys[i] != NULL; i++)
+			if (fh_section_get(sec, listener_tls_keys[i]) != NULL)
+				return listener_error(sec,
+				    listener_tls_keys[i], errstr,
+				    "%s applies only to mqtts and wss "
+				    "listeners", listener_tls_keys[i]);
+	if (!(l->flags & LISTENER_WS))
+		for (i = 0; listener_ws_keys[i] != NULL; i++)
+			if (fh_section_get(sec, listener_ws_keys[i]) != NULL)
+				return listener_error(sec,
+				    listener_ws_keys[i], errstr,
+				    "%s applies only to ws and wss listeners",
+				    listener_ws_keys[i]);
+	if (*lc->path != '\0' && *lc->path != '/')
+		return listener_error(sec, "path", errstr,
+		    "path '%s' must start with '/'", lc->path);
+	if (lc->max_frame_size != 0 && lc->max_message_size != 0 &&
+	    lc->max_frame_size > lc->max_message_size)
+		return listener_error(sec, "max_frame_size", errstr, "%s",
+		    "max_frame_size is larger than max_message_size");
+	if (l->flags & LISTENER_TLS) {
+		to.cert_file = lc->cert_file;
+		to.key_file = lc->key_file;
+		to.ca_file = lc->ca_file;
+		to.require_certificate = lc->require_certificate;
+		to.tls_version = lc->tls_version;
+		to.ciphers = lc->ciphers;
+		if ((ctx = tls_ctx_create(&to, &key, &msg)) == NULL) {
+			listener_error(sec, key, errstr, "%s", msg);
+			free(msg);
+			return -1;
+		}
+		if (lc->use_identity_as_username && *lc->ca_file == '\0') {
+			SSL_CTX_free(ctx);
+			return listener_error(sec, "use_identity_as_username",
+			    errstr, "%s", "use_identity_as_username needs "
+			    "ca_file (client certificates)");
+		}
+		SSL_CTX_free(l->ssl_ctx);
+		l->ssl_ctx = ctx;
+	}
+	listener_free_origins(l);
+	s = fh_xstrdup(lc->allowed_origins);
+	for (tok = strtok_r(s, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		l->origins = fh_xrealloc(l->origins,
+		    (l->norigins + 1) * sizeof *l->origins);
+		l->origins[l->norigins++] = fh_xstrdup(tok);
+	}
+	free(s);
+	l->http_opts.path = lc->path;
+	l->http_opts.origins = l->origins;
+	l->http_opts.norigins = l->norigins;
+	l->ws_opts.max_frame = lc->max_frame_size;
+	l->ws_opts.max_message = lc->max_message_size;
+	return 0;
 }
 
 struct mqtt_listener *
@@ -90,32 +526,52 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
     mqtt_accept_cb cb, void *arg, char **errstr)
 {
 	struct mqtt_listener	*l = fh_xcalloc(1, sizeof *l);
-	char			*where;
 
 	l->gw = gw;
 	l->name = fh_xstrdup(fh_section_name(sec));
 	l->accept_cb = cb;
 	l->arg = arg;
+	TAILQ_INIT(&l->conns);
+	ws_set_init(&l->ws, l->name);
+	TAILQ_INSERT_TAIL(&listener_all, l, all);
 	if (fh_conf_apply(sec, listener_vars, &l->conf, errstr) != 0)
 		goto fail;
-	if (strcmp(l->conf.protocol, "mqtt") != 0) {
-		where = fh_section_where(sec, "protocol");
-		*errstr = fh_xasprintf("%s: unsupported protocol '%s'", where,
-		    l->conf.protocol);
-		free(where);
-		goto fail;
-	}
 	if (fh_parse_hostport(l->conf.bind, &l->host, &l->port) != 0) {
-		where = fh_section_where(sec, "bind");
-		*errstr = fh_xasprintf("%s: bad bind address '%s': expected "
-		    "host:port or [v6]:port", where, l->conf.bind);
-		free(where);
+		listener_error(sec, "bind", errstr, "bad bind address '%s': "
+		    "expected host:port or [v6]:port", l->conf.bind);
 		goto fail;
 	}
+	if (listener_apply(l, sec, &l->conf, errstr) != 0)
+		goto fail;
 	return l;
 fail:
 	mqtt_listener_free(l);
 	return NULL;
+}
+
+/* A non-blocking listening socket; v6 sockets are v6-only so that
+ * 0.0.0.0:N and [::]:N can both be bound. */
+static evutil_socket_t
+listener_socket(const struct sockaddr *sa, int salen)
+{
+	evutil_socket_t	fd;
+	int		one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, sa, (socklen_t)salen) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -123,6 +579,7 @@ mqtt_listener_start(struct mqtt_listener *l)
 {
 	struct sockaddr_storage	ss;
 	int			sslen = sizeof ss;
+	evutil_socket_t		fd;
 	char			addr[300];
 
 	if (l->lev != NULL)
@@ -138,13 +595,17 @@ mqtt_listener_start(struct mqtt_listener *l)
 		    l->name, addr);
 		return -1;
 	}
-	l->lev = evconnlistener_new_bind(fh_gateway_base(l->gw),
-	    listener_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    1024, (struct sockaddr *)&ss, sslen);
+	if ((fd = listener_socket((struct sockaddr *)&ss, sslen)) < 0) {
+		fh_log(LOG_ERR, "listener %s: cannot listen on %s: %s",
+		    l->name, addr, strerror(errno));
+		return -1;
+	}
+	l->lev = evconnlistener_new(fh_gateway_base(l->gw), listener_accept_cb,
+	    l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
 	if (l->lev == NULL) {
 		fh_log(LOG_ERR, "listener %s: cannot listen on %s: %s",
 		    l->name, addr, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	fh_log(LOG_INFO, "listener %s: %s on %s", l->name, l->conf.protocol,
@@ -165,18 +626,50 @@ int
 mqtt_listener_reload(struct mqtt_listener *l, const struct fh_section *sec,
     char **errstr)
 {
-	(void)l;
-	(void)sec;
-	(void)errstr;
-	return 0;
+	struct listener_conf	nc;
+	int			rc = -1;
+
+	memset(&nc, 0, sizeof nc);
+	if (fh_conf_apply(sec, listener_vars, &nc, errstr) != 0)
+		goto out;
+	if (strcmp(nc.protocol, l->conf.protocol) != 0 ||
+	    strcmp(nc.bind, l->conf.bind) != 0) {
+		listener_error(sec, "bind", errstr, "%s", "protocol and bind "
+		    "of a listener change only with a restart");
+		goto out;
+	}
+	/* Builds a new SSL_CTX: connections that are up keep the old one
+	 * (each SSL holds a reference), new ones get the new files. */
+	if (listener_apply(l, sec, &nc, errstr) != 0)
+		goto out;
+	fh_conf_clear(listener_vars, &l->conf);
+	l->conf = nc;
+	memset(&nc, 0, sizeof nc);
+	/* The derived options point into conf: refresh them. */
+	l->http_opts.path = l->conf.path;
+	if (l->flags & LISTENER_TLS)
+		fh_log(LOG_INFO, "listener %s: reloaded certificates from %s",
+		    l->name, l->conf.cert_file);
+	rc = 0;
+out:
+	fh_conf_clear(listener_vars, &nc);
+	return rc;
 }
 
 void
 mqtt_listener_free(struct mqtt_listener *l)
 {
+	struct listener_conn	*lc;
+
 	if (l == NULL)
 		return;
 	mqtt_listener_stop(l);
+	while ((lc = TAILQ_FIRST(&l->conns)) != NULL)
+		listener_conn_free(lc);
+	ws_set_release(&l->ws);
+	TAILQ_REMOVE(&listener_all, l, all);
+	SSL_CTX_free(l->ssl_ctx);
+	listener_free_origins(l);
 	fh_conf_clear(listener_vars, &l->conf);
 	free(l->host);
 	free(l->name);
@@ -193,4 +686,65 @@ const char *
 mqtt_listener_bind(const struct mqtt_listener *l)
 {
 	return l->conf.bind;
+}
+
+static json_int_t
+listener_pending(const struct mqtt_listener *l)
+{
+	const struct listener_conn	*lc;
+	json_int_t			 n = 0;
+
+	TAILQ_FOREACH(lc, &l->conns, entry)
+		n++;
+	return n;
+}
+
+void
+mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
+{
+	const struct listener_counters *c = &l->c;
+
+	json_object_set_new(o, "protocol", json_string(l->conf.protocol));
+	json_object_set_new(o, "accepted", json_integer(c->accepted));
+	json_object_set_new(o, "connections", json_integer(c->handed));
+	json_object_set_new(o, "pending", json_integer(listener_pending(l)));
+	json_object_set_new(o, "tls_handshake_failed",
+	    json_integer(c->tls_failed));
+	json_object_set_new(o, "setup_timeouts",
+	    json_integer(c->setup_timeouts));
+	if (l->flags & LISTENER_WS) {
+		json_object_set_new(o, "http_requests",
+		    json_integer(c->http_requests));
+		json_object_set_new(o, "http_bad", json_integer(c->http_bad));
+		json_object_set_new(o, "ws_rejected",
+		    json_integer(c->ws_rejected));
+		ws_set_stats(&l->ws, o);
+	}
+}
+
+void
+mqtt_listener_stats_all(struct fh_gateway *gw, json_t *stats)
+{
+	struct mqtt_listener	*l;
+	json_t			*sinks, *mqtt, *ls, *o;
+
+	if ((sinks = json_object_get(stats, "sinks")) == NULL) {
+		sinks = json_object();
+		json_object_set_new(stats, "sinks", sinks);
+	}
+	if ((mqtt = json_object_get(sinks, "mqtt")) == NULL) {
+		mqtt = json_object();
+		json_object_set_new(sinks, "mqtt", mqtt);
+	}
+	if (json_object_get(mqtt, "listeners") != NULL)
+		return;		/* the broker listed them */
+	ls = json_object();
+	TAILQ_FOREACH(l, &listener_all, all) {
+		if (l->gw != gw)
+			continue;
+		o = json_object();
+		mqtt_listener_stats(l, o);
+		json_object_set_new(ls, l->name, o);
+	}
+	json_object_set_new(mqtt, "listeners", ls);
 }

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 struct bufferevent;
 struct fh_gateway;
 struct fh_section;
@@ -37,5 +39,13 @@ void			 mqtt_listener_free(struct mqtt_listener *);
 const char		*mqtt_listener_name(const struct mqtt_listener *);
 /* "host:port" as configured, for the duplicate-address check. */
 const char		*mqtt_listener_bind(const struct mqtt_listener *);
+/* Counters of one listener (accepted, handshakes, HTTP, WebSocket...),
+ * added to out; the broker puts them under "listeners": {NAME: {...}}. */
+void			 mqtt_listener_stats(const struct mqtt_listener *,
+			    json_t *out);
+/* Add sinks.mqtt.listeners for every listener of gw to a stats object
+ * unless the broker already did (/metrics uses this). */
+void			 mqtt_listener_stats_all(struct fh_gateway *,
+			    json_t *stats);
 
 #endif

@@ -1,0 +1,359 @@
+/* WebSocket sessions as bufferevent filters; see ws.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "gateway/log.h"
+#include "gateway/xmalloc.h"
+#include "sinks/mqtt/ws.h"
+#include "sinks/mqtt/ws_frame.h"
+
+/* Largest frame we send; bigger writes become several frames. */
+#define WS_FRAME_OUT	65536
+/* Bytes queued on the socket before the broker's own buffer fills. */
+#define WS_UNDER_WMARK	262144
+/* How long a closing session may take to flush and hear the close. */
+#define WS_LINGER_SEC	5
+
+struct ws_session {
+	TAILQ_ENTRY(ws_session)	 entry;
+	struct ws_set		*set;		/* NULL once released */
+	struct ws_counters	*c;
+	struct bufferevent	*under;
+	struct bufferevent	*bev;		/* the broker's filter */
+	struct ws_decoder	 dec;
+	char			*peer;
+	bool			 close_sent;
+	bool			 close_received;	/* or the peer failed */
+	bool			 closing;	/* broker let go */
+};
+
+static uint8_t			ws_scratch[16384];
+static struct ws_counters	ws_orphan_counters;
+
+void
+ws_set_init(struct ws_set *set, const char *listener)
+{
+	memset(set, 0, sizeof *set);
+	TAILQ_INIT(&set->live);
+	set->listener = listener;
+}
+
+static void
+ws_session_free(struct ws_session *s)
+{
+	if (s->set != NULL) {
+		TAILQ_REMOVE(&s->set->live, s, entry);
+		s->set->c.open--;
+	}
+	if (s->under != NULL)
+		bufferevent_free(s->under);
+	free(s->peer);
+	free(s);
+}
+
+void
+ws_set_release(struct ws_set *set)
+{
+	struct ws_session	*s;
+
+	while ((s = TAILQ_FIRST(&set->live)) != NULL) {
+		if (s->closing) {
+			ws_session_free(s);
+			continue;
+		}
+		/* The broker still holds the filter: free_ctx finishes. */
+		TAILQ_REMOVE(&set->live, s, entry);
+		set->c.open--;
+		s->set = NULL;
+		s->c = &ws_orphan_counters;
+	}
+}
+
+void
+ws_set_stats(const struct ws_set *set, json_t *o)
+{
+	const struct ws_counters *c = &set->c;
+
+	json_object_set_new(o, "ws_sessions", json_integer(c->sessions));
+	json_object_set_new(o, "ws_open", json_integer(c->open));
+	json_object_set_new(o, "ws_frames_out", json_integer(c->frames_out));
+	json_object_set_new(o, "ws_bytes_in", json_integer(c->bytes_in));
+	json_object_set_new(o, "ws_bytes_out", json_integer(c->bytes_out));
+	json_object_set_new(o, "ws_pings", json_integer(c->pings));
+	json_object_set_new(o, "ws_closes", json_integer(c->closes));
+	json_object_set_new(o, "drops", json_pack("{s:I,s:I,s:I,s:I}",
+	    "ws_protocol_error", (json_int_t)c->err_protocol,
+	    "ws_text_frame", (json_int_t)c->err_unsupported,
+	    "ws_bad_utf8", (json_int_t)c->err_utf8,
+	    "ws_too_big", (json_int_t)c->err_too_big));
+}
+
+static void
+ws_send_control(struct ws_session *s, uint8_t opcode, const uint8_t *p,
+    size_t len)
+{
+	uint8_t	hdr[WS_HEADER_MAX];
+	size_t	hl;
+
+	hl = ws_frame_write_header(hdr, true, opcode, len, NULL);
+	evbuffer_add(bufferevent_get_output(s->under), hdr, hl);
+	if (len > 0)
+		evbuffer_add(bufferevent_get_output(s->under), p, len);
+}
+
+static void
+ws_send_close(struct ws_session *s, uint16_t code)
+{
+	uint8_t	p[2];
+
+	if (s->close_sent)
+		return;
+	s->close_sent = true;
+	if (code == WS_CLOSE_NO_STATUS) {
+		ws_send_control(s, WS_OP_CLOSE, NULL, 0);
+		return;
+	}
+	p[0] = (uint8_t)(code >> 8);
+	p[1] = (uint8_t)code;
+	ws_send_control(s, WS_OP_CLOSE, p, 2);
+}
+
+/* Tell the broker that the stream ended, from a deferred callback. */
+static void
+ws_notify(struct ws_session *s, short what)
+{
+	if (s->bev != NULL)
+		bufferevent_trigger_event(s->bev, what | BEV_EVENT_READING,
+		    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+ws_fail(struct ws_session *s, uint16_t code, const char *why)
+{
+	switch (code) {
+	case WS_CLOSE_UNSUPPORTED:
+		s->c->err_unsupported++;
+		break;
+	case WS_CLOSE_BAD_DATA:
+		s->c->err_utf8++;
+		break;
+	case WS_CLOSE_TOO_BIG:
+		s->c->err_too_big++;
+		break;
+	default:
+		s->c->err_protocol++;
+		break;
+	}
+	fh_log(LOG_WARNING, "listener %s: websocket %s: %s, closing with %u",
+	    s->set ? s->set->listener : "?", s->peer, why, code);
+	s->close_received = true;	/* do not wait for its close */
+	ws_send_close(s, code);
+	ws_notify(s, BEV_EVENT_ERROR);
+}
+
+static const char *
+ws_error_text(uint16_t code)
+{
+	switch (code) {
+	case WS_CLOSE_TOO_BIG:
+		return "frame or message too large";
+	case WS_CLOSE_BAD_DATA:
+		return "close reason is not UTF-8";
+	default:
+		return "protocol error";
+	}
+}
+
+static enum bufferevent_filter_result
+ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct ws_session	*s = arg;
+	struct evbuffer_iovec	 v;
+	struct ws_decoded	 res;
+	bool			 produced = false;
+	size_t			 n;
+
+	/* Decoded data never waits in src: a filter is not called again
+	 * for bytes it left behind until more arrive. */
+	(void)lim;
+	(void)mode;
+	while (!s->close_sent && evbuffer_get_length(src) > 0) {
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+			break;
+		n = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len, ws_scratch,
+		    sizeof ws_scratch, &res);
+		evbuffer_drain(src, n);
+		if (res.data_len > 0) {
+			if (res.data_opcode != WS_OP_BINARY) {
+				ws_fail(s, WS_CLOSE_UNSUPPORTED,
+				    "text frame (MQTT needs binary)");
+				break;
+			}
+			evbuffer_add(dst, ws_scratch, res.data_len);
+			s->c->bytes_in += res.data_len;
+			produced = true;
+		}
+		switch (res.ev) {
+		case WS_EV_PING:
+			s->c->pings++;
+			ws_send_control(s, WS_OP_PONG, res.ctl, res.ctl_len);
+			break;
+		case WS_EV_CLOSE:
+			s->c->closes++;
+			s->close_received = true;
+			ws_send_close(s, res.close_code);
+			ws_notify(s, BEV_EVENT_EOF);
+			break;
+		case WS_EV_ERROR:
+			ws_fail(s, res.close_code, ws_error_text(
+			    res.close_code));
+			break;
+		default:
+			if (n == 0 && res.data_len == 0)
+				goto out;
+			break;
+		}
+	}
+out:
+	if (s->close_sent)
+		evbuffer_drain(src, evbuffer_get_length(src));
+	return produced ? BEV_OK : BEV_NEED_MORE;
+}
+
+static enum bufferevent_filter_result
+ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct ws_session	*s = arg;
+	uint8_t			 hdr[WS_HEADER_MAX];
+	size_t			 len, n, hl, written = 0;
+
+	(void)mode;
+	if (s->close_sent) {
+		/* Nothing may follow a close frame. */
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_OK;
+	}
+	while ((len = evbuffer_get_length(src)) > 0) {
+		n = len < WS_FRAME_OUT ? len : WS_FRAME_OUT;
+		if (lim >= 0) {
+			if (written >= (size_t)lim)
+				break;
+			if (n > (size_t)lim - written)
+				n = (size_t)lim - written;
+		}
+		hl = ws_frame_write_header(hdr, true, WS_OP_BINARY, n, NULL);
+		evbuffer_add(dst, hdr, hl);
+		evbuffer_remove_buffer(src, dst, n);
+		written += hl + n;
+		s->c->frames_out++;
+		s->c->bytes_out += n;
+	}
+	return BEV_OK;
+}
+
+static void
+ws_closing_check(struct ws_session *s)
+{
+	if (evbuffer_get_length(bufferevent_get_output(s->under)) == 0 &&
+	    s->close_received)
+		ws_session_free(s);
+}
+
+static void
+ws_closing_read_cb(struct bufferevent *under, void *arg)
+{
+	struct ws_session	*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(under);
+	struct evbuffer_iovec	 v;
+	struct ws_decoded	 res;
+	size_t			 n;
+
+	/* Skim for the peer's close frame; data is dropped. */
+	while (!s->close_received && evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len, ws_scratch,
+		    sizeof ws_scratch, &res);
+		evbuffer_drain(in, n);
+		if (res.ev == WS_EV_CLOSE || res.ev == WS_EV_ERROR ||
+		    s->dec.failed)
+			s->close_received = true;
+		else if (n == 0 && res.data_len == 0 && res.ev == WS_EV_NONE)
+			break;
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	ws_closing_check(s);
+}
+
+static void
+ws_closing_write_cb(struct bufferevent *under, void *arg)
+{
+	(void)under;
+	ws_closing_check(arg);
+}
+
+static void
+ws_closing_event_cb(struct bufferevent *under, short what, void *arg)
+{
+	(void)under;
+	(void)what;
+	ws_session_free(arg);
+}
+
+/* The broker freed its filter: close politely, then free the socket. */
+static void
+ws_free_ctx(void *arg)
+{
+	struct ws_session	*s = arg;
+	struct timeval		 tv = { WS_LINGER_SEC, 0 };
+
+	s->bev = NULL;
+	if (s->set == NULL) {
+		ws_session_free(s);
+		return;
+	}
+	s->closing = true;
+	ws_send_close(s, WS_CLOSE_NORMAL);
+	bufferevent_setwatermark(s->under, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->under, ws_closing_read_cb, ws_closing_write_cb,
+	    ws_closing_event_cb, s);
+	bufferevent_set_timeouts(s->under, &tv, &tv);
+	bufferevent_enable(s->under, EV_READ | EV_WRITE);
+	ws_closing_check(s);
+}
+
+struct bufferevent *
+ws_wrap(struct ws_set *set, struct bufferevent *under,
+    const struct ws_opts *o, const char *peer)
+{
+	struct ws_session	*s = fh_xcalloc(1, sizeof *s);
+
+	s->set = set;
+	s->c = &set->c;
+	s->under = under;
+	s->peer = fh_xstrdup(peer);
+	ws_decoder_init(&s->dec, o->max_frame, o->max_message);
+	bufferevent_setwatermark(under, EV_WRITE, 0, WS_UNDER_WMARK);
+	s->bev = bufferevent_filter_new(under, ws_input_filter,
+	    ws_output_filter, 0, ws_free_ctx, s);
+	if (s->bev == NULL) {
+		s->set = NULL;
+		ws_session_free(s);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&set->live, s, entry);
+	set->c.sessions++;
+	set->c.open++;
+	/* Bytes that came with the upgrade request wait in under's input;
+	 * have the filter look at them once the broker enables reading. */
+	if (evbuffer_get_length(bufferevent_get_input(under)) > 0)
+		bufferevent_trigger(under, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	return s->bev;
+}
