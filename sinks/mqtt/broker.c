@@ -827,10 +827,17 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 		return;
 	}
 
-	if (p->has_username)
+	if (c->cert_cn != NULL) {
+		/* use_identity_as_username: the verified client
+		 * certificate is the credential, its CN the user. */
+		user = fh_xstrdup(c->cert_cn);
+		c->authenticated = true;
+	} else if (p->has_username)
 		user = fh_xstrndup((const char *)p->username.p,
 		    p->username.len);
-	if (user != NULL && b->auth != NULL &&
+	if (c->authenticated)
+		;
+	else if (user != NULL && b->auth != NULL &&
 	    mqtt_auth_has_passwords(b->auth)) {
 		if (!p->has_password || mqtt_auth_check_password(b->auth,
 		    user, p->password.p, p->password.len) != 0) {

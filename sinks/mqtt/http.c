@@ -426,6 +426,9 @@ static const struct {
 	{ "sources", "source", "source" },
 	{ "listeners", "listener", "listener" },
 	{ "drops", "drops", "reason" },
+	{ "dropped", "dropped", "reason" },
+	{ "errors", "errors", "reason" },
+	{ "connections", "connections", "listener" },
 	{ NULL, NULL, NULL }
 };
 

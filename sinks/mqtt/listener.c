@@ -246,7 +246,9 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		listener_conn_hand(lc, bev);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (lc->state == LC_RESPOND)
+		;	/* the lingering close ended */
+	else if (what & BEV_EVENT_TIMEOUT) {
 		l->c.setup_timeouts++;
 		fh_log(LOG_WARNING, "listener %s: %s: %s timed out", l->name,
 		    lc->addr, lc->state == LC_HANDSHAKE ? "TLS handshake" :
@@ -269,10 +271,24 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
+listener_respond_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Flushed: send FIN, then wait for the peer's EOF (lingering close, so
+ * that unread input does not turn our close into an RST). */
+static void
 listener_respond_write_cb(struct bufferevent *bev, void *arg)
 {
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		listener_conn_free(arg);
+	evutil_socket_t	fd;
+
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    (fd = bufferevent_getfd(bev)) >= 0)
+		shutdown(fd, SHUT_WR);
 }
 
 /* An HTTP answer is queued: flush it, then close. */
@@ -280,10 +296,10 @@ static void
 listener_conn_respond(struct listener_conn *lc)
 {
 	lc->state = LC_RESPOND;
-	bufferevent_disable(lc->bev, EV_READ);
-	bufferevent_setcb(lc->bev, NULL, listener_respond_write_cb,
-	    listener_conn_event_cb, lc);
-	bufferevent_enable(lc->bev, EV_WRITE);
+	listener_respond_read_cb(lc->bev, lc);
+	bufferevent_setcb(lc->bev, listener_respond_read_cb,
+	    listener_respond_write_cb, listener_conn_event_cb, lc);
+	bufferevent_enable(lc->bev, EV_READ | EV_WRITE);
 }
 
 static void

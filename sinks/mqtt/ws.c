@@ -1,6 +1,7 @@
 /* WebSocket sessions as bufferevent filters; see ws.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,8 +28,8 @@ struct ws_session {
 	struct ws_decoder	 dec;
 	char			*peer;
 	bool			 close_sent;
-	bool			 close_received;	/* or the peer failed */
 	bool			 closing;	/* broker let go */
+	bool			 shut;		/* FIN sent */
 };
 
 static uint8_t			ws_scratch[16384];
@@ -150,7 +151,6 @@ ws_fail(struct ws_session *s, uint16_t code, const char *why)
 	}
 	fh_log(LOG_WARNING, "listener %s: websocket %s: %s, closing with %u",
 	    s->set ? s->set->listener : "?", s->peer, why, code);
-	s->close_received = true;	/* do not wait for its close */
 	ws_send_close(s, code);
 	ws_notify(s, BEV_EVENT_ERROR);
 }
@@ -205,7 +205,6 @@ ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			break;
 		case WS_EV_CLOSE:
 			s->c->closes++;
-			s->close_received = true;
 			ws_send_close(s, res.close_code);
 			ws_notify(s, BEV_EVENT_EOF);
 			break;
@@ -257,38 +256,31 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	return BEV_OK;
 }
 
+/*
+ * Lingering close: once our close frame is out, send FIN and read (and
+ * drop) until the peer closes too, or the linger timeout. Closing with
+ * unread input would send RST, which can destroy the close frame before
+ * the peer reads it.
+ */
 static void
 ws_closing_check(struct ws_session *s)
 {
-	if (evbuffer_get_length(bufferevent_get_output(s->under)) == 0 &&
-	    s->close_received)
-		ws_session_free(s);
+	evutil_socket_t	fd;
+
+	if (s->shut ||
+	    evbuffer_get_length(bufferevent_get_output(s->under)) != 0)
+		return;
+	s->shut = true;
+	if ((fd = bufferevent_getfd(s->under)) >= 0)
+		shutdown(fd, SHUT_WR);
 }
 
 static void
 ws_closing_read_cb(struct bufferevent *under, void *arg)
 {
-	struct ws_session	*s = arg;
-	struct evbuffer		*in = bufferevent_get_input(under);
-	struct evbuffer_iovec	 v;
-	struct ws_decoded	 res;
-	size_t			 n;
-
-	/* Skim for the peer's close frame; data is dropped. */
-	while (!s->close_received && evbuffer_get_length(in) > 0) {
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		n = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len, ws_scratch,
-		    sizeof ws_scratch, &res);
-		evbuffer_drain(in, n);
-		if (res.ev == WS_EV_CLOSE || res.ev == WS_EV_ERROR ||
-		    s->dec.failed)
-			s->close_received = true;
-		else if (n == 0 && res.data_len == 0 && res.ev == WS_EV_NONE)
-			break;
-	}
-	evbuffer_drain(in, evbuffer_get_length(in));
-	ws_closing_check(s);
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(under),
+	    evbuffer_get_length(bufferevent_get_input(under)));
 }
 
 static void

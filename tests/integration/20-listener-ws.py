@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""WebSocket listeners: paho over ws (IPv4, IPv6, two listeners of one
+kind), the built-in pages (/healthz, /metrics, 404), and raw-socket abuse:
+bad upgrades, unmasked/oversize/text frames, a bad UTF-8 close reason, an
+MQTT packet split over frames and several in one frame, ping/pong, the
+close handshake, and a client stalled mid-frame that does not hold up
+anyone else."""
+import json
+import socket
+
+from fhtest import Daemon, check, free_port, main, wait_port
+from transport import (Paho, RawWS, http_get, metric, mqtt_connect,
+                       mqtt_publish, mqtt_subscribe, wait_for)
+
+CONF = """[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener tcp]
+bind = 127.0.0.1:{port}
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{ws}
+path = /mqtt
+max_frame_size = 64k
+max_message_size = 256k
+allowed_origins = https://ok.example, https://127.0.0.1:{ws}
+[listener web2]
+protocol = ws
+bind = 127.0.0.1:{ws2}
+[listener web6]
+protocol = ws
+bind = [::1]:{ws6}
+"""
+
+
+def have_ipv6():
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+def ws_session(port, cid, topic=None):
+    """A raw WebSocket MQTT client that is connected (and subscribed)."""
+    w = RawWS(port)
+    check(w.status == 101, "upgrade: %r" % w.head)
+    w.send(2, mqtt_connect(cid))
+    ack = w.mqtt_packets(1)[0]
+    check(ack[0] == 0x20 and ack[3] == 0, "CONNACK %r" % ack)
+    if topic is not None:
+        w.send(2, mqtt_subscribe(topic))
+        check(w.mqtt_packets(1)[0][0] == 0x90, "no SUBACK")
+    return w
+
+
+def test_paho(d):
+    ports = [d.ports["ws"], d.ports["ws2"]]
+    subs = [Paho(p, "websockets") for p in ports]
+    if have_ipv6():
+        wait_port(d.ports["ws6"], host="::1")
+        subs.append(Paho(d.ports["ws6"], "websockets", host="::1"))
+    for s in subs:
+        s.sub("paho/#")
+    pub = Paho(d.ports["ws2"], "websockets", path="/any/path")
+    big = bytes(range(256)) * 3900  # ~1 MB, under max_packet_size
+    pub.pub("paho/a", b"small")
+    pub.pub("paho/b", big)
+    for s in subs:
+        m = s.get()
+        check((m.topic, m.payload) == ("paho/a", b"small"), m.topic)
+        m = s.get()
+        check(m.topic == "paho/b" and m.payload == big, "1 MB over ws")
+        s.close()
+    pub.close()
+
+
+def test_pages(d):
+    port = d.ports["ws"]
+    st, head, body = http_get(port, "/healthz")
+    check(st == 200 and "application/json" in head, head)
+    h = json.loads(body)
+    check(h["status"] == "ok" and h["listener"] == "web", body)
+    st, head, body = http_get(port, "/metrics")
+    check(st == 200 and "text/plain" in head, head)
+    text = body.decode()
+    check(metric(text, "firehose_mqtt_listener_accepted", listener="web",
+                 protocol="ws") >= 1, text)
+    check(metric(text, "firehose_bus_events") is not None, text)
+    check(metric(text, "firehose_mqtt_messages_received") is not None, text)
+    st, head, body = http_get(port, "/nope")
+    check(st == 404, head)
+    st, head, body = http_get(port, "/healthz", method="HEAD")
+    check(st == 200 and body == b"", head)
+    st, head, body = http_get(port, "/healthz", method="POST")
+    check(st == 405, head)
+    # garbage instead of HTTP
+    w = RawWS(port, upgrade=False)
+    w.send_raw(b"\x16\x03\x01\x00\x05hello\r\n\r\n")
+    check(w.read_head() == 400, w.head)
+    w.close()
+
+
+def test_bad_upgrades(d):
+    port = d.ports["ws"]
+    w = RawWS(port, path="/elsewhere")
+    check(w.status == 404, w.head)
+    w = RawWS(port, version="8")
+    check(w.status == 426 and w.header("Sec-WebSocket-Version") == "13",
+          w.head)
+    w = RawWS(port, key="not-a-key")
+    check(w.status == 400, w.head)
+    w = RawWS(port, headers=["Origin: https://evil.example"])
+    check(w.status == 403, w.head)
+    w = RawWS(port, headers=["Origin: https://ok.example"])
+    check(w.status == 101, w.head)
+    w.close()
+    # subprotocols: mqtt, mqttv3.1, none
+    for offer, want in (("mqtt", "mqtt"), ("foo, mqttv3.1", "mqttv3.1"),
+                        (None, None)):
+        w = RawWS(port, protocols=offer)
+        check(w.status == 101, w.head)
+        check(w.header("Sec-WebSocket-Protocol") == want,
+              "%r: %r" % (offer, w.head))
+        w.close()
+
+
+def send_fragments(w):
+    """A valid 300 kB PUBLISH in 60 kB fragments: the message limit
+    (256k) trips at the fifth."""
+    p = mqtt_publish("raw/big", b"y" * 300000)
+    chunks = [p[i:i + 60000] for i in range(0, len(p), 60000)]
+    for i, c in enumerate(chunks):
+        w.send(2 if i == 0 else 0, c, fin=i == len(chunks) - 1)
+
+
+def test_frames(d):
+    port = d.ports["ws"]
+    listener = ws_session(port, "listener", "raw/#")
+
+    # One PUBLISH split over three frames (with a ping in between), then
+    # two PUBLISHes in one frame.
+    w = ws_session(port, "splitter")
+    p = mqtt_publish("raw/split", "over three frames")
+    w.send(2, p[:1], fin=False)
+    w.send(0, p[1:7], fin=False)
+    w.send(9, b"are you there")
+    fin, op, pong = w.recv_frame()
+    check(op == 10 and pong == b"are you there", "pong %r" % pong)
+    w.send(0, p[7:], fin=True)
+    w.send(2, mqtt_publish("raw/one", "1") + mqtt_publish("raw/two", "2"))
+    got = listener.mqtt_packets(3)
+    check([g[-1:] for g in got] == [b"s", b"1", b"2"], repr(got))
+    # close handshake: our code comes back
+    w.send(8, b"\x03\xe8bye")
+    check(w.recv_close() == 1000, "close echo")
+    check(w.at_eof(), "socket not closed after close")
+
+    cases = [
+        ("unmasked", lambda w: w.send(2, b"\xc0\x00", mask=False), 1002),
+        ("rsv", lambda w: w.send(2, b"\xc0\x00", rsv=0x40), 1002),
+        ("text", lambda w: w.send(1, b"\xc0\x00"), 1003),
+        ("frame too big", lambda w: w.send(2, b"x" * 70000), 1009),
+        ("message too big", send_fragments, 1009),
+        ("bad utf-8 close", lambda w: w.send(8, b"\x03\xe8\xc3\x28"), 1007),
+        ("bad close code", lambda w: w.send(8, b"\x03\xed"), 1002),
+        ("stray continuation", lambda w: w.send(0, b"x"), 1002),
+    ]
+    for name, act, code in cases:
+        w = ws_session(port, "bad-" + name.replace(" ", "-"))
+        act(w)
+        got = w.recv_close()
+        check(got == code, "%s: close %r, want %d" % (name, got, code))
+        check(w.at_eof(), "%s: not closed" % name)
+        w.close()
+
+    # The listener saw all of that and still works.
+    w = ws_session(port, "after")
+    w.send(2, mqtt_publish("raw/after", "still here"))
+    check(listener.mqtt_packets(1)[0].endswith(b"still here"), "after")
+    listener.close()
+    w.close()
+    st, head, body = http_get(port, "/metrics")
+    text = body.decode()
+    for reason, n in (("ws_protocol_error", 4), ("ws_text_frame", 1),
+                      ("ws_bad_utf8", 1), ("ws_too_big", 2)):
+        v = metric(text, "firehose_mqtt_listener_drops", listener="web",
+                   reason=reason)
+        check(v == n, "drops %s = %r, want %d" % (reason, v, n))
+
+
+def test_stall(d):
+    """A client that sends half a frame and stops reading must not hold
+    anyone else up."""
+    port = d.ports["ws"]
+    stalled = ws_session(port, "stalled", "stall/#")
+    stalled.send_raw(RawWS.frame(2, mqtt_publish("stall/x", "y" * 1000))
+                     [:20])
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    other = Paho(d.ports["ws"], "websockets")
+    other.sub("stall/#")
+    pub = Paho(d.port)
+    for i in range(200):
+        pub.pub("stall/%d" % i, b"z" * 5000)
+    for i in range(200):
+        m = other.get()
+        check(m.topic == "stall/%d" % i, "order: %s" % m.topic)
+    other.close()
+    pub.close()
+    stalled.close()
+
+
+def test():
+    ports = {"ws": free_port(), "ws2": free_port()}
+    ports["ws6"] = free_port(socket.AF_INET6, "::1") if have_ipv6() \
+        else free_port()
+    with Daemon(CONF, ports=ports) as d:
+        for p in ("ws", "ws2"):
+            wait_port(d.ports[p])
+        test_pages(d)
+        test_paho(d)
+        test_bad_upgrades(d)
+        test_frames(d)
+        test_stall(d)
+        wait_for(lambda: d.alive(), what="daemon alive")
+        log = d.logtext()
+        check(log.count("websocket 127.0.0.1") >= 8, "one WARN per bad "
+              "peer expected:\n" + log[-3000:])
+
+
+main(test)
