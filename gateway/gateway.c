@@ -56,8 +56,12 @@ struct fh_gateway {
 	struct fh_state		*state;	/* opened by fh_gateway_start */
 };
 
-/* The WebSocket listener of the default, once ws lands in sinks/mqtt. */
-#define FH_DEFAULT_WS_LISTENER ""
+/* The WebSocket listener of the default (MQTT over ws, plus the pages). */
+#define FH_DEFAULT_WS_LISTENER \
+	"[listener websockets]\n" \
+	"protocol = ws\n" \
+	"bind = 127.0.0.1:8080\n" \
+	"path = /mqtt\n"
 /* Sources that run with no config file at all. */
 #define FH_DEFAULT_SOURCES \
 	"[source ansible]\n" \
