@@ -7,6 +7,7 @@
 #include "gateway/module.h"
 #include "sinks/mqtt/mqtt.h"
 #include "sources/ansible/ansible.h"
+#include "sources/subunit/subunit.h"
 
 const struct fh_sink_ops *const fh_sinks[] = {
 	&fh_sink_mqtt,
@@ -15,5 +16,6 @@ const struct fh_sink_ops *const fh_sinks[] = {
 
 const struct fh_source_ops *const fh_sources[] = {
 	&fh_source_ansible,
+	&fh_source_subunit,
 	NULL
 };

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""subunit source against a real gearmand: every kind of build.
+
+Jobs go in through gearmand with a small binary-protocol client; subunit
+streams come from python3-subunit running fake test suites and are served
+gzipped and plain by a test HTTP server. For each job the client's result
+(WORK_COMPLETE with the event's payload, or WORK_FAIL) is checked, and so is
+what a subscriber gets on gearman-subunit/#.
+"""
+import json
+import socket
+import tempfile
+
+from fhtest import Daemon, check, main, need
+import gearmanlib as gl
+
+CONFIG = """
+[gateway]
+log_level = debug
+[broker]
+[listener mqtt]
+protocol = mqtt
+bind = 127.0.0.1:{port}
+[source subunit]
+type = subunit
+gearman = 127.0.0.1:{gearman}
+worker_id = fh-test-pusher
+concurrency = 2
+fetch_timeout = 20s
+[source small]
+type = subunit
+gearman = 127.0.0.1:{gearman}
+function = push-subunit-small
+max_stream_size = 64k
+concurrency = 1
+"""
+
+HOST = socket.gethostname().split(".")[0]
+
+
+def topic(project, level):
+    return "gearman-subunit/%s/%s/%s" % (HOST, project, level)
+
+
+def run_job(g, files, function, arg):
+    kind, data = gl.submit(g.port, function, arg)
+    payload = json.loads(data) if kind == "complete" else None
+    return kind, payload
+
+
+def test():
+    need("gearmand")
+    tmp = tempfile.mkdtemp(prefix="fh-subunit-")
+    g = gl.Gearmand(tmp)
+    files = gl.Files()
+    try:
+        with Daemon(CONFIG, ports={"gearman": g.port}) as d:
+            check(g.wait_workers("push-subunit", 2),
+                  "worker did not register: " + d.logtext())
+            check(g.wait_workers("push-subunit-small", 1),
+                  "second worker did not register")
+            check("fh-test-pusher" in g.client_ids(),
+                  "SET_CLIENT_ID not seen: %r" % g.client_ids())
+            cases(g, files, d)
+            check("protocol" not in d.logtext(), d.logtext())
+    finally:
+        files.close()
+        g.stop()
+
+
+def cases(g, files, d):
+    passing = gl.subunit_run(d.tmp)
+    failing = gl.subunit_run(d.tmp, failing=True)
+
+    # A passing run, served gzipped: one request, for the .gz.
+    files.add("/1001/testrepository.subunit", passing, gz=True)
+    url = files.url("/1001/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1001"))
+    check(kind == "complete", "pass: %s" % kind)
+    check(p["status"] == "success", p)
+    check(p["build_uuid"] == "5a3f2c1d9e" and p["source_url"] == url, p)
+    check(p["fetched_url"] == url + ".gz", p)
+    s = p["summary"]
+    check(s["tests"]["success"] == 3 and s["tests"]["skip"] == 1, s)
+    check(s["total"] == 4 and s["failing_tests"] == [], s)
+    check(s["corrupt_packets"] == 0 and s["duration"] is not None, s)
+    check(p["build_name"] == "gate-nova-python27" and
+          p["build_change"] == "1001", p)
+    check(files.requests.count("/1001/testrepository.subunit.gz") == 1,
+          files.requests)
+
+    # A failing run, only the plain file: .gz 404, then the plain URL.
+    files.add("/1002/testrepository.subunit", failing)
+    url = files.url("/1002/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1002"))
+    check(kind == "complete", "fail run: %s" % kind)
+    check(p["status"] == "success" and p["fetched_url"] == url, p)
+    s = p["summary"]
+    check(s["tests"]["fail"] == 2 and s["tests"]["success"] == 3, s)
+    check(sorted(s["failing_tests"]) == [
+        "test_fake.TestBroken.test_boot",
+        "test_fake.TestBroken.test_reboot"], s)
+    check(files.requests[-2:] == ["/1002/testrepository.subunit.gz",
+                                  "/1002/testrepository.subunit"],
+          files.requests)
+
+    # Content-Encoding: gzip is undone by curl.
+    url = files.url("/ce/1002/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1002"))
+    check(kind == "complete" and p["summary"]["tests"]["fail"] == 2,
+          (kind, p))
+
+    # A periodic build: no change, the queue names the level.
+    files.add("/periodic/testrepository.subunit", passing, gz=True)
+    url = files.url("/periodic/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit",
+                      gl.job(url, change=None, build_queue="periodic",
+                             build_ref="refs/heads/master"))
+    check(kind == "complete" and p["status"] == "success", (kind, p))
+    check("build_change" not in p and p["build_queue"] == "periodic", p)
+
+    # A post build without a queue: the short ref.
+    kind, p = run_job(g, files, "push-subunit",
+                      gl.job(url, change=None, build_queue=None,
+                             build_ref="refs/tags/1.2.3"))
+    check(kind == "complete" and p["status"] == "success", (kind, p))
+
+    # An aborted build: published as aborted, nothing fetched.
+    n = len(files.requests)
+    kind, p = run_job(g, files, "push-subunit",
+                      gl.job(files.url("/aborted/x.subunit"),
+                             change="1003", build_status="ABORTED"))
+    check(kind == "complete" and p["status"] == "aborted", (kind, p))
+    check("summary" not in p and len(files.requests) == n, files.requests)
+
+    # A missing file: both URLs 404, the job fails, the event says why.
+    url = files.url("/1004/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1004"))
+    check(kind == "fail", "missing: %s" % kind)
+
+    # A corrupt stream: a bit flipped in the middle.
+    files.add("/1005/testrepository.subunit",
+              gl.corrupt(failing, len(failing) // 2), gz=True)
+    url = files.url("/1005/testrepository.subunit")
+    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1005"))
+    check(kind == "fail", "corrupt: %s" % kind)
+
+    # Not a job at all.
+    kind, p = run_job(g, files, "push-subunit", b"this is not json")
+    check(kind == "fail", "bad job: %s" % kind)
+
+    # Over the size cap (64k on push-subunit-small): a plain stream, and a
+    # small .gz that inflates past the cap.
+    big = gl.big_stream(200 * 1024)
+    files.add("/1006/big.subunit", big)
+    files.add("/1007/big.subunit", big, gz=True)
+    for change in ("1006", "1007"):
+        url = files.url("/%s/big.subunit" % change)
+        kind, p = run_job(g, files, "push-subunit-small",
+                          gl.job(url, change=change))
+        check(kind == "fail", "too large %s: %s" % (change, kind))
+    # ... and the same streams are fine for the worker without the cap.
+    kind, p = run_job(g, files, "push-subunit",
+                      gl.job(files.url("/1007/big.subunit"), change="1007"))
+    check(kind == "complete" and p["summary"]["tests"]["success"] == 1,
+          (kind, p))
+
+    # Concurrency: four slow jobs, never more than two fetches at once.
+    for i in range(4):
+        files.add("/slow/%d/t.subunit" % i, passing, gz=True)
+    threads = [gl.SubmitThread(g.port, "push-subunit",
+                               gl.job(files.url("/slow/%d/t.subunit" % i),
+                                      change=str(2000 + i)))
+               for i in range(4)]
+    files.max_active = 0
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for t in threads:
+        check(t.result is not None and t.result[0] == "complete", t.result)
+    check(files.max_active == 2, "max parallel fetches %d, want 2" %
+          files.max_active)
+
+
+main(test)

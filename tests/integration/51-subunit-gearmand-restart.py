@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""subunit source: gearmand restarts and several servers.
+
+The worker reconnects with backoff, registers again (SET_CLIENT_ID,
+CAN_DO) and goes on taking jobs; a job cut off by the restart is dropped,
+not answered twice; a server that is down at start is logged once and
+joined when it comes up.
+"""
+import json
+import tempfile
+import time
+
+from fhtest import Daemon, check, free_port, main, need
+import gearmanlib as gl
+
+CONFIG = """
+[gateway]
+log_level = debug
+[broker]
+[listener mqtt]
+protocol = mqtt
+bind = 127.0.0.1:{port}
+[source subunit]
+type = subunit
+gearman = 127.0.0.1:{gearman}, 127.0.0.1:{second}
+worker_id = restart-pusher
+concurrency = 2
+"""
+
+
+def wait(cond, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def complete(g, files, change):
+    url = files.url("/ok/testrepository.subunit")
+    kind, data = gl.submit(g.port, "push-subunit",
+                           gl.job(url, change=change))
+    check(kind == "complete", "job %s: %s" % (change, kind))
+    p = json.loads(data)
+    check(p["status"] == "success" and p["build_change"] == change, p)
+    return p
+
+
+def test():
+    need("gearmand")
+    tmp = tempfile.mkdtemp(prefix="fh-subunit-")
+    g = gl.Gearmand(tmp)
+    second_port = free_port()
+    files = gl.Files()
+    g2 = None
+    try:
+        with Daemon(CONFIG, ports={"gearman": g.port,
+                                   "second": second_port}) as d:
+            files.add("/ok/testrepository.subunit", gl.subunit_run(tmp),
+                      gz=True)
+            check(g.wait_workers("push-subunit", 2), d.logtext())
+            complete(g, files, "1")
+
+            # The second server is down: one line about it, however many
+            # tries (the backoff makes several within a few seconds).
+            name = "127.0.0.1:%d" % second_port
+            wait(lambda: d.logtext().count(name + ": cannot connect") >= 1,
+                 "the down server to be logged")
+            time.sleep(2)
+            check(d.logtext().count(name + ": cannot connect") == 1,
+                  d.logtext())
+
+            # Restart gearmand between jobs.
+            g.stop()
+            wait(lambda: "connection lost" in d.logtext(), "lost")
+            g.start()
+            check(g.wait_workers("push-subunit", 2),
+                  "no CAN_DO after restart: " + d.logtext())
+            check("restart-pusher" in g.client_ids(), g.client_ids())
+            complete(g, files, "2")
+            check(d.logtext().count("connection lost") == 1, d.logtext())
+
+            # Restart gearmand in the middle of a job: the job is dropped
+            # with its connection, and the worker goes on.
+            files.add("/slow/t.subunit", gl.subunit_run(tmp), gz=True)
+            t = gl.SubmitThread(g.port, "push-subunit",
+                                gl.job(files.url("/slow/t.subunit"),
+                                       change="3"))
+            t.start()
+            wait(lambda: files.active > 0, "the slow fetch to start")
+            g.stop()
+            g.start()
+            t.join(30)
+            check(t.result[0] == "error", "cut-off job: %r" % (t.result,))
+            check(g.wait_workers("push-subunit", 2), d.logtext())
+            complete(g, files, "4")
+            wait(lambda: "abandoned" in d.logtext(), "the job abandoned")
+
+            # The second server comes up: the worker joins it too.
+            g2 = gl.Gearmand(tmp, port=second_port)
+            check(g2.wait_workers("push-subunit", 2, timeout=60),
+                  "not registered on the second server: " + d.logtext())
+            kind, data = gl.submit(g2.port, "push-subunit",
+                                   gl.job(files.url(
+                                       "/ok/testrepository.subunit"),
+                                       change="5"))
+            check(kind == "complete", "second server job: %s" % kind)
+            check("protocol" not in d.logtext(), d.logtext())
+    finally:
+        files.close()
+        g.stop()
+        if g2 is not None:
+            g2.stop()
+
+
+main(test)
