@@ -9,10 +9,12 @@ what a subscriber gets on gearman-subunit/#.
 """
 import json
 import socket
+import subprocess
 import tempfile
 
 from fhtest import Daemon, check, main, need
 import gearmanlib as gl
+import mqtttest
 
 CONFIG = """
 [gateway]
@@ -42,10 +44,35 @@ def topic(project, level):
     return "gearman-subunit/%s/%s/%s" % (HOST, project, level)
 
 
-def run_job(g, files, function, arg):
+class Bus:
+    """A subscriber on gearman-subunit/#: every job's event, in order."""
+
+    def __init__(self, port):
+        self.c = mqtttest.Client(port)
+        self.c.sub("gearman-subunit/#", 1)
+
+    def event(self, topic):
+        m = self.c.get(10)
+        check(m is not None, "no event, want one on " + topic)
+        check(m.topic == topic, "event on %s, want %s" % (m.topic, topic))
+        return json.loads(m.payload)
+
+
+def run_job(g, bus, function, arg, topic):
+    """Submit, wait for the result, take the event; the client's
+    WORK_COMPLETE carries the same payload as the event."""
     kind, data = gl.submit(g.port, function, arg)
-    payload = json.loads(data) if kind == "complete" else None
-    return kind, payload
+    p = bus.event(topic) if topic is not None else None
+    if kind == "complete":
+        check(json.loads(data) == p, "result %r != event %r" % (data, p))
+    return kind, p
+
+
+def gearman_tool(g, function, arg, *flags):
+    """The gearman client from gearman-tools."""
+    return subprocess.run(["gearman", "-h", "127.0.0.1", "-p", str(g.port),
+                           "-f", function] + list(flags) + [json.dumps(arg)],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test():
@@ -61,22 +88,27 @@ def test():
                   "second worker did not register")
             check("fh-test-pusher" in g.client_ids(),
                   "SET_CLIENT_ID not seen: %r" % g.client_ids())
-            cases(g, files, d)
+            bus = Bus(d.port)
+            cases(g, files, d, bus)
+            bus.c.nothing(0.5)      # one event per job, no more
+            bus.c.close()
             check("protocol" not in d.logtext(), d.logtext())
     finally:
         files.close()
         g.stop()
 
 
-def cases(g, files, d):
+def cases(g, files, d, bus):
     passing = gl.subunit_run(d.tmp)
     failing = gl.subunit_run(d.tmp, failing=True)
 
     # A passing run, served gzipped: one request, for the .gz.
     files.add("/1001/testrepository.subunit", passing, gz=True)
     url = files.url("/1001/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1001"))
-    check(kind == "complete", "pass: %s" % kind)
+    r = gearman_tool(g, "push-subunit", gl.job(url, change="1001"))
+    check(r.returncode == 0, "gearman: %d %s" % (r.returncode, r.stderr))
+    p = bus.event(topic("openstack/nova", "1001"))
+    check(json.loads(r.stdout) == p, (r.stdout, p))
     check(p["status"] == "success", p)
     check(p["build_uuid"] == "5a3f2c1d9e" and p["source_url"] == url, p)
     check(p["fetched_url"] == url + ".gz", p)
@@ -92,7 +124,8 @@ def cases(g, files, d):
     # A failing run, only the plain file: .gz 404, then the plain URL.
     files.add("/1002/testrepository.subunit", failing)
     url = files.url("/1002/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1002"))
+    kind, p = run_job(g, bus, "push-subunit", gl.job(url, change="1002"),
+                      topic("openstack/nova", "1002"))
     check(kind == "complete", "fail run: %s" % kind)
     check(p["status"] == "success" and p["fetched_url"] == url, p)
     s = p["summary"]
@@ -106,48 +139,68 @@ def cases(g, files, d):
 
     # Content-Encoding: gzip is undone by curl.
     url = files.url("/ce/1002/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1002"))
+    kind, p = run_job(g, bus, "push-subunit", gl.job(url, change="1002"),
+                      topic("openstack/nova", "1002"))
     check(kind == "complete" and p["summary"]["tests"]["fail"] == 2,
           (kind, p))
 
-    # A periodic build: no change, the queue names the level.
+    # A periodic build, submitted in the background as Zuul's
+    # submit-log-processor-jobs role does: no change, the queue names the
+    # level.
     files.add("/periodic/testrepository.subunit", passing, gz=True)
     url = files.url("/periodic/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit",
-                      gl.job(url, change=None, build_queue="periodic",
-                             build_ref="refs/heads/master"))
-    check(kind == "complete" and p["status"] == "success", (kind, p))
+    r = gearman_tool(g, "push-subunit",
+                     gl.job(url, change=None, build_queue="periodic",
+                            build_ref="refs/heads/master"), "-b")
+    check(r.returncode == 0, "gearman -b: %s" % r.stderr)
+    p = bus.event(topic("openstack/nova", "periodic"))
+    check(p["status"] == "success", p)
     check("build_change" not in p and p["build_queue"] == "periodic", p)
 
     # A post build without a queue: the short ref.
-    kind, p = run_job(g, files, "push-subunit",
-                      gl.job(url, change=None, build_queue=None,
-                             build_ref="refs/tags/1.2.3"))
+    kind, p = run_job(g, bus, "push-subunit",
+                      gl.job(url, project="openstack/oslo.config",
+                             change=None, build_queue=None,
+                             build_ref="refs/tags/1.2.3"),
+                      topic("openstack/oslo.config", "1.2.3"))
     check(kind == "complete" and p["status"] == "success", (kind, p))
 
     # An aborted build: published as aborted, nothing fetched.
     n = len(files.requests)
-    kind, p = run_job(g, files, "push-subunit",
+    kind, p = run_job(g, bus, "push-subunit",
                       gl.job(files.url("/aborted/x.subunit"),
-                             change="1003", build_status="ABORTED"))
+                             change="1003", build_status="ABORTED"),
+                      topic("openstack/nova", "1003"))
     check(kind == "complete" and p["status"] == "aborted", (kind, p))
     check("summary" not in p and len(files.requests) == n, files.requests)
 
     # A missing file: both URLs 404, the job fails, the event says why.
     url = files.url("/1004/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1004"))
-    check(kind == "fail", "missing: %s" % kind)
+    r = gearman_tool(g, "push-subunit", gl.job(url, change="1004"))
+    check(r.returncode != 0 and "Job failed" in r.stderr,
+          "missing: %d %r" % (r.returncode, r.stderr))
+    p = bus.event(topic("openstack/nova", "1004"))
+    check(p["status"] == "failed" and p["error"] == "HTTP 404", p)
+    check(p["fetched_url"] == url and "summary" not in p, p)
+    check(p["build_uuid"] == "5a3f2c1d9e" and p["source_url"] == url, p)
 
     # A corrupt stream: a bit flipped in the middle.
     files.add("/1005/testrepository.subunit",
               gl.corrupt(failing, len(failing) // 2), gz=True)
     url = files.url("/1005/testrepository.subunit")
-    kind, p = run_job(g, files, "push-subunit", gl.job(url, change="1005"))
+    kind, p = run_job(g, bus, "push-subunit", gl.job(url, change="1005"),
+                      topic("openstack/nova", "1005"))
     check(kind == "fail", "corrupt: %s" % kind)
+    check(p["status"] == "failed", p)
+    check(p["error"].startswith("corrupt subunit packet at offset "), p)
+    s = p["summary"]
+    check(s["corrupt_packets"] == 1 and s["packets"] > 10, s)
+    check(s["error"]["reason"] == "bad checksum", s)
 
-    # Not a job at all.
-    kind, p = run_job(g, files, "push-subunit", b"this is not json")
+    # Not a job at all: failed, and no event.
+    kind, p = run_job(g, bus, "push-subunit", b"this is not json", None)
     check(kind == "fail", "bad job: %s" % kind)
+    bus.c.nothing(0.3)
 
     # Over the size cap (64k on push-subunit-small): a plain stream, and a
     # small .gz that inflates past the cap.
@@ -156,12 +209,16 @@ def cases(g, files, d):
     files.add("/1007/big.subunit", big, gz=True)
     for change in ("1006", "1007"):
         url = files.url("/%s/big.subunit" % change)
-        kind, p = run_job(g, files, "push-subunit-small",
-                          gl.job(url, change=change))
+        kind, p = run_job(g, bus, "push-subunit-small",
+                          gl.job(url, change=change),
+                          topic("openstack/nova", change))
         check(kind == "fail", "too large %s: %s" % (change, kind))
+        check(p["status"] == "failed" and "max_stream_size" in p["error"],
+              p)
     # ... and the same streams are fine for the worker without the cap.
-    kind, p = run_job(g, files, "push-subunit",
-                      gl.job(files.url("/1007/big.subunit"), change="1007"))
+    kind, p = run_job(g, bus, "push-subunit",
+                      gl.job(files.url("/1007/big.subunit"), change="1007"),
+                      topic("openstack/nova", "1007"))
     check(kind == "complete" and p["summary"]["tests"]["success"] == 1,
           (kind, p))
 
@@ -181,6 +238,9 @@ def cases(g, files, d):
         check(t.result is not None and t.result[0] == "complete", t.result)
     check(files.max_active == 2, "max parallel fetches %d, want 2" %
           files.max_active)
+    got = sorted(bus.c.get(10).topic for _ in range(4))
+    check(got == [topic("openstack/nova", str(2000 + i)) for i in range(4)],
+          got)
 
 
 main(test)

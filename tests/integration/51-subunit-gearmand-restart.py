@@ -12,6 +12,7 @@ import time
 
 from fhtest import Daemon, check, free_port, main, need
 import gearmanlib as gl
+import mqtttest
 
 CONFIG = """
 [gateway]
@@ -37,13 +38,17 @@ def wait(cond, what, timeout=30):
     raise AssertionError("timed out waiting for " + what)
 
 
-def complete(g, files, change):
+def complete(g, files, bus, change):
     url = files.url("/ok/testrepository.subunit")
     kind, data = gl.submit(g.port, "push-subunit",
                            gl.job(url, change=change))
     check(kind == "complete", "job %s: %s" % (change, kind))
     p = json.loads(data)
     check(p["status"] == "success" and p["build_change"] == change, p)
+    m = bus.get(10)
+    check(m is not None and m.topic.endswith("/openstack/nova/" + change),
+          "event for %s: %r" % (change, m and m.topic))
+    check(json.loads(m.payload) == p, m.payload)
     return p
 
 
@@ -60,7 +65,9 @@ def test():
             files.add("/ok/testrepository.subunit", gl.subunit_run(tmp),
                       gz=True)
             check(g.wait_workers("push-subunit", 2), d.logtext())
-            complete(g, files, "1")
+            bus = mqtttest.Client(d.port)
+            bus.sub("gearman-subunit/#", 1)
+            complete(g, files, bus, "1")
 
             # The second server is down: one line about it, however many
             # tries (the backoff makes several within a few seconds).
@@ -78,14 +85,14 @@ def test():
             check(g.wait_workers("push-subunit", 2),
                   "no CAN_DO after restart: " + d.logtext())
             check("restart-pusher" in g.client_ids(), g.client_ids())
-            complete(g, files, "2")
+            complete(g, files, bus, "2")
             check(d.logtext().count("connection lost") == 1, d.logtext())
 
             # Restart gearmand in the middle of a job: the job is dropped
             # with its connection, and the worker goes on.
-            files.add("/slow/t.subunit", gl.subunit_run(tmp), gz=True)
+            files.add("/stall/t.subunit", gl.subunit_run(tmp), gz=True)
             t = gl.SubmitThread(g.port, "push-subunit",
-                                gl.job(files.url("/slow/t.subunit"),
+                                gl.job(files.url("/stall/t.subunit"),
                                        change="3"))
             t.start()
             wait(lambda: files.active > 0, "the slow fetch to start")
@@ -94,7 +101,7 @@ def test():
             t.join(30)
             check(t.result[0] == "error", "cut-off job: %r" % (t.result,))
             check(g.wait_workers("push-subunit", 2), d.logtext())
-            complete(g, files, "4")
+            complete(g, files, bus, "4")
             wait(lambda: "abandoned" in d.logtext(), "the job abandoned")
 
             # The second server comes up: the worker joins it too.
@@ -106,6 +113,11 @@ def test():
                                        "/ok/testrepository.subunit"),
                                        change="5"))
             check(kind == "complete", "second server job: %s" % kind)
+            m = bus.get(10)
+            check(m is not None and m.topic.endswith("/nova/5"), m)
+            # nothing for the job cut off by the restart
+            bus.nothing(0.5)
+            bus.close()
             check("protocol" not in d.logtext(), d.logtext())
     finally:
         files.close()

@@ -257,7 +257,8 @@ def corrupt(stream, at):
 
 class Files:
     """Serves files from a dict path -> bytes on 127.0.0.1; records every
-    request; paths under /slow/ take a second; /ce/<path> serves <path>
+    request; paths under /slow/ take a second, under /stall/ five;
+    /ce/<path> serves <path>
     with Content-Encoding: gzip."""
 
     def __init__(self):
@@ -291,6 +292,8 @@ class Files:
                 path, enc = self.path, None
                 if path.startswith("/slow/"):
                     time.sleep(1)
+                if path.startswith("/stall/"):
+                    time.sleep(5)
                 if path.startswith("/ce/"):
                     path, enc = path[3:], "gzip"
                 body = files.files.get(path)
@@ -311,8 +314,11 @@ class Files:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                     Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass    # curl dropping a kept-alive connection
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever,
