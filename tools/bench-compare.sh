@@ -212,13 +212,23 @@ function median(key,   n, i, j, t, v) {
 		}
 	return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+function add(b, s, k, v,   key) {
+	key = b SUBSEP s SUBSEP k
+	val[key, ++cnt[key]] = v
+}
 {
 	b = $1; s = $2
+	delete f
 	for (i = 4; i <= NF; i++) {
 		split($i, kv, "=")
-		key = b SUBSEP s SUBSEP kv[1]
-		val[key, ++cnt[key]] = kv[2]
+		f[kv[1]] = kv[2]
+		add(b, s, kv[1], kv[2])
 	}
+	# Who was the bottleneck: CPU use over the run, % of one core.
+	if (f["seconds"] > 0 && f["broker_cpu_s"] >= 0)
+		add(b, s, "broker_pct", 100 * f["broker_cpu_s"] / f["seconds"])
+	if (f["seconds"] > 0 && f["bench_cpu_s"] != "")
+		add(b, s, "bench_pct", 100 * f["bench_cpu_s"] / f["seconds"])
 }
 function row(s, k, label, scale, fmt,   line, i, v, fh, mq) {
 	line = sprintf("%-8s %-26s", s, label)
@@ -245,18 +255,24 @@ END {
 	row("fanout", "p50_us", "p50 latency ms", 0.001, ".2f")
 	row("fanout", "p99_us", "p99 latency ms", 0.001, ".2f")
 	row("fanout", "broker_cpu_us_per_msg", "broker CPU us/msg", 1, ".2f")
+	row("fanout", "broker_pct", "broker CPU % of a core", 1, ".0f")
+	row("fanout", "bench_pct", "fh-bench CPU % of a core", 1, ".0f")
 	row("fanout", "broker_rss_kb", "broker RSS kB", 1, ".0f")
 	row("fanout", "lost", "lost messages", 1, ".0f")
 	row("fanin", "msg_s", "delivered msg/s", 1, ".0f")
 	row("fanin", "p50_us", "p50 latency ms", 0.001, ".2f")
 	row("fanin", "p99_us", "p99 latency ms", 0.001, ".2f")
 	row("fanin", "broker_cpu_us_per_msg", "broker CPU us/msg", 1, ".2f")
+	row("fanin", "broker_pct", "broker CPU % of a core", 1, ".0f")
+	row("fanin", "bench_pct", "fh-bench CPU % of a core", 1, ".0f")
 	row("fanin", "broker_rss_kb", "broker RSS kB", 1, ".0f")
 	row("fanin", "lost", "lost messages", 1, ".0f")
 	row("latency", "msg_s", "delivered msg/s (fixed)", 1, ".0f")
 	row("latency", "p50_us", "p50 latency ms", 0.001, ".2f")
 	row("latency", "p99_us", "p99 latency ms", 0.001, ".2f")
 	row("latency", "broker_cpu_us_per_msg", "broker CPU us/msg", 1, ".2f")
+	row("latency", "broker_pct", "broker CPU % of a core", 1, ".0f")
+	row("latency", "bench_pct", "fh-bench CPU % of a core", 1, ".0f")
 	row("idle", "rss_per_conn_kb", "broker RSS kB/connection", 1, ".2f")
 	row("idle", "broker_rss_kb", "broker RSS kB", 1, ".0f")
 }' "$results"
