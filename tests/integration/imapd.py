@@ -40,6 +40,7 @@ def make_cert(d):
 
 class Dovecot:
     def __init__(self, tmp, idle=True):
+        os.chmod(tmp, 0o755)  # dovecot's auth user reads the passwd file
         self.dir = os.path.join(tmp, "dovecot")
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o755)

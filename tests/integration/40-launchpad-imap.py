@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Launchpad source against a real dovecot: IDLE wakes it up, each bug task
+is one event on launchpad/<project>/bug/<n> with the decoded body, foreign
+mail stays unread and is looked at once, then TLS (imaps) with move:FOLDER
+and plain IMAP with delete, and polling when the server has no IDLE."""
+import json
+import os
+import tempfile
+
+import imapd
+from fhtest import Daemon, check, main
+from mqtttest import Client
+
+CONF = """[broker]
+sys_interval = 0
+[listener mqtt]
+bind = 127.0.0.1:{port}
+[source lp]
+type = launchpad
+url = {url}
+user = lpuser
+password_file = {tmp}/lp.pass
+poll_interval = {poll}
+after_publish = {after}
+backoff_max = 2s
+{extra}
+"""
+
+# poll_interval far beyond the waits below: within a test only IDLE (or
+# the first cycle at start) can bring mail in.
+LONG = "600s"
+
+
+def daemon(url, after="seen", poll=LONG, extra=""):
+    tmp = tempfile.mkdtemp(prefix="fh-test-")
+    with open(os.path.join(tmp, "lp.pass"), "w") as f:
+        f.write(imapd.PASSWORD + "\nsecond line is ignored\n")
+    conf = CONF.replace("{url}", url).replace("{poll}", poll) \
+        .replace("{after}", after).replace("{extra}", extra)
+    return Daemon(conf, tmp=tmp, args=["-v"])
+
+
+def events(sub, n, timeout=15):
+    out = []
+    for _ in range(n):
+        m = sub.get(timeout)
+        check(m is not None, "only %d of %d events: %r" % (
+            len(out), n, [t for t, _ in out]))
+        out.append((m.topic, json.loads(m.payload)))
+    return out
+
+
+def test():
+    imapd.need_dovecot()
+    tmp = tempfile.mkdtemp(prefix="fh-lp-")
+    with imapd.Dovecot(tmp) as dc:
+        dc.start()
+        plain = "imap://127.0.0.1:%d/INBOX" % dc.port
+        with daemon(plain) as d:
+            sub = Client(d.port, "watcher")
+            sub.sub("launchpad/#", 1)
+            check(wait_log(d, "IDLE on INBOX"), "IDLE never started")
+
+            dc.deliver(imapd.bug_mail(
+                1680938, "octavia", "[NEW] UDP listeners",
+                "Grüße — a=b and c=d, long line " + "x" * 100 + "\n"))
+            ev = events(sub, 1)
+            topic, p = ev[0]
+            check(topic == "launchpad/octavia/bug/1680938", topic)
+            check(p["body"].startswith("Grüße — a=b and c=d"), p["body"])
+            check("=\n" not in p["body"] and "=3D" not in p["body"],
+                  "QP left in the body: %r" % p["body"])
+            check(p["event-type"] == "bug" and p["project"] == "octavia" and
+                  p["bug-number"] == "1680938" and
+                  p["commenters"] == ["bob"] and
+                  p["bug-reporter"] == "Bob Example (bob)", p)
+
+            # one event per affected project
+            dc.deliver(imapd.bug_mail(
+                1652233, "nova", "Re: option warnings twice", "also glance",
+                extra_tasks=["product=glance; status=Invalid; "
+                             "importance=Low; assignee=None;",
+                             "distribution=ubuntu; sourcepackage=nova; "
+                             "component=main; status=New; importance="
+                             "Undecided; assignee=None;"]))
+            ev = events(sub, 3)
+            check(sorted(t for t, _ in ev) == [
+                "launchpad/glance/bug/1652233",
+                "launchpad/nova/bug/1652233",
+                "launchpad/ubuntu/bug/1652233"], ev)
+            check({p.get("project"): p["status"] for _, p in ev} ==
+                  {"nova": "New", "glance": "Invalid", None: "New"}, ev)
+
+            # foreign mail: left unread, counted, looked at once; a later
+            # Launchpad mail still gets through
+            dc.deliver(imapd.foreign_mail("hello"))
+            check(wait_log(d, "is not Launchpad mail"), "foreign not seen")
+            dc.deliver(imapd.bug_mail(3, "swift", "x", "after foreign"))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad/swift/bug/3", ev)
+            sub.nothing(1)
+            check(d.logtext().count("is not Launchpad mail") == 1,
+                  "foreign mail parsed again")
+
+            flags = dc.flags()
+            check(len(flags) == 4, flags)
+            for uid, f in flags.items():
+                check("FirehosePending" not in f, "%d: %s" % (uid, f))
+            check(sorted(f for f in flags.values()) ==
+                  ["", "\\Seen", "\\Seen", "\\Seen"], flags)
+            sub.close()
+
+        # imaps with a test certificate, after_publish = move:FOLDER
+        c = dc.client()
+        c.create("Processed")
+        c.logout()
+        tls = "imaps://127.0.0.1:%d/INBOX" % dc.tls_port
+        with daemon(tls, after="move:Processed",
+                    extra="ca_file = %s" % dc.cert) as d:
+            sub = Client(d.port, "watcher2")
+            sub.sub("launchpad/#", 1)
+            check(wait_log(d, "IDLE on INBOX"), "IDLE over TLS")
+            dc.deliver(imapd.bug_mail(77, "ironic", "tls", "über TLS\n",
+                                      qp=False))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad/ironic/bug/77", ev)
+            check(ev[0][1]["body"] == "über TLS\n", ev)
+            check(wait(lambda: len(dc.flags("Processed")) == 1),
+                  "not moved: %r" % dc.flags("Processed"))
+            # the foreign mail stays where it was, unread
+            check(sorted(dc.flags().values()) ==
+                  ["", "\\Seen", "\\Seen", "\\Seen"], dc.flags())
+            sub.close()
+
+        # a wrong CA: TLS fails, logged once, no crash
+        with daemon(tls, extra="ca_file = /etc/ssl/certs/"
+                    "ca-certificates.crt") as d:
+            check(wait_log(d, "retrying with backoff"), "no TLS failure")
+            check(d.alive(), "daemon died")
+
+        # plain IMAP, after_publish = delete
+        with daemon(plain, after="delete") as d:
+            sub = Client(d.port, "watcher3")
+            sub.sub("launchpad/#", 1)
+            check(wait_log(d, "IDLE on INBOX"), "IDLE")
+            dc.deliver(imapd.bug_mail(5, "heat", "del", "gone soon\n"))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad/heat/bug/5", ev)
+            check(wait(lambda: len(dc.flags()) == 4),
+                  "not expunged: %r" % dc.flags())
+            sub.close()
+    imapd.cleanup(tmp)
+
+    # a server without IDLE: polling
+    tmp = tempfile.mkdtemp(prefix="fh-lp-")
+    with imapd.Dovecot(tmp, idle=False) as dc:
+        dc.start()
+        plain = "imap://127.0.0.1:%d/INBOX" % dc.port
+        with daemon(plain, poll="1s") as d:
+            sub = Client(d.port, "poller")
+            sub.sub("launchpad/#", 1)
+            check(wait_log(d, "has no IMAP IDLE"), "IDLE not detected")
+            dc.deliver(imapd.bug_mail(9, "keystone", "poll", "polled\n"))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad/keystone/bug/9", ev)
+            sub.close()
+    imapd.cleanup(tmp)
+
+
+def wait(cond, timeout=15):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def wait_log(d, text, timeout=15):
+    return wait(lambda: text in d.logtext(), timeout)
+
+
+main(test)
