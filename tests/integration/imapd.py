@@ -121,7 +121,8 @@ service stats {{
     def start(self):
         self.proc = subprocess.Popen(
             ["dovecot", "-F", "-c", self.conf],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: stop() ends it all
         try:
             fhtest.wait_port(self.port, proc=self.proc)
             fhtest.wait_port(self.tls_port, proc=self.proc)
@@ -133,6 +134,7 @@ service stats {{
     def stop(self):
         if self.proc is None:
             return
+        pgid = self.proc.pid
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -140,6 +142,12 @@ service stats {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # imap processes outlive the master for a while and go on serving
+        # their connections: a stopped server is one with none of them
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc = None
         # its children (imap, auth) go with the master; wait until the
         # port is really closed so that a restart can bind it
