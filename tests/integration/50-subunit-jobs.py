@@ -11,8 +11,9 @@ import json
 import socket
 import subprocess
 import tempfile
+import urllib.request
 
-from fhtest import Daemon, check, main, need
+from fhtest import Daemon, check, free_port, main, need
 import gearmanlib as gl
 import mqtttest
 
@@ -23,6 +24,9 @@ log_level = debug
 [listener mqtt]
 protocol = mqtt
 bind = 127.0.0.1:{port}
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{web}
 [source subunit]
 type = subunit
 gearman = 127.0.0.1:{gearman}
@@ -34,6 +38,7 @@ type = subunit
 gearman = 127.0.0.1:{gearman}
 function = push-subunit-small
 max_stream_size = 64k
+fetch_timeout = 2s
 concurrency = 1
 """
 
@@ -81,7 +86,8 @@ def test():
     g = gl.Gearmand(tmp)
     files = gl.Files()
     try:
-        with Daemon(CONFIG, ports={"gearman": g.port}) as d:
+        with Daemon(CONFIG, ports={"gearman": g.port,
+                                   "web": free_port()}) as d:
             check(g.wait_workers("push-subunit", 2),
                   "worker did not register: " + d.logtext())
             check(g.wait_workers("push-subunit-small", 1),
@@ -93,9 +99,36 @@ def test():
             bus.c.nothing(0.5)      # one event per job, no more
             bus.c.close()
             check("protocol" not in d.logtext(), d.logtext())
+            check_counters(d)
     finally:
         files.close()
         g.stop()
+
+
+def check_counters(d):
+    """The source's counters on /metrics match the jobs run."""
+    url = "http://127.0.0.1:%d/metrics" % d.ports["web"]
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("firehose_source_") and "type=\"subunit\"" in line:
+            name, _, value = line.rpartition(" ")
+            metric, _, labels = name.partition("{")
+            source = labels.split('source="')[1].split('"')[0]
+            got[(source, metric[len("firehose_source_"):])] = float(value)
+    want = {
+        ("subunit", "jobs"): 14, ("subunit", "jobs_completed"): 11,
+        ("subunit", "jobs_failed"): 3, ("subunit", "jobs_invalid"): 1,
+        ("subunit", "not_found"): 1, ("subunit", "corrupt_streams"): 1,
+        ("subunit", "aborted_builds"): 1, ("subunit", "events"): 13,
+        ("subunit", "jobs_in_flight"): 0, ("subunit", "protocol_errors"): 0,
+        ("subunit", "connections_up"): 2, ("subunit", "jobs_abandoned"): 0,
+        ("small", "jobs"): 3, ("small", "jobs_failed"): 3,
+        ("small", "too_large"): 2, ("small", "fetch_errors"): 1,
+        ("small", "connections_up"): 1,
+    }
+    for k, v in want.items():
+        check(got.get(k) == v, "%s: %r, want %r" % (k, got.get(k), v))
 
 
 def cases(g, files, d, bus):
@@ -215,6 +248,15 @@ def cases(g, files, d, bus):
         check(kind == "fail", "too large %s: %s" % (change, kind))
         check(p["status"] == "failed" and "max_stream_size" in p["error"],
               p)
+    # A log server that does not answer in fetch_timeout (2s here).
+    files.add("/stall/1008/t.subunit", passing, gz=True)
+    kind, p = run_job(g, bus, "push-subunit-small",
+                      gl.job(files.url("/stall/1008/t.subunit"),
+                             change="1008"),
+                      topic("openstack/nova", "1008"))
+    check(kind == "fail" and p["status"] == "failed", (kind, p))
+    check(p["error"] == "download timed out after 2000 ms", p)
+
     # ... and the same streams are fine for the worker without the cap.
     kind, p = run_job(g, bus, "push-subunit",
                       gl.job(files.url("/1007/big.subunit"), change="1007"),

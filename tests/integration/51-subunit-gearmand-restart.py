@@ -95,7 +95,8 @@ def test():
                                 gl.job(files.url("/stall/t.subunit"),
                                        change="3"))
             t.start()
-            wait(lambda: files.active > 0, "the slow fetch to start")
+            wait(lambda: "/stall/t.subunit.gz" in files.requests,
+                 "the slow fetch to start")
             g.stop()
             g.start()
             t.join(30)

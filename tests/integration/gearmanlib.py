@@ -261,7 +261,7 @@ class Files:
     /ce/<path> serves <path>
     with Content-Encoding: gzip."""
 
-    def __init__(self):
+    def __init__(self, cert=None, key=None):
         self.files = {}
         self.requests = []
         self.active = 0
@@ -276,9 +276,12 @@ class Files:
                 pass
 
             def do_GET(self):
+                # stalled requests outlive the worker's timeout: they do
+                # not count as active
+                counted = not self.path.startswith("/stall/")
                 with files.lock:
                     files.requests.append(self.path)
-                    files.active += 1
+                    files.active += counted
                     files.max_active = max(files.max_active, files.active)
                 try:
                     self.serve()
@@ -286,7 +289,7 @@ class Files:
                     pass    # the worker gave up on this download
                 finally:
                     with files.lock:
-                        files.active -= 1
+                        files.active -= counted
 
             def serve(self):
                 path, enc = self.path, None
@@ -319,6 +322,14 @@ class Files:
                 pass    # curl dropping a kept-alive connection
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if cert is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
+                                                server_side=True)
+            self.scheme = "https"
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever,
@@ -326,7 +337,7 @@ class Files:
         self.thread.start()
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)
 
     def add(self, path, data, gz=False):
         if gz:

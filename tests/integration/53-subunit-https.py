@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""subunit source over https: ca_file makes a private CA's log server
+trusted; without it the same server is refused, and the job fails."""
+import json
+import os
+import subprocess
+import tempfile
+
+from fhtest import Daemon, check, main, need
+import gearmanlib as gl
+import mqtttest
+
+CONFIG = """
+[broker]
+[listener mqtt]
+protocol = mqtt
+bind = 127.0.0.1:{port}
+[source trusted]
+type = subunit
+gearman = 127.0.0.1:{gearman}
+ca_file = {tmp}/cert.pem
+concurrency = 1
+[source untrusted]
+type = subunit
+gearman = 127.0.0.1:{gearman}
+function = push-subunit-noca
+concurrency = 1
+"""
+
+
+def test():
+    need("gearmand", "openssl")
+    tmp = tempfile.mkdtemp(prefix="fh-subunit-tls-")
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    r = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, r.stderr)
+    g = gl.Gearmand(tmp)
+    files = gl.Files(cert, key)
+    try:
+        with Daemon(CONFIG, tmp=tmp, ports={"gearman": g.port}) as d:
+            check(g.wait_workers("push-subunit", 1), d.logtext())
+            check(g.wait_workers("push-subunit-noca", 1), d.logtext())
+            bus = mqtttest.Client(d.port)
+            bus.sub("gearman-subunit/#")
+            files.add("/9001/testrepository.subunit", gl.subunit_run(tmp),
+                      gz=True)
+            url = files.url("/9001/testrepository.subunit")
+            check(url.startswith("https://"), url)
+            kind, data = gl.submit(g.port, "push-subunit",
+                                   gl.job(url, change="9001"))
+            check(kind == "complete", "trusted: %s %s" % (kind,
+                                                          d.logtext()))
+            p = json.loads(data)
+            check(p["status"] == "success" and
+                  p["summary"]["tests"]["success"] == 3, p)
+            m = bus.get(10)
+            check(m is not None and json.loads(m.payload) == p, m)
+
+            kind, data = gl.submit(g.port, "push-subunit-noca",
+                                   gl.job(url, change="9002"))
+            check(kind == "fail", "untrusted: %s" % kind)
+            m = bus.get(10)
+            check(m is not None and m.topic.endswith("/9002"), m)
+            p = json.loads(m.payload)
+            check(p["status"] == "failed" and "certificate" in
+                  p["error"].lower(), p)
+            bus.close()
+    finally:
+        files.close()
+        g.stop()
+
+
+main(test)
