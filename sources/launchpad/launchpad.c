@@ -325,9 +325,11 @@ launchpad_custom(struct launchpad *lp, enum launchpad_step step,
 {
 	char	*url;
 
-	if (in_mailbox)
+	if (in_mailbox && lp->uidvalidity != 0)
 		url = fh_xasprintf("%s;UIDVALIDITY=%u", lp->mbox_url,
 		    lp->uidvalidity);
+	else if (in_mailbox)
+		url = fh_xstrdup(lp->mbox_url);
 	else
 		url = fh_xstrdup(lp->base_url);
 	launchpad_xfer(lp, step, url, custom);
@@ -404,8 +406,12 @@ launchpad_next_fetch(struct launchpad *lp)
 		launchpad_next_done(lp);
 		return;
 	}
-	url = fh_xasprintf("%s;UIDVALIDITY=%u/;UID=%u", lp->mbox_url,
-	    lp->uidvalidity, lp->fetch[lp->ifetch]);
+	if (lp->uidvalidity != 0)
+		url = fh_xasprintf("%s;UIDVALIDITY=%u/;UID=%u", lp->mbox_url,
+		    lp->uidvalidity, lp->fetch[lp->ifetch]);
+	else
+		url = fh_xasprintf("%s/;UID=%u", lp->mbox_url,
+		    lp->fetch[lp->ifetch]);
 	launchpad_xfer(lp, LP_STEP_FETCH, url, NULL);
 	free(url);
 }
@@ -550,14 +556,18 @@ launchpad_step_done(struct launchpad *lp, CURLcode rc)
 	case LP_STEP_STATUS:
 		if (lp_imap_parse_uidvalidity(lp->resp, lp->resplen,
 		    &v) != 0) {
-			launchpad_fail(lp, "%s", "no UIDVALIDITY in STATUS");
-			return;
+			/* seen from dovecot while it creates the mailbox:
+			 * go on with what we knew (or without the check) */
+			fh_log(LOG_DEBUG, "launchpad %s: no UIDVALIDITY in "
+			    "STATUS", lp->name);
+			v = lp->uidvalidity;
 		}
+		if (v != lp->uidvalidity && lp->uidvalidity == 0)
+			lp->uidvalidity = v;
 		if (v != lp->uidvalidity) {
-			if (lp->uidvalidity != 0)
-				fh_log(LOG_WARNING, "launchpad %s: UIDVALIDITY "
-				    "of %s changed (%u -> %u): UIDs start over",
-				    lp->name, lp->mailbox, lp->uidvalidity, v);
+			fh_log(LOG_WARNING, "launchpad %s: UIDVALIDITY of %s "
+			    "changed (%u -> %u): UIDs start over", lp->name,
+			    lp->mailbox, lp->uidvalidity, v);
 			launchpad_set_clear(&lp->published);
 			launchpad_set_clear(&lp->skip);
 			launchpad_set_clear(&lp->unmark);
