@@ -7,6 +7,7 @@
 #include "gateway/module.h"
 #include "sinks/mqtt/mqtt.h"
 #include "sources/ansible/ansible.h"
+#include "sources/gerrit/gerrit.h"
 #include "sources/launchpad/launchpad.h"
 #include "sources/subunit/subunit.h"
 
@@ -17,6 +18,7 @@ const struct fh_sink_ops *const fh_sinks[] = {
 
 const struct fh_source_ops *const fh_sources[] = {
 	&fh_source_ansible,
+	&fh_source_gerrit,
 	&fh_source_launchpad,
 	&fh_source_subunit,
 	NULL
