@@ -27,6 +27,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@
 #define GERRIT_FILL_PAGES_MAX	1000
 #define GERRIT_FILL_TRIES	3
 #define GERRIT_FILL_TIMEOUT_S	120L
+#define GERRIT_BASELINE_SLACK_S	60
 #define GERRIT_READ_SIZE	65536
 #define GERRIT_LOG_BYTES	80	/* of a bad line, in the log */
 #define GERRIT_LOG_EVERY_MS	10000L	/* bad-line warnings at most */
@@ -105,6 +107,7 @@ struct gerrit_conf {
 	bool	 retain;
 	size_t	 max_line;
 	char	*events_log_url;
+	int	 events_log_limit;
 	char	*events_log_user;
 	char	*events_log_password_file;
 };
@@ -125,6 +128,8 @@ static const struct fh_conf_var gerrit_vars[] = {
 	FH_CONF_BOOL("retain", struct gerrit_conf, retain, "false"),
 	FH_CONF_SIZE("max_line", struct gerrit_conf, max_line, "16M"),
 	FH_CONF_STR("events_log_url", struct gerrit_conf, events_log_url, ""),
+	FH_CONF_INT("events_log_limit", struct gerrit_conf, events_log_limit,
+	    "5000"),
 	FH_CONF_STR("events_log_user", struct gerrit_conf, events_log_user,
 	    ""),
 	FH_CONF_STR("events_log_password_file", struct gerrit_conf,
@@ -150,7 +155,7 @@ struct gerrit_fill {
 	int			 page;
 	int			 tries;
 	long			 status;
-	size_t			 page_new;
+	size_t			 page_lines;
 	int64_t			 page_last;
 	size_t			 published;
 	size_t			 duplicates;
@@ -196,7 +201,8 @@ struct gerrit {
 	bool			 ever_streamed;
 	bool			 stderr_logged;
 	char			*last_error;	/* logged once per change */
-	int64_t			 last_time;	/* newest event (wall s) */
+	int64_t			 last_time;	/* newest event (gerrit's s) */
+	int64_t			 baseline;	/* first stream start (ours) */
 	uint8_t			*readbuf;
 
 	/* gap fill */
@@ -354,6 +360,17 @@ gerrit_note_time(struct gerrit *g, const json_t *event)
 		g->last_time = t;
 }
 
+/*
+ * Where a gap starts: the newest event seen (eventCreatedOn, gerrit's
+ * clock), or, before any event, our clock at the first stream start less
+ * some slack for clock skew.
+ */
+static int64_t
+gerrit_gap_start(struct gerrit *g)
+{
+	return g->last_time > 0 ? g->last_time : g->baseline;
+}
+
 static void
 gerrit_hold(struct gerrit *g, char *topic, json_t *event)
 {
@@ -399,7 +416,7 @@ gerrit_live_line(const uint8_t *line, size_t len, int err, void *arg)
 	char		*topic;
 	json_t		*event;
 	const char	*type;
-	int64_t		 before = g->last_time, t;
+	int64_t		 before = gerrit_gap_start(g), t;
 	bool		 dropped;
 
 	if (err == 0)
@@ -551,11 +568,32 @@ gerrit_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Milliseconds since the server last sent us anything. TCP_INFO sees
+ * every byte, even those libssh pulled in during another call (the answer
+ * to a keepalive often arrives that way); last_rx_ms is the fallback.
+ */
+static int64_t
+gerrit_idle_ms(struct gerrit *g, int64_t now)
+{
+	struct tcp_info	ti;
+	socklen_t	len = sizeof ti;
+	int		fd = g->ssh != NULL ? ssh_get_fd(g->ssh) : -1;
+
+	if (fd != -1 && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti,
+	    &len) == 0 && len >= offsetof(struct tcp_info,
+	    tcpi_last_data_recv) + sizeof ti.tcpi_last_data_recv) {
+		if (now - (int64_t)ti.tcpi_last_data_recv > g->last_rx_ms)
+			g->last_rx_ms = now - (int64_t)ti.tcpi_last_data_recv;
+	}
+	return now - g->last_rx_ms;
+}
+
 static void
 gerrit_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gerrit	*g = arg;
-	int64_t		 now = gerrit_now_ms();
+	int64_t		 now = gerrit_now_ms(), idle;
 
 	(void)fd;
 	(void)what;
@@ -566,18 +604,20 @@ gerrit_tick_cb(evutil_socket_t fd, short what, void *arg)
 			    (long)((now - g->attempt_ms) / 1000));
 		return;
 	}
+	fh_backoff_reset(&g->backoff);	/* up for an interval: it works */
 	if (g->paused) {
 		g->last_rx_ms = now;	/* not reading on purpose */
 		return;
 	}
-	if (now - g->last_rx_ms < g->conf.keepalive) {
+	idle = gerrit_idle_ms(g, now);
+	if (idle < g->conf.keepalive) {
 		g->missed = 0;
 		return;
 	}
 	if (g->missed >= GERRIT_KA_MISSED_MAX) {
 		g->st.keepalive_timeouts++;
 		gerrit_fail(g, "no answer to %d keepalives in %lds: peer dead",
-		    g->missed, (long)((now - g->last_rx_ms) / 1000));
+		    g->missed, (long)(idle / 1000));
 		return;
 	}
 	/*
@@ -698,9 +738,9 @@ gerrit_streaming(struct gerrit *g)
 	g->last_rx_ms = gerrit_now_ms();
 	gerrit_set_state(g, GERRIT_S_STREAMING);
 	if (g->ever_streamed)
-		gerrit_fill_request(g, (time_t)g->last_time);
-	else if (g->last_time == 0)
-		g->last_time = (int64_t)time(NULL);
+		gerrit_fill_request(g, (time_t)gerrit_gap_start(g));
+	else if (g->baseline == 0)
+		g->baseline = (int64_t)time(NULL) - GERRIT_BASELINE_SLACK_S;
 	g->ever_streamed = true;
 }
 
@@ -994,12 +1034,12 @@ gerrit_fill_line(const uint8_t *line, size_t len, int err, void *arg)
 		gerrit_bad_line(g, "events-log", line, len, err);
 		return;
 	}
+	f->page_lines++;
 	t = gerrit_event_time(event);
 	if (t > f->page_last)
 		f->page_last = t;
 	gerrit_note_time(g, event);
 	if (gerrit_publish(g, topic, event, true)) {
-		f->page_new++;
 		f->published++;
 		g->st.gap_events++;
 	} else
@@ -1077,6 +1117,35 @@ gerrit_fill_retry_cb(evutil_socket_t fd, short what, void *arg)
 	gerrit_fill_page(arg);
 }
 
+/*
+ * A full page (events_log_limit lines) means there may be more: the next
+ * page starts at the newest second seen, inclusive (the overlap is
+ * de-duplicated). A full page inside one second cannot be paged through
+ * with second-granular t1; the rest of that second is out of reach.
+ */
+static bool
+gerrit_fill_next_page(struct gerrit *g, struct gerrit_fill *f)
+{
+	time_t	next;
+
+	if (f->page_lines < (size_t)g->conf.events_log_limit)
+		return false;
+	if (f->page_last > (int64_t)f->t1)
+		next = (time_t)f->page_last;
+	else {
+		fh_log(LOG_WARNING, "source %s: events-log returned a full "
+		    "page of %zu events within one second; events beyond it "
+		    "in that second cannot be fetched (raise the plugin's "
+		    "returnLimit)", g->name, f->page_lines);
+		next = f->t1 + 1;
+	}
+	if (next > f->t2 || ++f->page >= GERRIT_FILL_PAGES_MAX)
+		return false;
+	f->t1 = next;
+	gerrit_fill_page(g);
+	return true;
+}
+
 static void
 gerrit_fill_done_cb(CURL *easy, CURLcode rc, void *arg)
 {
@@ -1124,15 +1193,8 @@ gerrit_fill_done_cb(CURL *easy, CURLcode rc, void *arg)
 		return;
 	}
 	f->tries = 0;
-	/* More pages while a page brings new events short of t2: the next
-	 * one starts at the newest time seen (inclusive, de-duplicated). */
-	if (f->page_new > 0 && f->page_last > (int64_t)f->t1 &&
-	    f->page_last < (int64_t)f->t2 &&
-	    ++f->page < GERRIT_FILL_PAGES_MAX) {
-		f->t1 = (time_t)f->page_last;
-		gerrit_fill_page(g);
+	if (gerrit_fill_next_page(g, f))
 		return;
-	}
 	g->st.gap_fills++;
 	fh_log(LOG_INFO, "source %s: gap filled from events-log: %zu missed "
 	    "events published, %zu duplicates dropped", g->name,
@@ -1152,7 +1214,7 @@ gerrit_fill_page(struct gerrit *g)
 	f->bodylen = 0;
 	f->body[0] = '\0';
 	f->errbuf[0] = '\0';
-	f->page_new = 0;
+	f->page_lines = 0;
 	f->page_last = 0;
 	gerrit_lines_reset(&f->lines);
 	fh_log(LOG_DEBUG, "source %s: GET %s", g->name, f->url);
@@ -1286,6 +1348,9 @@ gerrit_configure(void *self, const struct fh_section *sec, char **errstr)
 	    strncmp(c->events_log_url, "https://", 8) != 0) {
 		key = "events_log_url";
 		why = "must be an http:// or https:// URL";
+	} else if (c->events_log_limit < 1) {
+		key = "events_log_limit";
+		why = "must be at least 1";
 	} else if (c->events_log_password_file[0] != '\0' &&
 	    c->events_log_user[0] == '\0') {
 		key = "events_log_password_file";
@@ -1367,13 +1432,34 @@ gerrit_start(void *self)
 	return 0;
 }
 
+static void	gerrit_stats(void *, json_t *);
+
 static void
 gerrit_stop(void *self)
 {
 	struct gerrit	*g = self;
 
+	json_t		*st;
+	const char	*k;
+	json_t		*v;
+	char		*line = NULL, *next;
+
 	if (g->state == GERRIT_S_STOPPED)
 		return;
+	/* The counters once, for the operator (and the tests). */
+	st = json_object();
+	gerrit_stats(g, st);
+	json_object_foreach(st, k, v) {
+		if (!json_is_integer(v))
+			continue;
+		next = fh_xasprintf("%s%s=%lld ", line ? line : "", k,
+		    (long long)json_integer_value(v));
+		free(line);
+		line = next;
+	}
+	fh_log(LOG_INFO, "source %s: stopped: %s", g->name, line ? line : "");
+	free(line);
+	json_decref(st);
 	gerrit_disconnect(g);
 	event_del(&g->timer);
 	event_del(&g->tick);

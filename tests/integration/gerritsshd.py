@@ -249,3 +249,42 @@ class EventsLog:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Subscriber:
+    """A paho subscriber that waits for its SUBACK; messages in a list."""
+
+    def __init__(self, port, topic="gerrit/#"):
+        import paho.mqtt.client as mqtt
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.c = mqtt.Client(client_id="", clean_session=True)
+        self.c.on_connect = lambda c, u, f, rc: c.subscribe(topic, 1)
+        self.c.on_subscribe = lambda c, u, mid, q: self.ready.set()
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port, 60)
+        self.c.loop_start()
+        if not self.ready.wait(10):
+            raise AssertionError("no SUBACK from the broker")
+
+    def _on_message(self, c, u, m):
+        with self.lock:
+            self.msgs.append((m.topic, bytes(m.payload)))
+
+    def messages(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def wait(self, n, timeout=30.0):
+        try:
+            wait_for(lambda: len(self.messages()) >= n, timeout)
+        except AssertionError:
+            raise AssertionError("waited for %d messages, have %d: %r" % (
+                n, len(self.messages()),
+                [t for t, _ in self.messages()][-10:]))
+        return self.messages()
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()

@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""gerrit source: sshd killed mid-stream and restarted. The source retries
+with backoff (logged once, not per try), reconnects, and fills the gap
+from an events-log plugin (python http.server, basic auth, a small
+returnLimit so that it pages): every event emitted while sshd was down
+arrives after the reconnect, in order, exactly once, although the
+inclusive window and the new live stream both repeat some."""
+import json
+import os
+import time
+
+from fhtest import Daemon, check, main
+from gerritsshd import EventsLog, Sshd, Subscriber, wait_for
+
+
+def event(n, t, kind="comment-added"):
+    return {"type": kind, "change": {"project": "openstack/nova",
+                                     "number": 1000 + n},
+            "comment": "event %d" % n, "project": "openstack/nova",
+            "eventCreatedOn": t}
+
+
+def test():
+    t0 = int(time.time()) - 600
+    # A: before the outage. B: while sshd is down (two share A's last
+    # second, the window's inclusive start). C: after the reconnect, on
+    # the live stream and (as gerrit stores everything) in the log too.
+    a = [event(i, t0 + i) for i in range(4)]
+    b = [event(10, t0 + 3), event(11, t0 + 3)] + \
+        [event(12 + i, t0 + 10 + i) for i in range(5)]
+    c = [event(20, t0 + 30), event(21, t0 + 31)]
+    log = EventsLog(limit=3)
+    log.events = a + b + c
+
+    conf = ("[gateway]\nlog_level = debug\n"
+            "[listener mqtt]\nbind = 127.0.0.1:{port}\n")
+    d = Daemon(conf, wait=None)
+    sshd = Sshd(d.tmp)
+    sshd.stream(1, [json.dumps(e) for e in a])
+    sshd.stream(2, [json.dumps(e) for e in c])
+    pwfile = os.path.join(d.tmp, "events-log.password")
+    with open(pwfile, "w") as f:
+        f.write("s3cret\n")
+    with open(d.conf, "w") as f:
+        f.write(conf.format(port=d.port) + sshd.source(
+            keepalive="2s", backoff_max="2s", qos=1,
+            events_log_url=log.url, events_log_user="fh", events_log_limit=3,
+            events_log_password_file=pwfile))
+    with d:
+        d.start()
+        sub = Subscriber(d.port)
+        try:
+            sshd.start()
+            sub.wait(len(a))
+            sshd.stop()		# mid-stream: the session dies too
+            wait_for(lambda: "lost the stream" in d.logtext(), 20,
+                     "the loss to be noticed")
+            # Let it retry a few times against a closed port.
+            wait_for(lambda: d.logtext().count("retry in") >= 2, 20,
+                     "retries")
+            sshd.start()
+            got = sub.wait(len(a) + len(b) + len(c))
+            time.sleep(1.0)	# anything extra would be a duplicate
+            got = sub.messages()
+        finally:
+            sub.close()
+            d.stop()
+            sshd.stop()
+            log.stop()
+        text = LOG[0] = d.logtext()
+        conns = sshd.connections()
+    comments = [json.loads(p)["comment"] for _, p in got]
+    want = [e["comment"] for e in a + b + c]
+    check(comments == want, "got %r\nwant %r" % (comments, want))
+    check(all(t == "gerrit/openstack/nova/comment-added" for t, _ in got),
+          "topics: %r" % set(t for t, _ in got))
+    check(json.loads(got[5][1]) == b[1], "payload differs")
+    check(text.count("lost the stream") == 1, "loss logged more than once")
+    outage = text[text.index("lost the stream"):]
+    check(outage.count("cannot stream from") == 1 and
+          outage.count("retry in") >= 1, "outage logged per retry")
+    check(conns == 2, "%d stream connections" % conns)
+    # Pages: the first starts at A's last second; later ones move on.
+    check(len(log.requests) == 5, "requests %r" % log.requests)
+    check(log.requests[0][0] == t0 + 3, "t1 %r, want %d" % (
+        log.requests[0], t0 + 3))
+    check("gap filled from events-log" in text, text[-2000:])
+    check("gap_fills=1 " in text and "gap_events=%d " % (len(b) + len(c))
+          in text and "reconnects=" in text, text[-700:])
+
+
+def run():
+    try:
+        test()
+    except AssertionError:
+        print(LOG[0])
+        raise
+
+
+LOG = [""]
+main(run)
