@@ -56,7 +56,8 @@
 #define GERRIT_COMMAND		"gerrit stream-events"
 #define GERRIT_BACKOFF_MIN_MS	1000L
 #define GERRIT_KA_MISSED_MAX	3	/* unanswered keepalives: dead */
-#define GERRIT_CONNECT_TICKS	3	/* keepalive intervals to log in */
+#define GERRIT_LOGIN_TICKS	3	/* keepalive intervals to log in, */
+#define GERRIT_LOGIN_MIN_MS	30000L	/* but at least this */
 #define GERRIT_RECENT		8192	/* fingerprints kept for de-dup */
 #define GERRIT_QUEUE_MAX	1024	/* live events held during a fill */
 #define GERRIT_FILL_PAGES_MAX	1000
@@ -598,8 +599,9 @@ gerrit_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (g->state != GERRIT_S_STREAMING) {
-		if (now - g->attempt_ms >=
-		    GERRIT_CONNECT_TICKS * g->conf.keepalive)
+		if (now - g->attempt_ms >= GERRIT_LOGIN_TICKS *
+		    g->conf.keepalive && now - g->attempt_ms >=
+		    GERRIT_LOGIN_MIN_MS)
 			gerrit_fail(g, "timed out after %lds",
 			    (long)((now - g->attempt_ms) / 1000));
 		return;

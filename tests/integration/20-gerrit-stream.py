@@ -54,7 +54,7 @@ def test():
         sshd = Sshd(d.tmp)
         sshd.stream(1, lines)
         with open(d.conf, "w") as f:
-            f.write(conf.format(port=d.port) + sshd.source(keepalive="2s",
+            f.write(conf.format(port=d.port) + sshd.source(keepalive="5s",
                                                               qos=1))
         d.start()
         sub = Subscriber(d.port)

@@ -20,7 +20,7 @@ def test():
     sshd.stream(2, [json.dumps({"type": "second", "project": "p"})])
     with open(d.conf, "w") as f:
         f.write(conf.format(port=d.port) + sshd.source(
-            keepalive="500ms", backoff_max="1s"))
+            keepalive="1s", backoff_max="1s"))
     with d:
         d.start()
         sub = Subscriber(d.port)
@@ -30,7 +30,7 @@ def test():
             sub.wait(1)
             # Quiet but alive for a while: keepalives are answered.
             wait_for(lambda: sshd.connections() == 1, 5, "the stream")
-            time.sleep(3)
+            time.sleep(4)
             check("peer dead" not in d.logtext(), "a live peer was dropped")
             frozen = sshd.sessions()
             sshd.signal_sessions(signal.SIGSTOP)
