@@ -288,3 +288,18 @@ class Subscriber:
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
+
+
+def metrics(port, source):
+    """The source's counters from /metrics (a ws listener on port)."""
+    import urllib.request
+    url = "http://127.0.0.1:%d/metrics" % port
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("firehose_source_") and \
+                'source="%s"' % source in line:
+            name, _, value = line.rpartition(" ")
+            metric = name.partition("{")[0]
+            got[metric[len("firehose_source_"):]] = float(value)
+    return got

@@ -11,7 +11,8 @@ import os
 import time
 
 from fhtest import Daemon, check, main
-from gerritsshd import EventsLog, Sshd, Subscriber, wait_for
+from fhtest import free_port
+from gerritsshd import EventsLog, Sshd, Subscriber, metrics, wait_for
 
 
 def event(n, t, kind="comment-added"):
@@ -37,8 +38,10 @@ def test():
     log.events = a + b + c + e + g
 
     conf = ("[gateway]\nlog_level = debug\n"
-            "[listener mqtt]\nbind = 127.0.0.1:{port}\n")
-    d = Daemon(conf, wait=None)
+            "[listener mqtt]\nbind = 127.0.0.1:{port}\n"
+            "[listener web]\nprotocol = ws\nbind = 127.0.0.1:{web}\n")
+    web = free_port()
+    d = Daemon(conf, wait=None, ports={"web": web})
     sshd = Sshd(d.tmp)
     sshd.stream(1, [json.dumps(x) for x in a])
     sshd.stream(2, [json.dumps(x) for x in c] +
@@ -47,7 +50,7 @@ def test():
     with open(pwfile, "w") as f:
         f.write("s3cret\n")
     with open(d.conf, "w") as f:
-        f.write(conf.format(port=d.port) + sshd.source(
+        f.write(conf.format(port=d.port, web=web) + sshd.source(
             keepalive="5s", backoff_max="2s", qos=1,
             events_log_url=log.url, events_log_user="fh", events_log_limit=3,
             events_log_password_file=pwfile))
@@ -67,6 +70,7 @@ def test():
             got = sub.wait(len(a) + len(b) + len(c) + len(e) + len(g) + 1)
             time.sleep(1.0)	# anything extra would be a duplicate
             got = sub.messages()
+            m = metrics(web, "gerrit")
         finally:
             sub.close()
             d.stop()
@@ -93,9 +97,14 @@ def test():
     check(log.requests[0][0] == t0 + 3, "t1 %r, want %d" % (
         log.requests[0], t0 + 3))
     check("gap filled from events-log" in text, text[-2000:])
-    check("gap_fills=2 " in text and "dropped_output=1 " in text and
-          "gap_events=%d " % (len(b) + len(c) + len(e) + len(g)) in text,
-          text[-700:])
+    want = {"events": len(got), "gap_fills": 2, "dropped_output": 1,
+            "gap_events": len(b) + len(c) + len(e) + len(g),
+            "parse_errors": 0, "gap_fill_errors": 0, "connected": 1,
+            "held": 0}
+    for k, v in want.items():
+        check(m.get(k) == v, "metrics %s: %r, want %r" % (k, m.get(k), v))
+    check(m.get("reconnects", 0) >= 2 and m.get("duplicates", 0) >= 4,
+          "metrics %r" % m)
 
 
 def run():
