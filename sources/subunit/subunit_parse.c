@@ -64,6 +64,7 @@ enum subunit_section {
 struct subunit_parser {
 	struct subunit_summary	 s;
 	size_t			 max_failing;
+	size_t			 failing_bytes;	/* of the ids kept */
 	uint64_t		 max_corrupt;
 
 	enum subunit_state	 state;
@@ -273,10 +274,12 @@ subunit_add_failing(struct subunit_parser *p)
 {
 	if (!p->have_id)
 		return;
-	if (p->s.nfailing >= p->max_failing) {
+	if (p->s.nfailing >= p->max_failing ||
+	    p->failing_bytes + p->id_len > SUBUNIT_MAX_FAILING_BYTES) {
 		p->s.failing_omitted++;
 		return;
 	}
+	p->failing_bytes += p->id_len;
 	p->s.failing[p->s.nfailing++] = fh_xstrndup(
 	    (const char *)p->fb + p->id_off, p->id_len);
 }

@@ -24,6 +24,9 @@
 /* Strings of one packet (test id, tags, MIME type, file name, route code)
  * are kept up to this many bytes; a packet with more is rejected. */
 #define SUBUNIT_MAX_FIELDS	65536
+/* Failing test ids are kept up to max_failing of them and this many bytes
+ * in all, so that an event stays small; the rest are only counted. */
+#define SUBUNIT_MAX_FAILING_BYTES	16384
 
 #define SUBUNIT_FLAG_TEST_ID	0x0800
 #define SUBUNIT_FLAG_ROUTE_CODE	0x0400

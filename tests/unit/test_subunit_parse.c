@@ -291,6 +291,33 @@ test_field_limit(void **state)
 }
 
 static void
+test_failing_ids_bounded(void **state)
+{
+	size_t				 idlen = 5000, n = 0, i;
+	uint8_t				*body = malloc(idlen + 2);
+	uint8_t				*buf = malloc(5 * (idlen + 64));
+	struct subunit_parser		*p = subunit_parser_create(50, 10);
+	const struct subunit_summary	*s;
+
+	(void)state;
+	/* five failures with 5000-byte ids: three fit in 16 KiB */
+	body[0] = 0x40 | (uint8_t)(idlen >> 8);
+	body[1] = (uint8_t)idlen;
+	for (i = 0; i < 5; i++) {
+		memset(body + 2, 'a' + (int)i, idlen);
+		n += packet(buf + n, 0x2800 | SUBUNIT_FAIL, body, idlen + 2);
+	}
+	s = parse_all(p, buf, n);
+	assert_int_equal(s->status[SUBUNIT_FAIL], 5);
+	assert_int_equal(s->nfailing, 3);
+	assert_int_equal(s->failing_omitted, 2);
+	assert_int_equal(s->failing[2][0], 'c');
+	subunit_parser_free(p);
+	free(body);
+	free(buf);
+}
+
+static void
 test_gives_up(void **state)
 {
 	uint8_t			 junk[4096];
@@ -331,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_bad_packets),
 		cmocka_unit_test(test_empty_strings_and_tags),
 		cmocka_unit_test(test_field_limit),
+		cmocka_unit_test(test_failing_ids_bounded),
 		cmocka_unit_test(test_gives_up),
 	};
 
