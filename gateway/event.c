@@ -123,8 +123,11 @@ const uint8_t *
 fh_event_payload(struct fh_event *ev, size_t *len)
 {
 	if (ev->payload == NULL && ev->json != NULL) {
+		/* 15 significant digits: 0.1 stays "0.1", not the
+		 * "0.10000000000000001" of jansson's default %.17g. */
 		char *s = json_dumps(ev->json, JSON_COMPACT |
-		    JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		    JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+		    JSON_REAL_PRECISION(15));
 
 		if (s == NULL)
 			s = fh_xstrdup("null");
