@@ -525,19 +525,23 @@ subunit_try_grab(struct subunit_conn *c)
 }
 
 static void
-subunit_log_link(struct subunit_server *srv, enum subunit_link now,
+subunit_log_link(struct subunit_conn *c, enum subunit_link now,
     const char *why)
 {
+	struct subunit_server	*srv = c->srv;
+	const char		*me = c->su->instance;
+
 	if (srv->logged == now)
 		return;
 	if (now == SUBUNIT_L_UP)
-		fh_log(LOG_INFO, "subunit: gearman %s: connected", srv->name);
+		fh_log(LOG_INFO, "subunit %s: gearman %s: connected", me,
+		    srv->name);
 	else if (srv->logged == SUBUNIT_L_UP)
-		fh_log(LOG_WARNING, "subunit: gearman %s: connection lost "
-		    "(%s); reconnecting", srv->name, why);
+		fh_log(LOG_WARNING, "subunit %s: gearman %s: connection lost "
+		    "(%s); reconnecting", me, srv->name, why);
 	else
-		fh_log(LOG_WARNING, "subunit: gearman %s: cannot connect "
-		    "(%s); retrying", srv->name, why);
+		fh_log(LOG_WARNING, "subunit %s: gearman %s: cannot connect "
+		    "(%s); retrying", me, srv->name, why);
 	srv->logged = now;
 }
 
@@ -552,8 +556,9 @@ subunit_conn_reset(struct subunit_conn *c, const char *why)
 	bool		 was_up = c->state >= SUBUNIT_C_IDLE;
 
 	if (c->job != NULL) {
-		fh_log(LOG_WARNING, "subunit: gearman %s: job %s abandoned "
-		    "with the connection", c->srv->name, c->job->handle);
+		fh_log(LOG_WARNING, "subunit %s: gearman %s: job %s abandoned "
+		    "with the connection", su->instance, c->srv->name,
+		    c->job->handle);
 		su->st.abandoned++;
 		subunit_job_free(c->job);
 		c->job = NULL;
@@ -570,7 +575,7 @@ subunit_conn_reset(struct subunit_conn *c, const char *why)
 	}
 	c->state = SUBUNIT_C_DOWN;
 	if (c->srv->nup == 0)
-		subunit_log_link(c->srv, SUBUNIT_L_DOWN, why);
+		subunit_log_link(c, SUBUNIT_L_DOWN, why);
 	ms = fh_backoff_next(&c->backoff);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
@@ -611,7 +616,7 @@ subunit_event_cb(struct bufferevent *bev, short what, void *arg)
 		fh_backoff_reset(&c->backoff);
 		c->su->st.connects++;
 		c->srv->nup++;
-		subunit_log_link(c->srv, SUBUNIT_L_UP, NULL);
+		subunit_log_link(c, SUBUNIT_L_UP, NULL);
 		/* gear's order: who we are, then what we do */
 		subunit_send_str(c, GEARMAN_SET_CLIENT_ID, c->su->worker_id);
 		subunit_send_str(c, GEARMAN_CAN_DO, c->su->function);
@@ -656,8 +661,9 @@ subunit_protocol_error(struct subunit_conn *c, const char *fmt, const char *a)
 	char	*why = fh_xasprintf(fmt, a);
 
 	c->su->st.protocol_errors++;
-	fh_log(LOG_WARNING, "subunit: gearman %s: %s; reconnecting",
-	    c->srv->name, why);
+	fh_log(LOG_WARNING, "subunit %s: gearman %s: protocol error: %s; "
+	    "reconnecting",
+	    c->su->instance, c->srv->name, why);
 	subunit_conn_reset(c, why);
 	free(why);
 }
@@ -725,7 +731,8 @@ subunit_handle(struct subunit_conn *c, const struct gearman_packet *pkt)
 	default:
 		break;
 	}
-	fh_log(LOG_DEBUG, "subunit: gearman %s: ignored %s", c->srv->name,
+	fh_log(LOG_DEBUG, "subunit %s: gearman %s: ignored %s",
+	    c->su->instance, c->srv->name,
 	    gearman_type_name(pkt->type));
 	return 0;
 }
@@ -803,8 +810,8 @@ subunit_job_finish(struct subunit_job *j, const char *status,
 
 	topic = subunit_job_topic(su->topic, su->host, &j->info);
 	if (topic == NULL) {
-		fh_log(LOG_WARNING, "subunit: job %s: project '%s' makes no "
-		    "valid topic", j->handle, j->info.project);
+		fh_log(LOG_WARNING, "subunit %s: job %s: project '%s' makes "
+		    "no valid topic", su->instance, j->handle, j->info.project);
 		su->st.invalid++;
 		json_decref(summary);
 		status = "failed";
@@ -835,11 +842,12 @@ subunit_job_finish(struct subunit_job *j, const char *status,
 		su->st.failed++;
 	}
 	if (rc == 0)
-		fh_log(LOG_DEBUG, "subunit: job %s: %s on %s", j->handle,
+		fh_log(LOG_DEBUG, "subunit %s: job %s: %s on %s",
+		    su->instance, j->handle,
 		    status, fh_event_topic(ev));
 	else if (ev != NULL)
-		fh_log(LOG_WARNING, "subunit: job %s: the bus refused the "
-		    "event on %s", j->handle, fh_event_topic(ev));
+		fh_log(LOG_WARNING, "subunit %s: job %s: the bus refused "
+		    "the event on %s", su->instance, j->handle, fh_event_topic(ev));
 	fh_event_unref(ev);
 	c->job = NULL;
 	subunit_job_free(j);
@@ -863,7 +871,8 @@ subunit_job_start(struct subunit_conn *c, const struct gearman_arg *handle,
 	j->handle = fh_xstrndup((const char *)handle->p, handle->len);
 	c->job = j;
 	if (subunit_job_parse(data->p, data->len, &j->info, &err) != 0) {
-		fh_log(LOG_WARNING, "subunit: job %s: %s", j->handle, err);
+		fh_log(LOG_WARNING, "subunit %s: job %s: %s", su->instance,
+		    j->handle, err);
 		free(err);
 		su->st.invalid++;
 		a.p = handle->p;
@@ -1132,7 +1141,8 @@ subunit_fetch_done(CURL *easy, CURLcode rc, void *arg)
 	if (error == NULL)
 		status = "success";
 	else
-		fh_log(LOG_INFO, "subunit: job %s: %s: %s", j->handle, j->url,
+		fh_log(LOG_INFO, "subunit %s: job %s: %s: %s", su->instance,
+		    j->handle, j->url,
 		    error);
 	subunit_job_finish(j, status, error, summary);
 	free(error);

@@ -98,7 +98,7 @@ def test():
             cases(g, files, d, bus)
             bus.c.nothing(0.5)      # one event per job, no more
             bus.c.close()
-            check("protocol" not in d.logtext(), d.logtext())
+            check("protocol error" not in d.logtext(), d.logtext())
             check_counters(d)
     finally:
         files.close()

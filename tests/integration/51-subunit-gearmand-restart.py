@@ -119,7 +119,7 @@ def test():
             # nothing for the job cut off by the restart
             bus.nothing(0.5)
             bus.close()
-            check("protocol" not in d.logtext(), d.logtext())
+            check("protocol error" not in d.logtext(), d.logtext())
     finally:
         files.close()
         g.stop()
