@@ -132,6 +132,10 @@ idle_line(struct lp_idle *im, const uint8_t *p, size_t len)
 			idle_send(im, IDLE_LOGIN, "LOGIN %s %s", u, pw);
 		free(u);
 		free(pw);
+		if (im->state == IDLE_GREETING) {
+			idle_fail(im, "user or password cannot be quoted");
+			return -1;
+		}
 		return 0;
 	case IDLE_START:
 		if (l.kind == LP_IMAP_CONTINUE) {

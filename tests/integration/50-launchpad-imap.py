@@ -7,6 +7,9 @@ import json
 import os
 import tempfile
 
+import urllib.request
+
+import fhtest
 import imapd
 from fhtest import Daemon, check, main
 from mqtttest import Client
@@ -15,6 +18,9 @@ CONF = """[broker]
 sys_interval = 0
 [listener mqtt]
 bind = 127.0.0.1:{port}
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{web}
 [source lp]
 type = launchpad
 url = {url}
@@ -37,7 +43,8 @@ def daemon(url, after="seen", poll=LONG, extra=""):
         f.write(imapd.PASSWORD + "\nsecond line is ignored\n")
     conf = CONF.replace("{url}", url).replace("{poll}", poll) \
         .replace("{after}", after).replace("{extra}", extra)
-    return Daemon(conf, tmp=tmp, args=["-v"])
+    return Daemon(conf, tmp=tmp, args=["-v"],
+                  ports={"web": fhtest.free_port()})
 
 
 def events(sub, n, timeout=15):
@@ -56,7 +63,7 @@ def test():
     with imapd.Dovecot(tmp) as dc:
         dc.start()
         plain = "imap://127.0.0.1:%d/INBOX" % dc.port
-        with daemon(plain) as d:
+        with daemon(plain, extra="max_mail_size = 64k") as d:
             sub = Client(d.port, "watcher")
             sub.sub("launchpad/#", 1)
             check(wait_log(d, "IDLE on INBOX"), "IDLE never started")
@@ -102,13 +109,41 @@ def test():
             check(d.logtext().count("is not Launchpad mail") == 1,
                   "foreign mail parsed again")
 
+            # other Launchpad notifications: their X-Launchpad-* headers
+            dc.deliver(imapd.question_mail(630000))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad", ev)
+            check(ev[0][1]["X-Launchpad-Notification-Type"] == "question" and
+                  ev[0][1]["body"] == "How do I?\n", ev)
+
+            # larger than max_mail_size: left unread, counted, no stall
+            dc.deliver(imapd.bug_mail(4, "big", "x", "y" * 100000))
+            check(wait_log(d, "larger than max_mail_size"), "big mail")
+            dc.deliver(imapd.bug_mail(6, "small", "x", "after big"))
+            ev = events(sub, 1)
+            check(ev[0][0] == "launchpad/small/bug/6", ev)
+
             flags = dc.flags()
-            check(len(flags) == 4, flags)
+            check(len(flags) == 7, flags)
             for uid, f in flags.items():
                 check("FirehosePending" not in f, "%d: %s" % (uid, f))
             check(sorted(f for f in flags.values()) ==
-                  ["", "\\Seen", "\\Seen", "\\Seen"], flags)
+                  ["", ""] + ["\\Seen"] * 5, flags)
+
+            m = metrics(d)
+            check(m.get("bug_mails") == 4 and m.get("other_mails") == 1 and
+                  m.get("foreign_mails") == 1 and m.get("bad_mails") == 1 and
+                  m.get("events") == 7 and m.get("marked_done") == 5 and
+                  m.get("connected") == 1 and m.get("idle") == 1, m)
             sub.close()
+
+        # forget the big one: later daemons have the default size limit
+        c = dc.client()
+        c.select("INBOX")
+        typ, data = c.uid("SEARCH", "HEADER", "Subject", "\"[Bug 4]\"")
+        c.uid("STORE", data[0].split()[-1], "+FLAGS", "(\\Deleted)")
+        c.expunge()
+        c.logout()
 
         # imaps with a test certificate, after_publish = move:FOLDER
         c = dc.client()
@@ -129,7 +164,7 @@ def test():
                   "not moved: %r" % dc.flags("Processed"))
             # the foreign mail stays where it was, unread
             check(sorted(dc.flags().values()) ==
-                  ["", "\\Seen", "\\Seen", "\\Seen"], dc.flags())
+                  [""] + ["\\Seen"] * 5, dc.flags())
             sub.close()
 
         # a wrong CA: TLS fails, logged once, no crash
@@ -146,7 +181,7 @@ def test():
             dc.deliver(imapd.bug_mail(5, "heat", "del", "gone soon\n"))
             ev = events(sub, 1)
             check(ev[0][0] == "launchpad/heat/bug/5", ev)
-            check(wait(lambda: len(dc.flags()) == 4),
+            check(wait(lambda: len(dc.flags()) == 6),
                   "not expunged: %r" % dc.flags())
             sub.close()
     imapd.cleanup(tmp)
@@ -165,6 +200,19 @@ def test():
             check(ev[0][0] == "launchpad/keystone/bug/9", ev)
             sub.close()
     imapd.cleanup(tmp)
+
+
+def metrics(d):
+    """The source's counters from /metrics."""
+    url = "http://127.0.0.1:%d/metrics" % d.ports["web"]
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("firehose_source_") and 'source="lp"' in line:
+            name, _, value = line.rpartition(" ")
+            key = name.partition("{")[0][len("firehose_source_"):]
+            got[key] = int(float(value))
+    return got
 
 
 def wait(cond, timeout=15):

@@ -53,9 +53,11 @@ def wait(cond, timeout=20):
     return False
 
 
-def all_done(dc, n):
-    f = dc.flags()
-    return len(f) == n and all(v == "\\Seen" for v in f.values())
+def all_done(dc, n, unread=0):
+    """n mails marked done (only \\Seen) and unread foreign ones."""
+    f = list(dc.flags().values())
+    return f.count("\\Seen") == n and f.count("") == unread and \
+        len(f) == n + unread
 
 
 def test():
@@ -95,6 +97,24 @@ def test():
                   "outage logged %d times" %
                   log.count("retrying with backoff"))
             check(log.count("reachable again") == 1, "recovery not logged")
+
+            # the mailbox is rebuilt with a new UIDVALIDITY: the UIDs the
+            # daemon remembered mean nothing now; done mail stays done
+            dc.deliver(imapd.foreign_mail("not for us"))
+            check(wait(lambda: "is not Launchpad mail" in d.logtext()),
+                  "foreign mail")
+            dc.stop()
+            for f in os.listdir(dc.maildir):
+                if f.startswith("dovecot") and f != "dovecot-keywords":
+                    os.remove(os.path.join(dc.maildir, f))
+            dc.deliver(imapd.bug_mail(2500, "heat", "renumbered", "new\n"))
+            dc.start()
+            got = collect(sub, 1)
+            check(got == [("launchpad/heat/bug/2500", "new\n")], got)
+            check(wait(lambda: all_done(dc, 8, 1)), dc.flags())
+            sub.nothing(2.5)
+            check("UIDVALIDITY of INBOX changed" in d.logtext(),
+                  "UIDVALIDITY change not noticed")
             sub.close()
             d.kill9()
 
@@ -115,7 +135,7 @@ def test():
             sub.sub("launchpad/#", 1)
             # the daemon may have published before we subscribed: the
             # server state tells; a second daemon run proves redelivery
-            check(wait(lambda: all_done(dc, 9)), dc.flags())
+            check(wait(lambda: all_done(dc, 10, 1)), dc.flags())
             got = []
             m = sub.get(2)
             while m is not None:

@@ -242,6 +242,18 @@ def bug_mail(num, project, subject, body, extra_tasks=(), commenters="bob",
             enc.replace("\r\n", "\n").replace("\n", "\r\n")).encode("utf-8")
 
 
+def question_mail(num):
+    """A Launchpad Answers notification: not a bug."""
+    return ("MIME-Version: 1.0\r\n"
+            'Content-Type: text/plain; charset="utf-8"\r\n'
+            "Subject: [Question #%d]: How do I?\r\n"
+            "X-Launchpad-Notification-Type: question\r\n"
+            "X-Launchpad-Question: product=nova; status=Open; "
+            "assignee=None; priority=Normal; language=en\r\n"
+            'X-Generated-By: Launchpad (canonical.com); Revision="1"\r\n'
+            "\r\nHow do I?\r\n" % num).encode()
+
+
 def foreign_mail(subject):
     return ("From: someone@example.org\r\nSubject: %s\r\n"
             "Content-Type: text/plain\r\n\r\nnot from launchpad\r\n"
