@@ -17,3 +17,11 @@ fi
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl stop mosquitto >/dev/null 2>&1 || true
 fi
+# MQTT.js (node and browser WebSocket tests) from its lockfile; npm is
+# Debian's package unless the installed nodejs already ships one.
+if ! command -v npm >/dev/null 2>&1; then
+	SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		--no-install-recommends npm
+fi
+(cd "$here/../tests/integration/node" && npm ci --no-audit --no-fund --silent)
