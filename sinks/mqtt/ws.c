@@ -32,7 +32,11 @@ struct ws_session {
 	bool			 shut;		/* FIN sent */
 };
 
+/* Frames up to this size are copied rather than moved in chains. */
+#define WS_COPY_MAX	16384
+
 static uint8_t			ws_scratch[16384];
+static uint8_t			ws_out[WS_HEADER_MAX + WS_COPY_MAX];
 static struct ws_counters	ws_orphan_counters;
 
 void
@@ -246,9 +250,22 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			if (n > (size_t)lim - written)
 				n = (size_t)lim - written;
 		}
-		hl = ws_frame_write_header(hdr, true, WS_OP_BINARY, n, NULL);
-		evbuffer_add(dst, hdr, hl);
-		evbuffer_remove_buffer(src, dst, n);
+		if (n <= WS_COPY_MAX) {
+			/* Small frames are copied whole, so that they
+			 * coalesce in dst: one write, one TLS record for
+			 * many MQTT packets instead of two per packet. */
+			hl = ws_frame_write_header(ws_out, true, WS_OP_BINARY,
+			    n, NULL);
+			evbuffer_remove(src, ws_out + hl, n);
+			/* Big chains: TLS writes a record per chain. */
+			evbuffer_expand(dst, WS_COPY_MAX + WS_HEADER_MAX);
+			evbuffer_add(dst, ws_out, hl + n);
+		} else {
+			hl = ws_frame_write_header(hdr, true, WS_OP_BINARY, n,
+			    NULL);
+			evbuffer_add(dst, hdr, hl);
+			evbuffer_remove_buffer(src, dst, n);
+		}
 		written += hl + n;
 		s->c->frames_out++;
 		s->c->bytes_out += n;
