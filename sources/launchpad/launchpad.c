@@ -48,7 +48,7 @@
 
 #define LP_KEYWORD	"$FirehosePending"
 #define LP_BATCH	100		/* mails fetched per cycle */
-#define LP_SEARCH_MAX	100000		/* UIDs read from one SEARCH */
+#define LP_SEARCH_MAX	100000		/* UIDs read per SEARCH */
 #define LP_REIDLE_MS	(25L * 60 * 1000)
 
 enum launchpad_done {
@@ -99,7 +99,7 @@ struct launchpad {
 	int			 port;
 	char			*mailbox;
 	char			*base_url;	/* imaps://host:port/ */
-	char			*mbox_url;	/* imaps://host:port/INBOX */
+	char			*mbox_url;	/* base_url + INBOX */
 	char			*mbox_quoted;
 	enum launchpad_done	 done;
 	char			*move_quoted;
@@ -115,7 +115,7 @@ struct launchpad {
 	bool			 idle_ok;
 	struct fh_backoff	 backoff;
 	bool			 running;	/* a cycle is on */
-	bool			 again;		/* run one more right after */
+	bool			 again;		/* one more right after */
 	bool			 down;		/* outage logged */
 	enum launchpad_step	 step;
 	uint8_t			*resp;
@@ -123,12 +123,12 @@ struct launchpad {
 	size_t			 respcap;
 	bool			 too_big;
 	uint32_t		 uidvalidity;
-	uint32_t		*fetch;		/* this cycle's new mail */
+	uint32_t		*fetch;		/* new mail this cycle */
 	size_t			 nfetch;
 	size_t			 ifetch;
-	struct launchpad_set	 published;	/* emitted, not yet done */
-	struct launchpad_set	 doing;		/* published being marked */
-	struct launchpad_set	 skip;		/* foreign or unusable */
+	struct launchpad_set	 published;	/* emitted, not done */
+	struct launchpad_set	 doing;		/* being marked done */
+	struct launchpad_set	 skip;		/* foreign, too big */
 	struct launchpad_set	 unmark;	/* skip, still to unflag */
 
 	/* counters */
@@ -871,7 +871,8 @@ launchpad_start(void *self)
 	lp->again = false;
 	launchpad_schedule(lp, 0);
 	if (lp->idle) {
-		lp->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		lp->dns = evdns_base_new(base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
 		if (lp->dns == NULL)
 			lp->dns = evdns_base_new(base, 0);
 		memset(&ic, 0, sizeof ic);

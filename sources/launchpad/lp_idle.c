@@ -39,13 +39,13 @@ struct lp_idle {
 	lp_idle_cb		 cb;
 	void			*arg;
 	struct bufferevent	*bev;
-	struct event		*timer;		/* reconnect / re-IDLE */
+	struct event		*timer;		/* reconnect, re-IDLE */
 	struct fh_backoff	 backoff;
 	enum idle_state		 state;
 	unsigned		 tagno;
 	char			 tag[16];	/* the command in flight */
 	bool			 has_idle;
-	size_t			 skip;		/* literal bytes to drop */
+	size_t			 skip;		/* literal to drop */
 };
 
 static void	idle_connect(struct lp_idle *);

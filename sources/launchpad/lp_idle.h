@@ -30,7 +30,7 @@ struct lp_idle_conf {
 	const char	*password;
 	const char	*mailbox;
 	long		 backoff_max_ms;
-	long		 reidle_ms;	/* DONE + IDLE again; RFC 2177: < 29m */
+	long		 reidle_ms;	/* DONE, IDLE again (< 29m) */
 };
 
 struct lp_idle	*lp_idle_create(struct event_base *, struct evdns_base *,

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LP_IMAP_MAX_LINE	8192	/* the IDLE connection's line limit */
+#define LP_IMAP_MAX_LINE	8192	/* IDLE connection line limit */
 
 enum lp_imap_kind {
 	LP_IMAP_UNTAGGED,	/* "* ..." */
@@ -34,8 +34,8 @@ struct lp_imap_line {
 	uint32_t		number;		/* "* N EXISTS" */
 	bool			exists;		/* "* N EXISTS" */
 	bool			recent;		/* "* N RECENT" */
-	bool			has_idle;	/* a CAPABILITY list with IDLE */
-	size_t			literal;	/* "{n}" at the end: n bytes */
+	bool			has_idle;	/* CAPABILITY has IDLE */
+	size_t			literal;	/* "{n}" at the end */
 };
 
 /* One response line without its CRLF. -1 when it is no IMAP line. */

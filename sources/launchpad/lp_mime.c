@@ -14,7 +14,7 @@
 #include "gateway/xmalloc.h"
 #include "sources/launchpad/lp_mime.h"
 
-#define MIME_MAX_PARTS		64	/* per multipart; more are ignored */
+#define MIME_MAX_PARTS		64	/* per multipart; rest ignored */
 #define MIME_MAX_CHARSET	40
 
 struct mime_buf {
@@ -630,7 +630,8 @@ mime_find_text(const struct lp_mime *m, const char *want, int depth,
 {
 	char		 type[64], *boundary, *r = NULL;
 	const uint8_t	*b = m->body, *eol;
-	size_t		 n = m->bodylen, blen, pos = 0, next, le, end, parts = 0;
+	size_t		 n = m->bodylen, blen, pos = 0, next, le, end;
+	size_t		 parts = 0;
 	size_t		 start = 0;
 	bool		 in_part = false, delim;
 	struct lp_mime	 part;

@@ -16,7 +16,7 @@
 
 struct lp_mime_field {
 	char	*name;		/* as written */
-	char	*value;		/* unfolded, trimmed, still raw bytes */
+	char	*value;		/* unfolded, trimmed, raw bytes */
 };
 
 struct lp_mime {
@@ -52,10 +52,11 @@ char		*lp_mime_text(const struct lp_mime *, size_t *len);
  * NUL-terminated; *outlen excludes the NUL. */
 uint8_t		*lp_mime_qp_decode(const uint8_t *, size_t, int header,
 		    size_t *outlen);
-uint8_t		*lp_mime_b64_decode(const uint8_t *, size_t, size_t *outlen);
+uint8_t		*lp_mime_b64_decode(const uint8_t *, size_t,
+		    size_t *outlen);
 /* Convert from charset (NULL or unknown: UTF-8, else Latin-1) to UTF-8;
  * bad sequences become U+FFFD. */
-char		*lp_mime_to_utf8(const char *charset, const uint8_t *, size_t,
-		    size_t *outlen);
+char		*lp_mime_to_utf8(const char *charset, const uint8_t *,
+		    size_t, size_t *outlen);
 
 #endif
