@@ -195,3 +195,147 @@ def raw_closed(s, timeout=10):
 
 CONNECT311 = bytes([0x10, 0x0e, 0x00, 0x04]) + b"MQTT" + bytes(
     [0x04, 0x02, 0x00, 0x3c, 0x00, 0x02]) + b"rw"
+
+
+# ---- raw MQTT, for what stock clients will not send ----------------------
+
+def _str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return len(b).to_bytes(2, "big") + b
+
+
+def varint(n):
+    out = b""
+    while True:
+        d = n & 0x7f
+        n >>= 7
+        if n:
+            d |= 0x80
+        out += bytes([d])
+        if not n:
+            return out
+
+
+def packet(first, body=b""):
+    return bytes([first]) + varint(len(body)) + body
+
+
+def connect_pkt(cid, clean=True, keepalive=60, will=None, user=None,
+                pw=None, proto="MQTT", level=4):
+    flags = 0x02 if clean else 0
+    payload = _str(cid)
+    if will is not None:
+        topic, msg, qos, retain = will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+        payload += _str(topic) + _str(msg)
+    if user is not None:
+        flags |= 0x80
+        payload += _str(user)
+    if pw is not None:
+        flags |= 0x40
+        payload += _str(pw)
+    return packet(0x10, _str(proto) + bytes([level, flags]) +
+                  keepalive.to_bytes(2, "big") + payload)
+
+
+def subscribe_pkt(mid, filters):
+    body = mid.to_bytes(2, "big")
+    for f, q in filters:
+        body += _str(f) + bytes([q])
+    return packet(0x82, body)
+
+
+def publish_pkt(topic, payload, qos=0, mid=0, retain=False, dup=False):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    first = 0x30 | (qos << 1) | (1 if retain else 0) | (8 if dup else 0)
+    body = _str(topic) + (mid.to_bytes(2, "big") if qos else b"") + payload
+    return packet(first, body)
+
+
+def ack_pkt(kind, mid):
+    first = {"puback": 0x40, "pubrec": 0x50, "pubrel": 0x62,
+             "pubcomp": 0x70}[kind]
+    return packet(first, mid.to_bytes(2, "big"))
+
+
+class Raw:
+    """A hand-driven MQTT connection."""
+
+    def __init__(self, port, connect=None):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        if connect is not None:
+            self.send(connect)
+            p = self.read()
+            check(p is not None and p[0] == 2, "no CONNACK: %r" % (p,))
+            self.connack = p[2]
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _fill(self, n, deadline):
+        while len(self.buf) < n:
+            self.s.settimeout(max(0.01, deadline - time.time()))
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                d = b""
+            if not d:
+                raise EOFError
+            self.buf += d
+        return True
+
+    def read(self, timeout=10):
+        """(type, flags, body); None on timeout; EOFError when closed."""
+        deadline = time.time() + timeout
+        if not self._fill(2, deadline):
+            return None
+        n, mult, i = 0, 1, 1
+        while True:
+            if not self._fill(i + 1, deadline):
+                return None
+            b = self.buf[i]
+            n += (b & 0x7f) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                break
+        if not self._fill(i + n, deadline):
+            return None
+        first, body = self.buf[0], self.buf[i:i + n]
+        self.buf = self.buf[i + n:]
+        return first >> 4, first & 15, body
+
+    def read_publish(self, timeout=10):
+        """(topic, payload, qos, mid, retain, dup) of the next packet."""
+        p = self.read(timeout)
+        if p is None:
+            return None
+        check(p[0] == 3, "want PUBLISH, got type %d" % p[0])
+        flags, body = p[1], p[2]
+        tl = int.from_bytes(body[:2], "big")
+        topic = body[2:2 + tl].decode()
+        qos = (flags >> 1) & 3
+        off = 2 + tl
+        mid = 0
+        if qos:
+            mid = int.from_bytes(body[off:off + 2], "big")
+            off += 2
+        return topic, body[off:], qos, mid, bool(flags & 1), bool(flags & 8)
+
+    def closed(self, timeout=10):
+        """True when the server closes the connection within timeout."""
+        deadline = time.time() + timeout
+        try:
+            while time.time() < deadline:
+                if self.read(max(0.01, deadline - time.time())) is None:
+                    return False
+        except EOFError:
+            return True
+        return False
+
+    def close(self):
+        self.s.close()

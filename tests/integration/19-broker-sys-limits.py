@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""$SYS/broker/... with Mosquitto's names every sys_interval (and not
+matched by '#'); max_connections; the slow-consumer policy: QoS 0 dropped
+and counted above max_output_buffer, the client disconnected above
+max_output_buffer_hard, fast subscribers unaffected."""
+import os
+import subprocess
+import time
+
+from fhtest import Daemon, check, main
+from mqtttest import Client, Raw, connect_pkt, subscribe_pkt
+
+CONF = """[broker]
+sys_interval = 1s
+anonymous_publish = true
+max_connections = {maxc}
+max_output_buffer = 256k
+max_output_buffer_hard = {hard}
+[listener mqtt]
+bind = 127.0.0.1:{port}
+"""
+
+NAMES = ["version", "uptime", "clients/connected", "clients/total",
+         "clients/maximum", "messages/received", "messages/sent",
+         "bytes/received", "bytes/sent", "subscriptions/count",
+         "retained messages/count", "publish/messages/dropped",
+         "load/messages/received/1min", "load/messages/sent/5min",
+         "load/bytes/received/15min", "load/bytes/sent/1min",
+         "load/connections/1min"]
+
+
+def sys_values(port, wait_for=None, timeout=10):
+    c = Client(port, "sys%f" % time.time())
+    c.sub("$SYS/broker/#", 0)
+    vals = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = c.get(0.2)
+        if m is not None:
+            vals[m.topic[len("$SYS/broker/"):]] = m.payload.decode()
+        if wait_for is None and all(n in vals for n in NAMES):
+            break
+        if wait_for is not None and wait_for(vals):
+            break
+    c.close()
+    return vals
+
+
+def flood(port, slow_sub_id, tmp):
+    """A subscriber that never reads, a fast one (mosquitto_sub into a
+    file, never more than 100 kB behind) and 24 MB of QoS 0."""
+    slow = Raw(port, connect_pkt(slow_sub_id))
+    slow.send(subscribe_pkt(1, [("flood", 0)]))
+    check(slow.read()[0] == 9, "SUBACK")
+    out = os.path.join(tmp, "fast.out")
+    with open(out, "w") as f:
+        fast = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-d",
+                                 "-h", "127.0.0.1", "-p", str(port), "-t",
+                                 "flood", "-C", "2641"], stdout=f, stderr=f)
+    rf = open(out)
+    seen = {"text": "", "sync": 0}
+
+    def wait_for(what, n):
+        deadline = time.time() + 20
+        while seen[what] < n:
+            chunk = rf.read()
+            if chunk:
+                text = seen["text"] + chunk
+                done, _, seen["text"] = text.rpartition("\n")
+                seen["sync"] += done.count("\nsync") + (
+                    1 if done.startswith("sync") else 0)
+                if "received SUBACK" in done:
+                    seen["suback"] = 1
+            else:
+                check(time.time() < deadline, "fast subscriber stuck "
+                      "at %r" % seen)
+                time.sleep(0.01)
+
+    seen["suback"] = 0
+    wait_for("suback", 1)
+    p = Client(port, "pub")
+    payload = b"z" * 10000
+    for i in range(2400):
+        p.c.publish("flood", payload, 0)
+        if i % 10 == 9:
+            p.pub("flood", b"sync", qos=1)
+            wait_for("sync", (i + 1) // 10)
+    p.pub("flood", b"end", qos=1)
+    p.close()
+    try:
+        fast.wait(30)
+    except subprocess.TimeoutExpired:
+        fast.kill()
+        fast.wait()
+    rf.close()
+    lines = open(out).read().splitlines()
+    n = sum(1 for x in lines if x in ("z" * 10000, "sync", "end"))
+    check(n == 2641, "fast subscriber got %d of 2641: %r" % (
+        n, [x for x in lines if not x.startswith("z")][-5:]))
+    return slow
+
+
+def test():
+    with Daemon(CONF, ports={"maxc": 0, "hard": "64M"}) as d:
+        vals = sys_values(d.port, lambda v: all(n in v for n in NAMES) and
+                          int(v["clients/connected"]) >= 1)
+        missing = [n for n in NAMES if n not in vals]
+        check(not missing, "missing $SYS topics %r in %r" % (missing, vals))
+        check(vals["version"].startswith("firehosed "), vals["version"])
+        check(vals["uptime"].endswith(" seconds"), vals["uptime"])
+        check(int(vals["clients/connected"]) >= 1, vals)
+        # '#' does not see $SYS
+        c = Client(d.port, "hash")
+        c.sub("#", 0)
+        c.nothing(1.5)
+        c.close()
+        # slow consumer below the hard cap: QoS 0 dropped and counted
+        slow = flood(d.port, "slow", d.tmp)
+        vals = sys_values(d.port, lambda v: int(v.get(
+            "publish/messages/dropped", "0")) > 0)
+        check(int(vals.get("publish/messages/dropped", "0")) > 0,
+              "no drops counted: %r" % vals)
+        check(not slow.closed(0.5), "slow consumer disconnected below cap")
+        slow.close()
+    with Daemon(CONF, ports={"maxc": 0, "hard": "256k"}) as d:
+        slow = flood(d.port, "slow", d.tmp)
+        # disconnected: reading drains its socket, then EOF
+        check(slow.closed(20), "slow consumer not disconnected")
+        check("slow consumer" in d.logtext(), "no slow consumer log")
+    with Daemon(CONF, ports={"maxc": 3, "hard": "64M"}) as d:
+        a = Client(d.port, "a")
+        b = Client(d.port, "b")
+        c = Client(d.port, "c")
+        r = Raw(d.port)
+        check(r.closed(), "4th connection over max_connections accepted")
+        a.close()
+        deadline = time.time() + 10
+        while True:
+            try:
+                e = Raw(d.port, connect_pkt("e"))
+                break
+            except (AssertionError, EOFError):
+                check(time.time() < deadline, "no room after a left")
+                time.sleep(0.1)
+        e.close()
+        b.close()
+        c.close()
+
+
+main(test)
