@@ -273,9 +273,17 @@ static void
 mqtt_stats(void *self, json_t *out)
 {
 	struct mqtt	*m = self;
+	json_t		*ls = json_object(), *o;
+	size_t		 i;
 
 	if (m->broker != NULL)
 		mqtt_broker_stats(m->broker, out);
+	for (i = 0; i < m->nlisteners; i++) {
+		o = json_object();
+		mqtt_listener_stats(m->listeners[i], o);
+		json_object_set_new(ls, mqtt_listener_name(m->listeners[i]), o);
+	}
+	json_object_set_new(out, "listeners", ls);
 }
 
 const struct fh_sink_ops fh_sink_mqtt = {
