@@ -84,6 +84,10 @@ struct subunit_conn {
 	struct subunit		*su;
 	struct subunit_server	*srv;
 	struct bufferevent	*bev;
+	struct evdns_getaddrinfo_request *req;	/* resolving */
+	bool			 resolving;
+	struct evutil_addrinfo	*addrs;		/* resolved, all of them */
+	struct evutil_addrinfo	*next_addr;	/* to try after this one */
 	struct event		*retry;
 	struct fh_backoff	 backoff;
 	enum subunit_conn_state	 state;
@@ -179,6 +183,8 @@ static const struct fh_conf_var subunit_vars[] = {
 };
 
 static void subunit_conn_connect(struct subunit_conn *);
+static void subunit_conn_forget_addrs(struct subunit_conn *);
+static void subunit_conn_connect_next(struct subunit_conn *);
 static void subunit_conn_reset(struct subunit_conn *, const char *why);
 static void subunit_try_grab(struct subunit_conn *);
 static void subunit_job_free(struct subunit_job *);
@@ -420,6 +426,12 @@ subunit_stop(void *self)
 			bufferevent_free(c->bev);
 			c->bev = NULL;
 		}
+		if (c->req != NULL) {
+			/* runs the callback, which sees !running */
+			evdns_getaddrinfo_cancel(c->req);
+			c->req = NULL;
+		}
+		subunit_conn_forget_addrs(c);
 		if (c->retry != NULL) {
 			event_free(c->retry);
 			c->retry = NULL;
@@ -573,6 +585,7 @@ subunit_conn_reset(struct subunit_conn *c, const char *why)
 		su->st.disconnects++;
 		c->srv->nup--;
 	}
+	subunit_conn_forget_addrs(c);
 	c->state = SUBUNIT_C_DOWN;
 	if (c->srv->nup == 0)
 		subunit_log_link(c, SUBUNIT_L_DOWN, why);
@@ -607,10 +620,10 @@ subunit_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct subunit_conn	*c = arg;
 	char			 why[128];
-	int			 err;
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		subunit_conn_forget_addrs(c);
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		subunit_keepalive(bufferevent_getfd(c->bev));
 		fh_backoff_reset(&c->backoff);
@@ -628,31 +641,92 @@ subunit_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof why, "closed by the server");
 	else if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof why, "timed out");
-	else if ((err = bufferevent_socket_get_dns_error(c->bev)) != 0)
-		snprintf(why, sizeof why, "%s", evutil_gai_strerror(err));
 	else
 		snprintf(why, sizeof why, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (c->state == SUBUNIT_C_CONNECTING && c->next_addr != NULL) {
+		/* another address of the same name: try it now */
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		subunit_conn_connect_next(c);
+		return;
+	}
 	subunit_conn_reset(c, why);
 }
 
 static void
-subunit_conn_connect(struct subunit_conn *c)
+subunit_conn_forget_addrs(struct subunit_conn *c)
 {
-	struct subunit	*su = c->su;
-	struct timeval	 tv = { SUBUNIT_CONNECT_TIMEOUT, 0 };
+	if (c->addrs != NULL)
+		evutil_freeaddrinfo(c->addrs);
+	c->addrs = c->next_addr = NULL;
+}
 
-	if (!su->running)
-		return;
+/* Connect to the next resolved address (libevent's own connect_hostname
+ * tries only the first, which may be an unreachable IPv6 one). */
+static void
+subunit_conn_connect_next(struct subunit_conn *c)
+{
+	struct subunit		*su = c->su;
+	struct timeval		 tv = { SUBUNIT_CONNECT_TIMEOUT, 0 };
+	struct evutil_addrinfo	*ai = c->next_addr;
+
+	c->next_addr = ai->ai_next;
 	c->bev = bufferevent_socket_new(su->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, subunit_read_cb, NULL, subunit_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = SUBUNIT_C_CONNECTING;
-	/* On failure libevent has already run the event callback, which
-	 * reset the connection. */
-	bufferevent_socket_connect_hostname(c->bev, su->dns, AF_UNSPEC,
-	    c->srv->host, c->srv->port);
+	/* On failure libevent has already run the event callback. */
+	bufferevent_socket_connect(c->bev, ai->ai_addr, (int)ai->ai_addrlen);
+}
+
+static void
+subunit_resolve_cb(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct subunit_conn	*c = arg;
+	char			*why;
+
+	c->req = NULL;
+	c->resolving = false;
+	if (!c->su->running || err == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	if (err != 0 || res == NULL) {
+		why = fh_xasprintf("cannot resolve %s: %s", c->srv->host,
+		    evutil_gai_strerror(err));
+		subunit_conn_reset(c, why);
+		free(why);
+		return;
+	}
+	c->addrs = c->next_addr = res;
+	subunit_conn_connect_next(c);
+}
+
+static void
+subunit_conn_connect(struct subunit_conn *c)
+{
+	struct subunit			*su = c->su;
+	struct evutil_addrinfo		 hints;
+	struct evdns_getaddrinfo_request *req;
+	char				 port[16];
+
+	if (!su->running)
+		return;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof port, "%d", c->srv->port);
+	c->state = SUBUNIT_C_CONNECTING;
+	c->resolving = true;
+	/* The callback may run before this returns (numbers, /etc/hosts). */
+	req = evdns_getaddrinfo(su->dns, c->srv->host, port, &hints,
+	    subunit_resolve_cb, c);
+	if (c->resolving)
+		c->req = req;
 }
 
 static void
