@@ -91,6 +91,7 @@ struct subunit_conn {
 	struct event		*retry;
 	struct fh_backoff	 backoff;
 	enum subunit_conn_state	 state;
+	bool			 proven;	/* a gearman packet came back */
 	struct subunit_job	*job;
 };
 
@@ -587,6 +588,7 @@ subunit_conn_reset(struct subunit_conn *c, const char *why)
 	}
 	subunit_conn_forget_addrs(c);
 	c->state = SUBUNIT_C_DOWN;
+	c->proven = false;
 	if (c->srv->nup == 0)
 		subunit_log_link(c, SUBUNIT_L_DOWN, why);
 	ms = fh_backoff_next(&c->backoff);
@@ -626,13 +628,13 @@ subunit_event_cb(struct bufferevent *bev, short what, void *arg)
 		subunit_conn_forget_addrs(c);
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		subunit_keepalive(bufferevent_getfd(c->bev));
-		fh_backoff_reset(&c->backoff);
 		c->su->st.connects++;
 		c->srv->nup++;
-		subunit_log_link(c, SUBUNIT_L_UP, NULL);
-		/* gear's order: who we are, then what we do */
+		/* gear's order: who we are, then what we do; the echo proves
+		 * a gearman server is listening (see subunit_conn_proven) */
 		subunit_send_str(c, GEARMAN_SET_CLIENT_ID, c->su->worker_id);
 		subunit_send_str(c, GEARMAN_CAN_DO, c->su->function);
+		subunit_send_str(c, GEARMAN_ECHO_REQ, "firehose");
 		c->state = SUBUNIT_C_IDLE;
 		subunit_try_grab(c);
 		return;
@@ -746,6 +748,19 @@ static void
 subunit_job_start(struct subunit_conn *, const struct gearman_arg *handle,
     const struct gearman_arg *data);
 
+/* The first good packet from the server: only now is the link up, for the
+ * log and for the backoff (a peer that accepts and then talks nonsense
+ * must not be retried at the minimum delay forever). */
+static void
+subunit_conn_proven(struct subunit_conn *c)
+{
+	if (c->proven)
+		return;
+	c->proven = true;
+	fh_backoff_reset(&c->backoff);
+	subunit_log_link(c, SUBUNIT_L_UP, NULL);
+}
+
 /* One packet from gearmand. Returns -1 when the connection was reset. */
 static int
 subunit_handle(struct subunit_conn *c, const struct gearman_packet *pkt)
@@ -765,7 +780,11 @@ subunit_handle(struct subunit_conn *c, const struct gearman_packet *pkt)
 		    gearman_type_name(pkt->type));
 		return -1;
 	}
+	if (pkt->type != GEARMAN_ERROR)
+		subunit_conn_proven(c);
 	switch (pkt->type) {
+	case GEARMAN_ECHO_RES:
+		return 0;
 	case GEARMAN_NOOP:
 		if (c->state == SUBUNIT_C_SLEEP)
 			subunit_try_grab(c);

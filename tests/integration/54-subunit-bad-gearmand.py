@@ -27,7 +27,7 @@ concurrency = 1
 """
 
 GRAB_JOB_UNIQ, PRE_SLEEP, NO_JOB, JOB_ASSIGN, JOB_ASSIGN_UNIQ = 30, 4, 10, 11, 31
-NOOP, ERROR = 6, 19
+NOOP, ERROR, ECHO_REQ, ECHO_RES = 6, 19, 16, 17
 
 ABORTED = json.dumps({"event": {"fields": {
     "project": "openstack/nova", "build_change": "7",
@@ -69,6 +69,8 @@ class Fake:
             magic, t, data = gl.read_packet(s)
             if magic != gl.REQ:
                 raise AssertionError("worker sent magic %r" % magic)
+            if t == ECHO_REQ:
+                self.echo = data
             if t == ptype:
                 return data
 
@@ -83,9 +85,14 @@ class Fake:
 
     def run(self):
         try:
-            for bad, _ in BAD:
+            for i, (bad, _) in enumerate(BAD):
                 s, _ = self.srv.accept()
+                self.echo = None
                 self.expect(s, GRAB_JOB_UNIQ)
+                if i > 0:
+                    # a gearman server (the worker's echo comes back)
+                    # that goes wrong later; the first one never was one
+                    s.sendall(gl.packet(gl.RES, ECHO_RES, self.echo))
                 if bad == "sleep-then-assign":
                     s.sendall(gl.packet(gl.RES, NO_JOB))
                     self.expect(s, PRE_SLEEP)
@@ -136,6 +143,9 @@ def test():
         for _, why in BAD:
             check(why in log, "no %r in the log:\n%s" % (why, log))
         check(log.count("protocol error") == len(BAD), log)
+        check(log.count(": cannot connect (not a gearman response)") == 1,
+              log)
+        check("gearman 127.0.0.1:%d: connected" % fake.port in log, log)
         (t1, d1), (t2, d2) = fake.results
         check(t1 == gl.WORK_COMPLETE, "good job answered with %d" % t1)
         handle, _, payload = d1.partition(b"\0")
