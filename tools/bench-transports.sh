@@ -49,12 +49,13 @@ pid=$!
 sleep 0.5
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
-echo "fan-out: 1 publisher -> $subs subscribers, $msgs messages of $size bytes, QoS 0"
+echo "fan-out: 1 publisher (tcp) -> $subs subscribers, $msgs messages of $size bytes, QoS 0"
 for url in mqtt://127.0.0.1:$p1 mqtts://127.0.0.1:$p2 \
     ws://127.0.0.1:$p3/mqtt wss://127.0.0.1:$p4/mqtt; do
 	c0=$(cpu)
 	line=$(node "$src/tools/fh-bench-transport.js" --url "$url" \
-		--ca ca.pem --subs "$subs" --msgs "$msgs" --size "$size" | tail -1)
+		--pub-url "mqtt://127.0.0.1:$p1" --ca ca.pem --subs "$subs" \
+		--msgs "$msgs" --size "$size" | tail -1)
 	c1=$(cpu)
 	echo "$line broker_cpu_s=$(echo "$c0 $c1 $hz" |
 		awk '{ printf "%.2f", ($2 - $1) / $3 }')"

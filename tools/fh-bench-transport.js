@@ -6,7 +6,12 @@
 // Bounded in count and time; loopback only.
 //
 //   node tools/fh-bench-transport.js --url ws://127.0.0.1:8080/mqtt \
-//       [--ca ca.pem] [--subs 50] [--msgs 20000] [--size 256] [--window 200]
+//       [--pub-url mqtt://127.0.0.1:1883] [--ca ca.pem] [--subs 50]
+//       [--msgs 20000] [--size 256] [--window 200]
+// The subscribers use --url; the publisher uses --pub-url (default: the
+// same). Publishing over plain TCP measures the fan-out side alone
+// (MQTT.js over ws sends every packet as several frames, and over wss
+// as several TLS records, which costs the broker a read each).
 //
 // Last line: RESULT url=... subs=N msgs=M delivered=D secs=S rate=R/s
 //            p50_ms=.. p99_ms=..
@@ -17,7 +22,8 @@ const path = require('path');
 const mqtt = require(path.join(__dirname, '..', 'tests', 'integration',
     'node', 'node_modules', 'mqtt'));
 
-const args = { url: 'mqtt://127.0.0.1:1883', ca: null, subs: 50,
+const args = { url: 'mqtt://127.0.0.1:1883', 'pub-url': null, ca: null,
+	subs: 50,
 	msgs: 20000, size: 256, window: 200, timeout: 120 };
 for (let i = 2; i < process.argv.length; i += 2) {
 	const k = process.argv[i].replace(/^--/, '');
@@ -25,13 +31,16 @@ for (let i = 2; i < process.argv.length; i += 2) {
 		console.error('unknown option ' + process.argv[i]);
 		process.exit(2);
 	}
-	args[k] = k === 'url' || k === 'ca' ? process.argv[i + 1] :
+	args[k] = ['url', 'pub-url', 'ca'].includes(k) ? process.argv[i + 1] :
 	    parseInt(process.argv[i + 1], 10);
 }
-const host = new URL(args.url).hostname;
-if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) {
-	console.error('loopback only');
-	process.exit(2);
+args['pub-url'] = args['pub-url'] || args.url;
+for (const u of [args.url, args['pub-url']]) {
+	if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(
+	    new URL(u).hostname)) {
+		console.error('loopback only');
+		process.exit(2);
+	}
 }
 const opts = { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20000,
 	ca: args.ca ? fs.readFileSync(args.ca) : undefined };
@@ -51,7 +60,8 @@ function finish() {
 	lat.sort((a, b) => a - b);
 	const pct = (p) => lat.length ?
 	    lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0;
-	console.log(['RESULT', 'url=' + args.url, 'subs=' + args.subs,
+	console.log(['RESULT', 'url=' + args.url, 'pub=' + args['pub-url'],
+	    'subs=' + args.subs,
 	    'msgs=' + args.msgs, 'size=' + args.size,
 	    'delivered=' + delivered, 'secs=' + secs.toFixed(3),
 	    'rate=' + Math.round(delivered / secs) + '/s',
@@ -95,7 +105,7 @@ for (let i = 0; i < args.subs; i++) {
 	c.on('message', onMessage);
 	c.on('connect', () => c.subscribe(topic, { qos: 0 }, () => {
 		if (++ready === args.subs) {
-			pub = mqtt.connect(args.url, opts);
+			pub = mqtt.connect(args['pub-url'], opts);
 			pub.on('connect', () => {
 				t0 = process.hrtime.bigint();
 				pump();
