@@ -36,7 +36,9 @@
 #include "sinks/mqtt/tls.h"
 #include "sinks/mqtt/ws.h"
 
-/* A TLS handshake or an HTTP request must be done within this. */
+/* A TLS handshake and an HTTP request (or the flushing of the answer)
+ * must be done within this, in total: a deadline, not an idle timeout, so
+ * that a peer trickling bytes cannot hold a connection longer. */
 #define LISTENER_SETUP_SEC	10
 
 struct listener_conf {
@@ -122,6 +124,7 @@ struct listener_conn {
 	TAILQ_ENTRY(listener_conn)	 entry;
 	struct mqtt_listener		*l;
 	struct bufferevent		*bev;
+	struct event			*deadline;
 	enum listener_conn_state	 state;
 	char				*cert_cn;
 	char				 addr[INET6_ADDRSTRLEN + 8];
@@ -180,6 +183,7 @@ static void
 listener_conn_free(struct listener_conn *lc)
 {
 	TAILQ_REMOVE(&lc->l->conns, lc, entry);
+	event_free(lc->deadline);
 	if (lc->bev != NULL)
 		bufferevent_free(lc->bev);
 	free(lc->cert_cn);
@@ -241,19 +245,11 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				listener_http_read_cb(bev, lc);
 			return;
 		}
-		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		listener_conn_hand(lc, bev);
 		return;
 	}
-	if (lc->state == LC_RESPOND)
-		;	/* the lingering close ended */
-	else if (what & BEV_EVENT_TIMEOUT) {
-		l->c.setup_timeouts++;
-		fh_log(LOG_WARNING, "listener %s: %s: %s timed out", l->name,
-		    lc->addr, lc->state == LC_HANDSHAKE ? "TLS handshake" :
-		    "HTTP request");
-	} else if (lc->state == LC_HANDSHAKE) {
+	if (lc->state == LC_HANDSHAKE) {
 		l->c.tls_failed++;
 		if ((e = bufferevent_get_openssl_error(bev)) != 0)
 			ERR_error_string_n(e, why, sizeof why);
@@ -266,6 +262,23 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			;
 		fh_log(LOG_WARNING, "listener %s: TLS handshake with %s "
 		    "failed: %s", l->name, lc->addr, why);
+	}
+	listener_conn_free(lc);
+}
+
+static void
+listener_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener_conn	*lc = arg;
+	struct mqtt_listener	*l = lc->l;
+
+	(void)fd;
+	(void)what;
+	if (lc->state != LC_RESPOND) {	/* else: the lingering close ends */
+		l->c.setup_timeouts++;
+		fh_log(LOG_WARNING, "listener %s: %s: %s timed out", l->name,
+		    lc->addr, lc->state == LC_HANDSHAKE ? "TLS handshake" :
+		    "HTTP request");
 	}
 	listener_conn_free(lc);
 }
@@ -355,7 +368,6 @@ listener_http_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	evbuffer_drain(in, (size_t)n);
-	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	evbuffer_add(bufferevent_get_output(bev), resp, strlen(resp));
 	free(resp);
@@ -377,6 +389,10 @@ listener_conn_create(struct mqtt_listener *l, struct bufferevent *bev,
 	struct listener_conn	*lc = fh_xcalloc(1, sizeof *lc);
 	struct timeval		 tv = { LISTENER_SETUP_SEC, 0 };
 
+	lc->deadline = evtimer_new(fh_gateway_base(l->gw),
+	    listener_conn_deadline_cb, lc);
+	evtimer_add(lc->deadline, &tv);
+
 	lc->l = l;
 	lc->bev = bev;
 	lc->state = state;
@@ -384,7 +400,6 @@ listener_conn_create(struct mqtt_listener *l, struct bufferevent *bev,
 	TAILQ_INSERT_TAIL(&l->conns, lc, entry);
 	bufferevent_setcb(bev, listener_http_read_cb, NULL,
 	    listener_conn_event_cb, lc);
-	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return lc;
 }

@@ -7,6 +7,7 @@ close handshake, and a client stalled mid-frame that does not hold up
 anyone else."""
 import json
 import socket
+import threading
 
 from fhtest import Daemon, check, free_port, main, wait_port
 from transport import (Paho, RawWS, http_get, metric, mqtt_connect,
@@ -212,6 +213,33 @@ def test_stall(d):
     stalled.close()
 
 
+class Trickler(threading.Thread):
+    """Sends an HTTP request head one byte every second: the 10 s setup
+    deadline must close it anyway (no slowloris)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.closed = threading.Event()
+        self.start()
+
+    def run(self):
+        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                self.sock.send(bytes([b]))
+            except OSError:
+                break
+            self.sock.settimeout(1)
+            try:
+                if self.sock.recv(100) == b"":
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        self.closed.set()
+
+
 def test():
     ports = {"ws": free_port(), "ws2": free_port()}
     ports["ws6"] = free_port(socket.AF_INET6, "::1") if have_ipv6() \
@@ -219,11 +247,15 @@ def test():
     with Daemon(CONF, ports=ports) as d:
         for p in ("ws", "ws2"):
             wait_port(d.ports[p])
+        slow = Trickler(d.ports["ws"])
         test_pages(d)
         test_paho(d)
         test_bad_upgrades(d)
         test_frames(d)
         test_stall(d)
+        check(slow.closed.wait(30), "trickling client never closed")
+        wait_for(lambda: "HTTP request timed out" in d.logtext(),
+                 what="setup deadline logged")
         wait_for(lambda: d.alive(), what="daemon alive")
         log = d.logtext()
         check(log.count("websocket 127.0.0.1") >= 8, "one WARN per bad "

@@ -271,11 +271,18 @@ def test():
         d.pki = pki
         for p in ("tls", "strict", "wss"):
             wait_port(d.ports[p])
+        # Connects and never starts the handshake: the 10 s deadline.
+        silent = socket.create_connection(("127.0.0.1", d.ports["tls"]))
         test_mosquitto(d, pki)
         test_bad_peers(d, pki)
         test_versions(d, pki)
         test_wss(d, pki)
         test_reload(d, pki)
+        wait_for(lambda: "TLS handshake timed out" in d.logtext(),
+                 timeout=30, what="handshake deadline")
+        silent.settimeout(10)
+        check(silent.recv(10) == b"", "silent client not closed")
+        silent.close()
         check(d.alive(), "daemon died")
 
 
