@@ -40,6 +40,9 @@
  * must be done within this, in total: a deadline, not an idle timeout, so
  * that a peer trickling bytes cannot hold a connection longer. */
 #define LISTENER_SETUP_SEC	10
+/* Connections in TLS handshake or HTTP at once, per listener; more are
+ * closed at accept (the broker's max_connections counts only MQTT). */
+#define LISTENER_PENDING_MAX	1024
 
 struct listener_conf {
 	char	*protocol;
@@ -109,6 +112,7 @@ struct listener_counters {
 	uint64_t	handed;		/* to the broker */
 	uint64_t	tls_failed;
 	uint64_t	setup_timeouts;
+	uint64_t	setup_refused;	/* over LISTENER_PENDING_MAX */
 	uint64_t	http_requests;
 	uint64_t	http_bad;
 	uint64_t	ws_rejected;
@@ -139,6 +143,7 @@ struct mqtt_listener {
 	char				*host;
 	int				 port;
 	struct evconnlistener		*lev;
+	struct event			*resume;	/* after EMFILE */
 	mqtt_accept_cb			 accept_cb;
 	void				*arg;
 	SSL_CTX				*ssl_ctx;
@@ -147,6 +152,8 @@ struct mqtt_listener {
 	struct http_ws_opts		 http_opts;
 	struct ws_opts			 ws_opts;
 	TAILQ_HEAD(, listener_conn)	 conns;
+	size_t				 npending;
+	bool				 full;	/* logged once per episode */
 	struct ws_set			 ws;
 	struct listener_counters	 c;
 };
@@ -183,6 +190,7 @@ static void
 listener_conn_free(struct listener_conn *lc)
 {
 	TAILQ_REMOVE(&lc->l->conns, lc, entry);
+	lc->l->npending--;
 	event_free(lc->deadline);
 	if (lc->bev != NULL)
 		bufferevent_free(lc->bev);
@@ -398,6 +406,7 @@ listener_conn_create(struct mqtt_listener *l, struct bufferevent *bev,
 	lc->state = state;
 	snprintf(lc->addr, sizeof lc->addr, "%s", addr);
 	TAILQ_INSERT_TAIL(&l->conns, lc, entry);
+	l->npending++;
 	bufferevent_setcb(bev, listener_http_read_cb, NULL,
 	    listener_conn_event_cb, lc);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -418,8 +427,23 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)lev;
 	(void)salen;
 	l->c.accepted++;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	listener_format_addr(sa, addr, sizeof addr);
+	if ((l->flags & (LISTENER_TLS | LISTENER_WS)) &&
+	    l->npending >= LISTENER_PENDING_MAX) {
+		l->c.setup_refused++;
+		if (!l->full)
+			fh_log(LOG_WARNING, "listener %s: %zu connections in "
+			    "setup, refusing more (first: %s)", l->name,
+			    l->npending, addr);
+		l->full = true;
+		evutil_closesocket(fd);
+		return;
+	}
+	if (l->full && l->npending < LISTENER_PENDING_MAX / 2) {
+		fh_log(LOG_INFO, "listener %s: accepting again", l->name);
+		l->full = false;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (l->flags & LISTENER_TLS) {
 		if ((ssl = SSL_new(l->ssl_ctx)) == NULL) {
 			evutil_closesocket(fd);
@@ -580,6 +604,35 @@ fail:
 	return NULL;
 }
 
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_listener	*l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->lev != NULL)
+		evconnlistener_enable(l->lev);
+}
+
+/* accept() failed: out of descriptors, most likely. Pause this listener
+ * for a second instead of spinning on a socket that stays readable. */
+static void
+listener_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct mqtt_listener	*l = arg;
+	struct timeval		 tv = { 1, 0 };
+	int			 e = EVUTIL_SOCKET_ERROR();
+
+	fh_log(LOG_WARNING, "listener %s: accept: %s; pausing for 1s",
+	    l->name, evutil_socket_error_to_string(e));
+	evconnlistener_disable(lev);
+	if (l->resume == NULL)
+		l->resume = evtimer_new(fh_gateway_base(l->gw),
+		    listener_resume_cb, l);
+	evtimer_add(l->resume, &tv);
+}
+
 /* A non-blocking listening socket; v6 sockets are v6-only so that
  * 0.0.0.0:N and [::]:N can both be bound. */
 static evutil_socket_t
@@ -639,6 +692,7 @@ mqtt_listener_start(struct mqtt_listener *l)
 		close(fd);
 		return -1;
 	}
+	evconnlistener_set_error_cb(l->lev, listener_accept_error_cb);
 	fh_log(LOG_INFO, "listener %s: %s on %s", l->name, l->conf.protocol,
 	    addr);
 	return 0;
@@ -647,6 +701,10 @@ mqtt_listener_start(struct mqtt_listener *l)
 void
 mqtt_listener_stop(struct mqtt_listener *l)
 {
+	if (l->resume != NULL) {
+		event_free(l->resume);
+		l->resume = NULL;
+	}
 	if (l->lev != NULL) {
 		evconnlistener_free(l->lev);
 		l->lev = NULL;
@@ -719,17 +777,6 @@ mqtt_listener_bind(const struct mqtt_listener *l)
 	return l->conf.bind;
 }
 
-static json_int_t
-listener_pending(const struct mqtt_listener *l)
-{
-	const struct listener_conn	*lc;
-	json_int_t			 n = 0;
-
-	TAILQ_FOREACH(lc, &l->conns, entry)
-		n++;
-	return n;
-}
-
 void
 mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 {
@@ -738,7 +785,9 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 	json_object_set_new(o, "protocol", json_string(l->conf.protocol));
 	json_object_set_new(o, "accepted", json_integer(c->accepted));
 	json_object_set_new(o, "connections", json_integer(c->handed));
-	json_object_set_new(o, "pending", json_integer(listener_pending(l)));
+	json_object_set_new(o, "pending", json_integer((json_int_t)l->npending));
+	json_object_set_new(o, "setup_refused",
+	    json_integer(c->setup_refused));
 	json_object_set_new(o, "tls_handshake_failed",
 	    json_integer(c->tls_failed));
 	json_object_set_new(o, "setup_timeouts",

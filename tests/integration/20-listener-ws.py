@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 
-from fhtest import Daemon, check, free_port, main, wait_port
+from fhtest import Daemon, check, free_port, main, run, wait_port
 from transport import (Paho, RawWS, http_get, metric, mqtt_connect,
                        mqtt_publish, mqtt_subscribe, wait_for)
 
@@ -240,6 +240,36 @@ class Trickler(threading.Thread):
         self.closed.set()
 
 
+def test_setup_cap(d):
+    """More than 1024 connections in HTTP setup on one listener: the rest
+    are refused at once, counted, logged once; other listeners and the
+    broker carry on, and the listener accepts again when they are gone."""
+    port = d.ports["ws2"]
+    socks = [socket.create_connection(("127.0.0.1", port))
+             for _ in range(1100)]
+    refused = 0
+    for s in socks[1024:]:
+        s.settimeout(10)
+        try:
+            refused += s.recv(1) == b""
+        except OSError:
+            refused += 1
+    check(refused == 76, "refused %d of 76" % refused)
+    st, head, body = http_get(d.ports["ws"], "/metrics")
+    check(metric(body.decode(), "firehose_mqtt_listener_setup_refused",
+                 listener="web2") == 76, "setup_refused")
+    check(d.logtext().count("connections in setup, refusing") == 1,
+          "logged once")
+    # (other processes: this one's descriptors are past select()'s reach)
+    r = run(["mosquitto_pub", "-p", str(d.port), "-t", "cap", "-m", "x"])
+    check(r.returncode == 0, "broker still serves: " + r.stderr)
+    for s in socks:
+        s.close()
+    wait_for(lambda: http_get(port, "/healthz")[0] == 200,
+             what="listener back")
+    check("listener web2: accepting again" in d.logtext(), "recovery log")
+
+
 def test():
     ports = {"ws": free_port(), "ws2": free_port()}
     ports["ws6"] = free_port(socket.AF_INET6, "::1") if have_ipv6() \
@@ -253,6 +283,7 @@ def test():
         test_bad_upgrades(d)
         test_frames(d)
         test_stall(d)
+        test_setup_cap(d)
         check(slow.closed.wait(30), "trickling client never closed")
         wait_for(lambda: "HTTP request timed out" in d.logtext(),
                  what="setup deadline logged")
