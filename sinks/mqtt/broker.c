@@ -614,6 +614,14 @@ broker_may_write(struct mqtt_conn *c, const char *topic)
 {
 	struct mqtt_broker	*b = c->b;
 
+	if (strncmp(topic, "$SYS", 4) == 0 && (topic[4] == '/' ||
+	    topic[4] == '\0')) {
+		/* the broker's own: no client writes there */
+		b->drop_acl++;
+		fh_log(LOG_DEBUG, "mqtt %s (%s): PUBLISH to '%s' refused",
+		    c->client_id, c->addr, topic);
+		return false;
+	}
 	if (!c->authenticated && !b->conf.anonymous_publish) {
 		b->drop_anonymous++;
 		fh_log(LOG_DEBUG, "mqtt %s (%s): anonymous PUBLISH to '%s' "
@@ -677,7 +685,8 @@ broker_conn_free(struct mqtt_conn *c)
 	if (c->lstat != NULL)
 		c->lstat->current--;
 	bufferevent_free(c->bev);
-	event_free(c->free_ev);
+	if (c->free_ev != NULL)
+		event_free(c->free_ev);
 	free(c->will_topic);
 	free(c->will_payload);
 	free(c->client_id);
@@ -711,6 +720,8 @@ broker_conn_schedule_free(struct mqtt_conn *c)
 	if (c->free_scheduled)
 		return;
 	c->free_scheduled = true;
+	/* made only now: an idle connection does not carry it */
+	c->free_ev = event_new(c->b->base, -1, 0, broker_conn_free_cb, c);
 	event_active(c->free_ev, EV_TIMEOUT, 0);
 }
 
@@ -1269,7 +1280,6 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
 	c->lstat->current++;
-	c->free_ev = event_new(b->base, -1, 0, broker_conn_free_cb, c);
 	TAILQ_INSERT_TAIL(&b->conns, c, entry);
 	b->nconns++;
 	b->conns_total++;

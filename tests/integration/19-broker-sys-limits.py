@@ -109,11 +109,14 @@ def test():
         check(vals["version"].startswith("firehosed "), vals["version"])
         check(vals["uptime"].endswith(" seconds"), vals["uptime"])
         check(int(vals["clients/connected"]) >= 1, vals)
-        # '#' does not see $SYS
+        # '#' does not see $SYS; clients cannot publish there
         c = Client(d.port, "hash")
         c.sub("#", 0)
         c.nothing(1.5)
+        c.pub("$SYS/broker/fake", "x", qos=1, retain=True)
         c.close()
+        vals = sys_values(d.port, lambda v: "fake" in v, timeout=2.5)
+        check("fake" not in vals, "a client published to $SYS")
         # slow consumer below the hard cap: QoS 0 dropped and counted
         slow = flood(d.port, "slow", d.tmp)
         vals = sys_values(d.port, lambda v: int(v.get(
