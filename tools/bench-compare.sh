@@ -158,6 +158,8 @@ brokers="firehosed mosquitto"
 	    "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
 	echo "  $("$firehosed" --version 2>&1 | head -1);" \
 	    "$("$mosquitto" -h 2>&1 | sed -n 's/^mosquitto version/mosquitto/p')"
+	echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg)" \
+	    "(figures are only worth comparing on an otherwise idle machine)"
 	echo "  rounds $rounds; each broker fresh per scenario; firehosed" \
 	    "publish auth: $fh_auth"
 	for s in $scenarios; do echo "  $s: fh-bench ${args[$s]}"; done
@@ -199,6 +201,8 @@ for r in $(seq 1 "$rounds"); do
 		done
 	done
 done
+
+echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The table: medians over rounds, firehosed/mosquitto ratios.
 awk -v brokers="$brokers" '
