@@ -438,6 +438,7 @@ subunit_stop(void *self)
 			c->retry = NULL;
 		}
 		c->state = SUBUNIT_C_DOWN;
+		c->proven = false;
 	}
 	su->busy = 0;
 	if (su->kick != NULL) {

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """subunit source over https: ca_file makes a private CA's log server
-trusted; without it the same server is refused, and the job fails."""
+trusted; without it the same server is refused, and the job fails. The
+trusted source also publishes with qos 1 and retain: a late subscriber
+gets the last run of the change."""
 import json
 import os
 import subprocess
@@ -20,6 +22,8 @@ type = subunit
 gearman = 127.0.0.1:{gearman}
 ca_file = {tmp}/cert.pem
 concurrency = 1
+qos = 1
+retain = true
 [source untrusted]
 type = subunit
 gearman = 127.0.0.1:{gearman}
@@ -59,6 +63,12 @@ def test():
                   p["summary"]["tests"]["success"] == 3, p)
             m = bus.get(10)
             check(m is not None and json.loads(m.payload) == p, m)
+            late = mqtttest.Client(d.port)
+            late.sub("gearman-subunit/+/openstack/nova/9001", 1)
+            m = late.get(10)
+            check(m is not None and m.retain and m.qos == 1 and
+                  json.loads(m.payload) == p, "retained: %r" % m)
+            late.close()
 
             kind, data = gl.submit(g.port, "push-subunit-noca",
                                    gl.job(url, change="9002"))
