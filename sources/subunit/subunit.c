@@ -46,7 +46,7 @@
 #include "sources/subunit/subunit_parse.h"
 
 #define SUBUNIT_DEFAULT_PORT	4730
-#define SUBUNIT_MAX_PACKET	(1024 * 1024)	/* job arguments are ~2 KiB */
+#define SUBUNIT_MAX_PACKET	((size_t)1 << 20)	/* job arguments: ~2 KiB */
 #define SUBUNIT_MAX_HANDLE	255
 #define SUBUNIT_MAX_FAILING	50	/* failing test ids per event */
 #define SUBUNIT_MAX_CORRUPT	100	/* bad packets before giving up */
@@ -766,7 +766,7 @@ subunit_conn_proven(struct subunit_conn *c)
 static int
 subunit_handle(struct subunit_conn *c, const struct gearman_packet *pkt)
 {
-	struct gearman_arg	args[GEARMAN_MAX_ARGS];
+	struct gearman_arg	args[GEARMAN_MAX_ARGS] = { { NULL, 0 } };
 	struct subunit		*su = c->su;
 	int			n = gearman_type_nargs(pkt->type);
 	char			*msg;
