@@ -49,6 +49,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sources/gerrit/gerrit.h"
 #include "sources/gerrit/gerrit_parse.h"
@@ -64,6 +65,8 @@
 #define GERRIT_FILL_TRIES	3
 #define GERRIT_FILL_TIMEOUT_S	120L
 #define GERRIT_BASELINE_SLACK_S	60
+#define GERRIT_CURSOR_KEY	"last_event"
+#define GERRIT_CURSOR_FPS	64	/* fingerprints of the newest second */
 #define GERRIT_READ_SIZE	65536
 #define GERRIT_LOG_BYTES	80	/* of a bad line, in the log */
 #define GERRIT_LOG_EVERY_MS	10000L	/* bad-line warnings at most */
@@ -219,6 +222,11 @@ struct gerrit {
 	uint64_t		*recent;	/* ring of fingerprints */
 	size_t			 nrecent;
 	size_t			 recent_pos;
+	/* The cursor kept in the state store: the newest published time and
+	 * the fingerprints of what was published in that second. */
+	int64_t			 cursor_time;
+	uint64_t		 cursor_fps[GERRIT_CURSOR_FPS];
+	size_t			 ncursor_fps;
 
 	struct {
 		uint64_t	events;
@@ -293,6 +301,75 @@ gerrit_recent_add(struct gerrit *g, uint64_t fp)
 		g->nrecent++;
 }
 
+/*
+ * Remember where the stream is, in the state store, so that a restarted
+ * daemon fills the gap since then: "<time> <fingerprint>..." with the
+ * fingerprints of the events published in that second (the replay window
+ * starts there, inclusive).
+ */
+static void
+gerrit_cursor_note(struct gerrit *g, int64_t t, uint64_t fp)
+{
+	struct fh_state	*st = fh_gateway_state(g->gw);
+	char		*v, *next;
+	size_t		 i;
+
+	if (t <= 0 || t < g->cursor_time || st == NULL)
+		return;
+	if (t > g->cursor_time) {
+		g->cursor_time = t;
+		g->ncursor_fps = 0;
+	}
+	if (g->ncursor_fps == GERRIT_CURSOR_FPS)
+		memmove(g->cursor_fps, g->cursor_fps + 1,
+		    (GERRIT_CURSOR_FPS - 1) * sizeof *g->cursor_fps);
+	else
+		g->ncursor_fps++;
+	g->cursor_fps[g->ncursor_fps - 1] = fp;
+	v = fh_xasprintf("%lld", (long long)t);
+	for (i = 0; i < g->ncursor_fps; i++) {
+		next = fh_xasprintf("%s %016llx", v,
+		    (unsigned long long)g->cursor_fps[i]);
+		free(v);
+		v = next;
+	}
+	fh_state_cursor_set(st, g->name, GERRIT_CURSOR_KEY, v);
+	free(v);
+}
+
+/* Back from the store: the gap start and its fingerprints. */
+static void
+gerrit_cursor_load(struct gerrit *g)
+{
+	struct fh_state		*st = fh_gateway_state(g->gw);
+	char			*v, *p, *end;
+	long long		 t;
+	unsigned long long	 fp;
+
+	if (st == NULL || g->recent == NULL ||
+	    (v = fh_state_cursor_get(st, g->name, GERRIT_CURSOR_KEY)) == NULL)
+		return;
+	t = strtoll(v, &end, 10);
+	if (end != v && t > 0) {
+		g->cursor_time = t;
+		if (t > g->last_time)
+			g->last_time = t;
+		g->ever_streamed = true;	/* the first stream fills */
+		for (p = end; *p == ' ';) {
+			fp = strtoull(p + 1, &end, 16);
+			if (end == p + 1)
+				break;
+			gerrit_recent_add(g, fp);
+			if (g->ncursor_fps < GERRIT_CURSOR_FPS)
+				g->cursor_fps[g->ncursor_fps++] = fp;
+			p = end;
+		}
+		fh_log(LOG_INFO, "source %s: resuming after the event of %lld "
+		    "(from the state store)", g->name, t);
+	}
+	free(v);
+}
+
 /* Publish (takes topic and event). Returns false for a duplicate. */
 static bool
 gerrit_publish(struct gerrit *g, char *topic, json_t *event, bool dedup)
@@ -311,6 +388,7 @@ gerrit_publish(struct gerrit *g, char *topic, json_t *event, bool dedup)
 			return false;
 		}
 		gerrit_recent_add(g, fp);
+		gerrit_cursor_note(g, gerrit_event_time(event), fp);
 	}
 	fh_log(LOG_DEBUG, "source %s: publish %s", g->name, topic);
 	ev = fh_event_new(topic, event);
@@ -1425,6 +1503,8 @@ gerrit_start(void *self)
 		if (g->recent == NULL)
 			g->recent = fh_xcalloc(GERRIT_RECENT,
 			    sizeof *g->recent);
+		if (!g->ever_streamed)
+			gerrit_cursor_load(g);
 	}
 	if (!g->conf.host_key_check)
 		fh_log(LOG_WARNING, "source %s: host_key_check = false: the "
