@@ -80,6 +80,7 @@ struct mqtt_session {
 	char			*username;	/* NULL: anonymous */
 	bool			 clean;
 	struct mqtt_conn	*conn;		/* NULL while offline */
+	struct timeval		 offline_since;
 	struct mqtt_sub		*subs;
 	size_t			 nsubs, capsubs;
 	struct mqtt_outq	 inflight;
@@ -149,6 +150,8 @@ struct mqtt_broker {
 	size_t			 nsessions, nbuckets;
 	struct mqtt_lstat	*lstats;
 	struct event		*sys_ev;
+	struct event		*expiry_ev;
+	uint64_t		 sessions_expired;
 	uint64_t		 auto_id;
 	double			 last_sys;
 	/* counters */
@@ -679,6 +682,9 @@ broker_conn_free(struct mqtt_conn *c)
 		c->sess = NULL;
 		if (s->clean)
 			broker_session_free(s);
+		else if (b->base != NULL)
+			event_base_gettimeofday_cached(b->base,
+			    &s->offline_since);
 	}
 	TAILQ_REMOVE(&b->conns, c, entry);
 	b->nconns--;
@@ -1398,6 +1404,38 @@ broker_sys_cb(evutil_socket_t fd, short what, void *arg)
 	broker_sys_load(b, "connections", &b->load_conns);
 }
 
+/* ---- session expiry -------------------------------------------------- */
+
+/* Offline persistent sessions not resumed within session_expiry go. */
+static void
+broker_expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_session	*s, *next;
+	struct timeval		 now;
+	long			 ms;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	event_base_gettimeofday_cached(b->base, &now);
+	for (i = 0; i < b->nbuckets; i++) {
+		for (s = b->sessions[i]; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->conn != NULL)
+				continue;
+			ms = (now.tv_sec - s->offline_since.tv_sec) * 1000 +
+			    (now.tv_usec - s->offline_since.tv_usec) / 1000;
+			if (ms < b->conf.session_expiry)
+				continue;
+			fh_log(LOG_DEBUG, "mqtt %s: offline session expired",
+			    s->id);
+			b->sessions_expired++;
+			broker_session_free(s);
+		}
+	}
+}
+
 /* ---- lifecycle ------------------------------------------------------- */
 
 struct mqtt_broker *
@@ -1436,6 +1474,17 @@ mqtt_broker_start(struct mqtt_broker *b)
 		event_add(b->sys_ev, &tv);
 		broker_sys_cb(-1, 0, b);
 	}
+	if (b->conf.session_expiry > 0 && b->expiry_ev == NULL && b->base) {
+		/* a quarter of the expiry, between 100 ms and a minute */
+		long ms = b->conf.session_expiry / 4;
+
+		ms = ms < 100 ? 100 : ms > 60000 ? 60000 : ms;
+		b->expiry_ev = event_new(b->base, -1, EV_PERSIST,
+		    broker_expiry_cb, b);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		event_add(b->expiry_ev, &tv);
+	}
 	return 0;
 }
 
@@ -1447,6 +1496,10 @@ mqtt_broker_stop(struct mqtt_broker *b)
 	if (b->sys_ev != NULL) {
 		event_free(b->sys_ev);
 		b->sys_ev = NULL;
+	}
+	if (b->expiry_ev != NULL) {
+		event_free(b->expiry_ev);
+		b->expiry_ev = NULL;
 	}
 	/* not from a callback of theirs: free directly (no wills: this is
 	 * an orderly shutdown of the server, not a client's loss) */
@@ -1526,4 +1579,6 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "auth_failed", (json_int_t)b->err_auth,
 	    "max_connections", (json_int_t)b->refused_max_conns,
 	    "keepalive_expired", (json_int_t)b->keepalive_expired));
+	json_object_set_new(out, "sessions_expired",
+	    json_integer((json_int_t)b->sessions_expired));
 }

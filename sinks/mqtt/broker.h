@@ -33,6 +33,8 @@ struct mqtt_broker_conf {
 	size_t	 max_output_buffer;	/* QoS 0 dropped above it */
 	size_t	 max_output_buffer_hard; /* client disconnected above it */
 	long	 connect_timeout;	/* ms until CONNECT must have come */
+	long	 session_expiry;	/* ms an offline persistent session
+					 * is kept; 0: forever */
 };
 
 /* conf is copied (not its strings: the broker uses only the numbers). */

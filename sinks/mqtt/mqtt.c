@@ -43,6 +43,8 @@ static const struct fh_conf_var mqtt_broker_vars[] = {
 	    max_output_buffer_hard, "64M"),
 	FH_CONF_DURATION("connect_timeout", struct mqtt_broker_conf,
 	    connect_timeout, "10s"),
+	FH_CONF_DURATION("session_expiry", struct mqtt_broker_conf,
+	    session_expiry, "1d"),
 	FH_CONF_END
 };
 

@@ -2,6 +2,8 @@
 """QoS flows: the in-flight window (max_inflight_messages), persistent
 sessions queueing QoS>0 while offline up to max_queued_messages, redelivery
 with DUP on resume, QoS 2 exactly once inbound, QoS downgrade."""
+import time
+
 from fhtest import Daemon, check, main
 from mqtttest import Client, Raw, ack_pkt, connect_pkt, packet, publish_pkt, \
     subscribe_pkt
@@ -104,6 +106,25 @@ def test():
         c.close()
         w.close()
         pub.close()
+    # session_expiry: an offline persistent session goes after a while
+    conf = CONF.replace("sys_interval = 0", "sys_interval = 1s\n"
+                        "session_expiry = 1s")
+    with Daemon(conf) as d:
+        r = Raw(d.port, connect_pkt("exp", clean=False))
+        r.send(packet(0xe0))
+        r.close()
+        w = Client(d.port, "w2")
+        w.sub("$SYS/broker/clients/total", 0)
+        deadline = time.time() + 20
+        while True:
+            m = w.get(max(0.1, deadline - time.time()))
+            check(m is not None, "offline session never expired")
+            if not m.retain and m.payload == b"1":   # only w2 is left
+                break
+        w.close()
+        r = Raw(d.port, connect_pkt("exp", clean=False))
+        check(r.connack == b"\x00\x00", "expired session resumed")
+        r.close()
 
 
 main(test)
