@@ -42,6 +42,11 @@ def test():
             lines.append(bad[(i // 7) % len(bad)])
     lines += bad + [b"", b"   "]
     nbad = sum(1 for line in lines if line in bad)
+    # Over max_line (2M): dropped, counted, and the stream goes on.
+    huge = {"type": "comment-added", "project": "huge",
+            "comment": "y" * (3 << 20)}
+    lines.append(json.dumps(huge).encode())
+    nbad += 1
     # The end marker: published last, so everything before it is in.
     end = {"type": "end-marker", "project": "zz"}
     lines.append(json.dumps(end).encode())
@@ -55,7 +60,8 @@ def test():
         sshd.stream(1, lines)
         with open(d.conf, "w") as f:
             f.write(conf.format(port=d.port) + sshd.source(keepalive="5s",
-                                                              qos=1))
+                                                              qos=1,
+                                                              max_line="2M"))
         d.start()
         sub = Subscriber(d.port)
         try:
@@ -81,6 +87,10 @@ def test():
         log = d.logtext()
         check("bad event dropped (not valid JSON)" in log, log[-2000:])
         check("(no \"type\" string)" in log, "no-type not logged")
+        check("line longer than max_line (2097152 bytes) dropped: "
+              '{"type": "comment-added", "project": "huge"' in log,
+              "long line not logged")
+        check("lines_too_long=1 " in log, "lines_too_long")
         check("events=%d " % len(want) in log and
               "parse_errors=%d " % nbad in log,
               "counters at stop: " + log[-600:])
