@@ -80,16 +80,33 @@ class Daemon:
 
     def start(self, wait=True):
         self.logf = open(self.log, "ab")
+        self.log_mark = self.logf.tell()
         self.proc = subprocess.Popen(
             [FIREHOSED, "-c", self.conf] + self.args,
             stdout=self.logf, stderr=subprocess.STDOUT)
         if wait:
             try:
                 wait_port(self.port, proc=self.proc)
+                self.wait_log(" started (", proc=self.proc)
             except RuntimeError:
                 print(self.logtext())
                 raise
         return self
+
+    def wait_log(self, text, timeout=15.0, proc=None):
+        """Wait for text in the log. The listeners accept as soon as they
+        are bound, but sources start after them: the "started" line says
+        everything is up."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log, "rb") as f:
+                f.seek(getattr(self, "log_mark", 0))
+                if text.encode() in f.read():
+                    return
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError("process exited with %d" % proc.returncode)
+            time.sleep(0.05)
+        raise RuntimeError("%r not in the log after %.0fs" % (text, timeout))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
