@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/rand.h>
 
 #include "config.h"
 #include "gateway/event.h"
@@ -833,8 +834,15 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 			    "empty client id");
 			return;
 		}
-		c->client_id = fh_xasprintf("auto-%016llx",
-		    (unsigned long long)++b->auto_id);
+		uint8_t	rnd[8] = { 0 };
+
+		/* unguessable, so that nobody can take it over on purpose */
+		if (RAND_bytes(rnd, sizeof rnd) != 1)
+			memcpy(rnd, &b->auto_id, sizeof rnd);
+		b->auto_id++;
+		c->client_id = fh_xasprintf("auto-%02x%02x%02x%02x%02x%02x"
+		    "%02x%02x-%llu", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		    rnd[5], rnd[6], rnd[7], (unsigned long long)b->auto_id);
 	} else
 		c->client_id = fh_xstrndup((const char *)p->client_id.p,
 		    p->client_id.len);
