@@ -56,7 +56,7 @@ def flood(port, slow_sub_id, tmp):
     with open(out, "w") as f:
         fast = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-d",
                                  "-h", "127.0.0.1", "-p", str(port), "-t",
-                                 "flood", "-C", "2641"], stdout=f, stderr=f)
+                                 "flood", "-C", "2641", "-W", "120"], stdout=f, stderr=f)
     rf = open(out)
     seen = {"text": "", "sync": 0}
 

@@ -126,7 +126,8 @@ class Sub:
     def __init__(self, port, topic, extra=(), qos=0):
         self.p = subprocess.Popen(
             ["stdbuf", "-oL", "mosquitto_sub", "-d", "-v", "-h", "127.0.0.1", "-p",
-             str(port), "-t", topic, "-q", str(qos)] + list(extra),
+             str(port), "-t", topic, "-q", str(qos), "-W", "120"] +
+            list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = queue.Queue()
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -134,7 +135,9 @@ class Sub:
         deadline = time.time() + 10
         while True:
             line = self._line(deadline)
-            check(line is not None, "mosquitto_sub: no SUBACK")
+            if line is None:
+                self.close()
+                raise AssertionError("mosquitto_sub: no SUBACK")
             if "received SUBACK" in line:
                 break
 
