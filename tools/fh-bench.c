@@ -80,6 +80,7 @@ struct bench_client {
 	uint64_t		 sent;		/* publisher: messages sent */
 	uint64_t		 next_seq;	/* subscriber: highest seq + 1 */
 	uint64_t		 recvd;
+	char			*topic;		/* publisher: where to */
 };
 
 struct bench_proc {
@@ -112,7 +113,6 @@ struct bench {
 	int			 nall;
 	struct pollfd		*pfd;
 	int			*pmap;
-	char			 pub_topic[128];
 	uint8_t			*payload;
 
 	/* counters */
@@ -174,6 +174,22 @@ bench_calloc(size_t n, size_t size)
 	if (p == NULL)
 		bench_die("out of memory");
 	return p;
+}
+
+static char *
+bench_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+bench_asprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		bench_die("out of memory");
+	va_end(ap);
+	return s;
 }
 
 /* --- latency histogram --------------------------------------------- */
@@ -569,6 +585,10 @@ bench_client_init(struct bench *b, struct bench_client *c,
 	c->b = b;
 	c->role = role;
 	c->idx = idx;
+	if (role == BENCH_PUB && b->scenario == BENCH_FANOUT)
+		c->topic = bench_asprintf("%s/fanout", b->prefix);
+	else if (role == BENCH_PUB)
+		c->topic = bench_asprintf("%s/fanin/%d", b->prefix, idx);
 	snprintf(id, sizeof id, "fhb-%ld-%c%d", (long)getpid(),
 	    role == BENCH_PUB ? 'p' : role == BENCH_SUB ? 's' : 'i', idx);
 	if ((c->mosq = mosquitto_new(id, true, c)) == NULL)
@@ -688,8 +708,10 @@ bench_teardown(struct bench *b)
 		if (busy)
 			bench_pump(b, 10);
 	} while (busy && bench_now() < deadline);
-	for (i = 0; i < b->nall; i++)
+	for (i = 0; i < b->nall; i++) {
 		mosquitto_destroy(b->clients[i].mosq);
+		free(b->clients[i].topic);
+	}
 	free(b->clients);
 	free(b->pfd);
 	free(b->pmap);
@@ -716,13 +738,14 @@ bench_fanout_floor(struct bench *b)
 }
 
 static int
-bench_publish_one(struct bench *b, struct bench_client *c, const char *topic)
+bench_publish_one(struct bench *b, struct bench_client *c)
 {
 	int	rc;
 
 	bench_payload_put(b->payload, (uint32_t)c->idx, c->sent,
 	    bench_now_ns());
-	rc = mosquitto_publish(c->mosq, NULL, topic, (int)b->size, b->payload,
+	rc = mosquitto_publish(c->mosq, NULL, c->topic, (int)b->size,
+	    b->payload,
 	    b->qos, false);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		bench_fail(c, "publish", rc);
@@ -735,21 +758,22 @@ bench_publish_one(struct bench *b, struct bench_client *c, const char *topic)
 
 /*
  * Publish what the window, the rate and the count allow, at most a burst.
- * Returns how many were published, or -1 when publishing is blocked by
- * the window (waiting for deliveries).
+ * Returns how many were published, -1 when publishing is blocked by the
+ * window (waiting for deliveries), -2 when no publisher is left.
  */
 static int
 bench_publish_some(struct bench *b, double now)
 {
 	struct bench_client	*c;
-	char			 topic[160];
 	uint64_t		 per, allowed = UINT64_MAX;
-	int			 n = 0, i, blocked = 0, progress;
+	int			 n = 0, i, blocked = 0, progress, live = 0;
 
 	if (b->rate > 0)
 		allowed = (uint64_t)((now - b->t_start) * b->rate) + 1;
 	if (b->scenario == BENCH_FANOUT) {
 		c = &b->clients[b->nall - 1];
+		if (c->dead)
+			return -2;
 		while (n < BENCH_PUB_BURST && !c->dead &&
 		    b->published < b->count && b->published < allowed) {
 			if (b->published - b->floor >= b->window &&
@@ -757,7 +781,7 @@ bench_publish_some(struct bench *b, double now)
 				blocked = 1;
 				break;
 			}
-			if (bench_publish_one(b, c, b->pub_topic) != 0)
+			if (bench_publish_one(b, c) != 0)
 				break;
 			n++;
 		}
@@ -770,23 +794,27 @@ bench_publish_some(struct bench *b, double now)
 		per = 1;
 	do {
 		progress = 0;
+		live = 0;
 		for (i = 0; i < b->nclients && n < BENCH_PUB_BURST; i++) {
 			c = &b->clients[1 + i];
-			if (c->dead || b->published >= b->count ||
+			if (c->dead)
+				continue;
+			live++;
+			if (b->published >= b->count ||
 			    b->published >= allowed)
 				continue;
 			if (c->sent - b->next_from[i] >= per) {
 				blocked = 1;
 				continue;
 			}
-			snprintf(topic, sizeof topic, "%s/fanin/%d", b->prefix,
-			    i);
-			if (bench_publish_one(b, c, topic) != 0)
+			if (bench_publish_one(b, c) != 0)
 				continue;
 			n++;
 			progress = 1;
 		}
 	} while (progress && n < BENCH_PUB_BURST);
+	if (n == 0 && live == 0)
+		return -2;
 	return n == 0 && blocked ? -1 : n;
 }
 
@@ -818,9 +846,6 @@ bench_run_flow(struct bench *b)
 	uint64_t		 expected;
 	int			 n, publishing = 1, stalled = 0;
 
-	if (b->scenario == BENCH_FANOUT)
-		snprintf(b->pub_topic, sizeof b->pub_topic, "%s/fanout",
-		    b->prefix);
 	b->payload = bench_calloc(1, b->size);
 	memset(b->payload + BENCH_HDR, 'x', b->size - BENCH_HDR);
 
@@ -840,7 +865,11 @@ bench_run_flow(struct bench *b)
 			n = bench_publish_some(b, now);
 			if (n > 0)
 				b->t_last_progress = now;
-			else if (n < 0 && now - b->t_last_progress >
+			else if (n == -2) {
+				/* Every publisher is gone (see stderr). */
+				publishing = 0;
+				stop_at = now;
+			} else if (n == -1 && now - b->t_last_progress >
 			    b->drain) {
 				/* The window never reopens: messages lost. */
 				stalled = 1;
