@@ -860,9 +860,9 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	} else if (p->has_username)
 		user = fh_xstrndup((const char *)p->username.p,
 		    p->username.len);
-	if (c->authenticated)
-		;
-	else if (user != NULL && b->auth != NULL &&
+	if (c->cert_cn != NULL) {
+		/* authenticated above */
+	} else if (user != NULL && b->auth != NULL &&
 	    mqtt_auth_has_passwords(b->auth)) {
 		if (!p->has_password || mqtt_auth_check_password(b->auth,
 		    user, p->password.p, p->password.len) != 0) {
