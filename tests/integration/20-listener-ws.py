@@ -33,6 +33,15 @@ protocol = ws
 bind = [::1]:{ws6}
 """
 
+# One port number on both families: the v6 socket is v6-only.
+DUAL = """[listener all4]
+protocol = ws
+bind = 0.0.0.0:{dual}
+[listener all6]
+protocol = ws
+bind = [::]:{dual}
+"""
+
 
 def have_ipv6():
     try:
@@ -274,7 +283,17 @@ def test():
     ports = {"ws": free_port(), "ws2": free_port()}
     ports["ws6"] = free_port(socket.AF_INET6, "::1") if have_ipv6() \
         else free_port()
-    with Daemon(CONF, ports=ports) as d:
+    v6 = have_ipv6()
+    if v6:
+        ports["dual"] = free_port(socket.AF_INET6, "::1")
+    with Daemon(CONF + (DUAL if v6 else ""), ports=ports) as d:
+        if v6:
+            for host, name in (("127.0.0.1", "all4"), ("::1", "all6")):
+                wait_port(d.ports["dual"], host=host)
+                st, _, body = http_get(d.ports["dual"], "/healthz",
+                                       host=host)
+                check(st == 200 and json.loads(body)["listener"] == name,
+                      "%s: %r" % (host, body))
         for p in ("ws", "ws2"):
             wait_port(d.ports[p])
         slow = Trickler(d.ports["ws"])
