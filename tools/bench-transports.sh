@@ -4,11 +4,11 @@
 # loopback with a throw-away CA, the same load on each listener, the
 # client's delivery rate and latency and the broker's CPU time (from
 # /proc) per run. Loopback only; bounded in count.
-#   tools/bench-transports.sh [SUBS] [MSGS] [SIZE]
+#   tools/bench-transports.sh [SUBS] [MSGS] [SIZE] [WINDOW]
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FIREHOSED:-$src/build/firehosed}
-subs=${1:-50} msgs=${2:-20000} size=${3:-256}
+subs=${1:-50} msgs=${2:-20000} size=${3:-256} window=${4:-200}
 tmp=$(mktemp -d /tmp/fh-bench-transports.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
@@ -55,7 +55,7 @@ for url in mqtt://127.0.0.1:$p1 mqtts://127.0.0.1:$p2 \
 	c0=$(cpu)
 	line=$(node "$src/tools/fh-bench-transport.js" --url "$url" \
 		--pub-url "mqtt://127.0.0.1:$p1" --ca ca.pem --subs "$subs" \
-		--msgs "$msgs" --size "$size" | tail -1)
+		--msgs "$msgs" --size "$size" --window "$window" | tail -1)
 	c1=$(cpu)
 	echo "$line broker_cpu_s=$(echo "$c0 $c1 $hz" |
 		awk '{ printf "%.2f", ($2 - $1) / $3 }')"

@@ -51,7 +51,9 @@ let delivered = 0, published = 0, done = 0, t0 = 0;
 let pub;
 
 setTimeout(() => {
-	console.error('timeout: delivered ' + delivered);
+	console.error('timeout: messages were lost (QoS 0 drops?)');
+	if (t0)
+		finish();
 	process.exit(1);
 }, args.timeout * 1000);
 

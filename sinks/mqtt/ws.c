@@ -13,9 +13,11 @@
 #include "sinks/mqtt/ws_frame.h"
 
 /* Largest frame we send; bigger writes become several frames. */
-#define WS_FRAME_OUT	65536
-/* Bytes queued on the socket before the broker's own buffer fills. */
+#define WS_FRAME_OUT	1048576
+/* Bytes queued on the socket before the broker's own buffer fills, and
+ * the level under which it is topped up again. */
 #define WS_UNDER_WMARK	262144
+#define WS_UNDER_LOW	65536
 /* How long a closing session may take to flush and hear the close. */
 #define WS_LINGER_SEC	5
 
@@ -228,6 +230,32 @@ out:
 	return produced ? BEV_OK : BEV_NEED_MORE;
 }
 
+/*
+ * How much of src goes into the next frame: small amounts whole, else
+ * whole chains up to WS_FRAME_OUT, so that the broker's (often shared,
+ * by-reference) chains move without a copy. Only a single chain larger
+ * than WS_FRAME_OUT is split.
+ */
+static size_t
+ws_frame_size(struct evbuffer *src, size_t len)
+{
+	struct evbuffer_iovec	v[16];
+	size_t			n = 0;
+	int			i, nv;
+
+	if (len <= WS_COPY_MAX)
+		return len;
+	nv = evbuffer_peek(src, -1, NULL, v, 16);
+	for (i = 0; i < nv && i < 16; i++) {
+		if (n + v[i].iov_len > WS_FRAME_OUT)
+			break;
+		n += v[i].iov_len;
+	}
+	if (n == 0)
+		n = WS_FRAME_OUT;
+	return n;
+}
+
 static enum bufferevent_filter_result
 ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *arg)
@@ -243,13 +271,9 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		return BEV_OK;
 	}
 	while ((len = evbuffer_get_length(src)) > 0) {
-		n = len < WS_FRAME_OUT ? len : WS_FRAME_OUT;
-		if (lim >= 0) {
-			if (written >= (size_t)lim)
-				break;
-			if (n > (size_t)lim - written)
-				n = (size_t)lim - written;
-		}
+		if (lim >= 0 && written >= (size_t)lim)
+			break;		/* the socket has enough queued */
+		n = ws_frame_size(src, len);
 		if (n <= WS_COPY_MAX) {
 			/* Small frames are copied whole, so that they
 			 * coalesce in dst: one write, one TLS record for
@@ -348,7 +372,8 @@ ws_wrap(struct ws_set *set, struct bufferevent *under,
 	s->under = under;
 	s->peer = fh_xstrdup(peer);
 	ws_decoder_init(&s->dec, o->max_frame, o->max_message);
-	bufferevent_setwatermark(under, EV_WRITE, 0, WS_UNDER_WMARK);
+	bufferevent_setwatermark(under, EV_WRITE, WS_UNDER_LOW,
+	    WS_UNDER_WMARK);
 	s->bev = bufferevent_filter_new(under, ws_input_filter,
 	    ws_output_filter, 0, ws_free_ctx, s);
 	if (s->bev == NULL) {
