@@ -88,6 +88,9 @@ struct mqtt_session {
 	int			 ninflight;
 	struct mqtt_outq	 queue;
 	int			 nqueued;
+	size_t			 qbytes;	/* queued + in flight */
+	bool			 full;		/* refusing QoS 1/2 */
+	uint64_t		 refused;	/* while full */
 	uint16_t		 next_id;
 	uint16_t		*in_qos2;	/* ids waiting for PUBREL */
 	size_t			 nin_qos2, capin_qos2;
@@ -121,6 +124,8 @@ struct mqtt_conn {
 	int			 level;
 	uint16_t		 keepalive;
 	struct mqtt_session	*sess;
+	struct evbuffer_cb_entry *out_cb;
+	size_t			 outlen;	/* output, as counted */
 	bool			 authenticated;
 	char			*client_id;	/* for logs after detach */
 	/* will */
@@ -162,10 +167,20 @@ struct mqtt_broker {
 	uint64_t		 err_malformed, err_too_large, err_protocol;
 	uint64_t		 err_auth, refused_max_conns, keepalive_expired;
 	uint64_t		 sys_msgs;
+	/* limits: max_queued_bytes, max_memory */
+	size_t			 mem_queued, mem_out;
+	bool			 mem_over;
+	size_t			 sessions_full;
+	uint64_t		 drop_queue_bytes, drop_memory, drop_qos0_memory;
+	uint64_t		 refused_memory;
 	struct mqtt_load	 load_msgs_in, load_msgs_out, load_bytes_in,
 				 load_bytes_out, load_conns;
 	uint64_t		 conns_total;
 };
+
+/* Over max_memory, QoS 0 is dropped for a client with more than this
+ * waiting to be written. */
+#define BROKER_SLOW_BACKLOG	(64 * 1024)
 
 static void	broker_conn_close(struct mqtt_conn *, const char *why,
 		    bool abnormal);
@@ -348,6 +363,133 @@ broker_conn_over_hard_cap(struct mqtt_conn *c)
 	return true;
 }
 
+/* ---- limits ---------------------------------------------------------- */
+
+/*
+ * What a queued or in-flight message costs its session: topic, payload and
+ * the bookkeeping. A message shared by several sessions counts for each.
+ */
+static size_t
+broker_msg_cost(const struct mqtt_msg *m)
+{
+	return m->topic_len + m->payload_len + sizeof(struct mqtt_out);
+}
+
+static size_t
+broker_mem_used(const struct mqtt_broker *b)
+{
+	return b->mem_queued + b->mem_out;
+}
+
+/*
+ * Over max_memory? One log line when the state changes: on above the
+ * ceiling, off below 90 % of it.
+ */
+static bool
+broker_mem_over(struct mqtt_broker *b)
+{
+	size_t	used = broker_mem_used(b), max = b->conf.max_memory;
+
+	if (max == 0)
+		return false;
+	if (!b->mem_over && used > max) {
+		b->mem_over = true;
+		fh_log(LOG_WARNING, "mqtt: memory over max_memory (%zu > %zu "
+		    "bytes): refusing new QoS 1/2 queueing, QoS 0 to slow "
+		    "clients and new connections", used, max);
+	} else if (b->mem_over && used < max / 10 * 9) {
+		b->mem_over = false;
+		fh_log(LOG_INFO, "mqtt: memory back under max_memory (%zu "
+		    "bytes)", used);
+	}
+	return b->mem_over;
+}
+
+/* Count what a connection's output buffer holds, as it changes. */
+static void
+broker_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct mqtt_conn	*c = arg;
+	struct mqtt_broker	*b = c->b;
+	size_t			 del = info->n_deleted;
+
+	(void)buf;
+	c->outlen += info->n_added;
+	b->mem_out += info->n_added;
+	if (del > c->outlen)
+		del = c->outlen;
+	c->outlen -= del;
+	b->mem_out -= del;
+}
+
+static void
+broker_queue_account(struct mqtt_session *s, size_t add, size_t del)
+{
+	struct mqtt_broker	*b = s->b;
+
+	s->qbytes += add;
+	b->mem_queued += add;
+	if (del > s->qbytes)
+		del = s->qbytes;
+	s->qbytes -= del;
+	b->mem_queued -= del;
+}
+
+/* A full session has room again below half of both limits. */
+static void
+broker_queue_check_room(struct mqtt_session *s)
+{
+	struct mqtt_broker	*b = s->b;
+
+	if (!s->full ||
+	    s->nqueued > b->conf.max_queued_messages / 2 ||
+	    (b->conf.max_queued_bytes > 0 &&
+	    s->qbytes > b->conf.max_queued_bytes / 2) || b->mem_over)
+		return;
+	s->full = false;
+	b->sessions_full--;
+	fh_log(LOG_INFO, "mqtt %s: queue has room again (%llu QoS 1/2 "
+	    "messages were refused)", s->id, (unsigned long long)s->refused);
+	s->refused = 0;
+}
+
+/*
+ * May m (QoS 1/2) wait in s's queue? Over max_queued_messages,
+ * max_queued_bytes or max_memory it is refused for this session only:
+ * counted, one warning when the session becomes full.
+ */
+static bool
+broker_queue_admit(struct mqtt_session *s, const struct mqtt_msg *m)
+{
+	struct mqtt_broker	*b = s->b;
+	const char		*why;
+
+	if (s->nqueued >= b->conf.max_queued_messages) {
+		b->drop_queue_full++;
+		why = "max_queued_messages";
+	} else if (b->conf.max_queued_bytes > 0 &&
+	    s->qbytes + broker_msg_cost(m) > b->conf.max_queued_bytes) {
+		b->drop_queue_bytes++;
+		why = "max_queued_bytes";
+	} else if (broker_mem_over(b)) {
+		b->drop_memory++;
+		why = "max_memory";
+	} else {
+		broker_queue_check_room(s);
+		return true;
+	}
+	s->refused++;
+	if (!s->full) {
+		s->full = true;
+		b->sessions_full++;
+		fh_log(LOG_WARNING, "mqtt %s: queue full (%s; %d messages, "
+		    "%zu bytes): refusing new QoS 1/2 messages for it", s->id,
+		    why, s->nqueued, s->qbytes);
+	}
+	return false;
+}
+
 /* ---- sessions -------------------------------------------------------- */
 
 static uint32_t
@@ -448,6 +590,9 @@ broker_session_free(struct mqtt_session *s)
 	free(s->subs);
 	broker_outq_clear(&s->inflight);
 	broker_outq_clear(&s->queue);
+	broker_queue_account(s, 0, s->qbytes);
+	if (s->full)
+		b->sessions_full--;
 	free(s->in_qos2);
 	free(s->username);
 	free(s->id);
@@ -502,6 +647,7 @@ broker_session_pump(struct mqtt_session *s)
 		s->ninflight++;
 		broker_out_send(s, o, false);
 	}
+	broker_queue_check_room(s);
 	if (broker_conn_is_active(s->conn))
 		broker_conn_over_hard_cap(s->conn);
 }
@@ -538,22 +684,27 @@ broker_session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 			b->drop_qos0_slow++;
 			return;
 		}
+		/* over max_memory, a client with a backlog is slow */
+		if (!force && c->outlen > BROKER_SLOW_BACKLOG &&
+		    broker_mem_over(b)) {
+			b->drop_qos0_memory++;
+			return;
+		}
 		broker_send_publish(c, m, 0, retain, false, 0);
 		broker_conn_over_hard_cap(c);
 		return;
 	}
-	if (s->nqueued >= b->conf.max_queued_messages &&
-	    (!broker_conn_is_active(c) ||
-	    s->ninflight >= b->conf.max_inflight_messages)) {
-		b->drop_queue_full++;
+	if ((!broker_conn_is_active(c) || s->nqueued > 0 ||
+	    s->ninflight >= b->conf.max_inflight_messages) &&
+	    !broker_queue_admit(s, m))
 		return;
-	}
 	o = fh_xcalloc(1, sizeof *o);
 	o->msg = broker_msg_ref(m);
 	o->qos = qos;
 	o->retain = retain;
 	TAILQ_INSERT_TAIL(&s->queue, o, entry);
 	s->nqueued++;
+	broker_queue_account(s, broker_msg_cost(m), 0);
 	broker_session_pump(s);
 }
 
@@ -691,6 +842,10 @@ broker_conn_free(struct mqtt_conn *c)
 	b->nconns--;
 	if (c->lstat != NULL)
 		c->lstat->current--;
+	if (c->out_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		    c->out_cb);
+	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
 	bufferevent_free(c->bev);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
@@ -828,6 +983,13 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	bool			 present = false;
 
 	c->level = p->level;
+	if (broker_mem_over(b)) {
+		/* logged when the state changed, not per client */
+		b->refused_memory++;
+		broker_send_connack(c, false, MQTT_CONNACK_UNAVAILABLE);
+		broker_conn_close(c, NULL, false);
+		return;
+	}
 	if (p->client_id.len == 0) {
 		if (p->level == MQTT_PROTO_31 || !p->clean) {
 			broker_refuse(c, MQTT_CONNACK_IDENTIFIER,
@@ -1006,6 +1168,7 @@ broker_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
 {
 	TAILQ_REMOVE(&s->inflight, o, entry);
 	s->ninflight--;
+	broker_queue_account(s, 0, broker_msg_cost(o->msg));
 	broker_msg_unref(o->msg);
 	free(o);
 	broker_session_pump(s);
@@ -1294,6 +1457,8 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
 	c->lstat->current++;
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
+	    broker_out_cb, c);
 	TAILQ_INSERT_TAIL(&b->conns, c, entry);
 	b->nconns++;
 	b->conns_total++;
@@ -1396,7 +1561,8 @@ broker_sys_cb(evutil_socket_t fd, short what, void *arg)
 	broker_sys_pub(b, "messages/sent", "%llu",
 	    (unsigned long long)b->msgs_out);
 	broker_sys_pub(b, "publish/messages/dropped", "%llu",
-	    (unsigned long long)(b->drop_qos0_slow + b->drop_queue_full));
+	    (unsigned long long)(b->drop_qos0_slow + b->drop_queue_full +
+	    b->drop_queue_bytes + b->drop_memory + b->drop_qos0_memory));
 	broker_sys_pub(b, "bytes/received", "%llu",
 	    (unsigned long long)b->bytes_in);
 	broker_sys_pub(b, "bytes/sent", "%llu",
@@ -1573,15 +1739,19 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	json_object_set_new(out, "bytes_sent",
 	    json_integer((json_int_t)b->bytes_out));
 	json_object_set_new(out, "dropped", json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "qos0_slow_consumer", (json_int_t)b->drop_qos0_slow,
+	    "qos0_memory", (json_int_t)b->drop_qos0_memory,
 	    "queue_full", (json_int_t)b->drop_queue_full,
+	    "queue_bytes", (json_int_t)b->drop_queue_bytes,
+	    "memory_limit", (json_int_t)b->drop_memory,
 	    "anonymous_publish", (json_int_t)b->drop_anonymous,
 	    "acl_denied", (json_int_t)b->drop_acl,
 	    "slow_consumer_disconnect", (json_int_t)b->drop_slow_disconnect));
 	json_object_set_new(out, "errors", json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "malformed", (json_int_t)b->err_malformed,
+	    "memory_limit", (json_int_t)b->refused_memory,
 	    "protocol", (json_int_t)b->err_protocol,
 	    "too_large", (json_int_t)b->err_too_large,
 	    "auth_failed", (json_int_t)b->err_auth,
@@ -1589,4 +1759,11 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "keepalive_expired", (json_int_t)b->keepalive_expired));
 	json_object_set_new(out, "sessions_expired",
 	    json_integer((json_int_t)b->sessions_expired));
+	json_object_set_new(out, "sessions_full",
+	    json_integer((json_int_t)b->sessions_full));
+	json_object_set_new(out, "memory", json_pack("{s:I,s:I,s:I,s:I}",
+	    "used", (json_int_t)broker_mem_used(b),
+	    "queued", (json_int_t)b->mem_queued,
+	    "output", (json_int_t)b->mem_out,
+	    "max", (json_int_t)b->conf.max_memory));
 }

@@ -27,6 +27,8 @@ struct mqtt_broker_conf {
 	int	 max_connections;	/* 0: unlimited */
 	size_t	 max_packet_size;
 	int	 max_queued_messages;
+	size_t	 max_queued_bytes;	/* per session; 0: unlimited */
+	size_t	 max_memory;		/* whole broker; 0: unlimited */
 	int	 max_inflight_messages;
 	bool	 retain;
 	long	 sys_interval;		/* ms; 0: off */
