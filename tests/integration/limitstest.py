@@ -1,0 +1,78 @@
+"""Helpers for the limits tests: RSS of a process, the broker's stats
+from /metrics, file descriptor limits, and whether firehosed runs under
+AddressSanitizer (whose quarantine keeps freed memory resident)."""
+import os
+import resource
+import time
+
+from transport import http_get, metric
+
+# A ws listener beside the tcp one, for /metrics.
+LISTENERS = """[listener tcp]
+bind = 127.0.0.1:{port}
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{ws}
+"""
+
+
+def rss_kb(pid):
+    """VmRSS of pid in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def is_asan(pid):
+    """Does pid run with AddressSanitizer (dynamic libasan or static)?"""
+    with open("/proc/%d/maps" % pid) as f:
+        if "libasan" in f.read():
+            return True
+    try:
+        with open("/proc/%d/exe" % pid, "rb") as f:
+            return b"AddressSanitizer" in f.read()
+    except OSError:
+        return False
+
+
+def asan_env():
+    """A smaller ASan quarantine for the daemons these tests start, so that
+    RSS follows what the daemon holds rather than the last 256 MB it
+    freed. Use-after-free is still caught for recent frees."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
+        "quarantine_size_mb=8:allocator_release_to_os_interval_ms=500"
+
+
+def raise_nofile(want):
+    """Raise our soft fd limit (children inherit it) towards want; return
+    the limit we got."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def stats(d):
+    """The /metrics text of daemon d (which has a 'ws' port)."""
+    st, _, body = http_get(d.ports["ws"], "/metrics")
+    assert st == 200, "GET /metrics: %r" % st
+    return body.decode() if isinstance(body, bytes) else body
+
+
+def stat(d, name, **labels):
+    v = metric(stats(d), "firehose_mqtt_" + name, **labels)
+    return 0 if v is None else int(v)
+
+
+def wait_until(cond, timeout=30, what="condition", step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    raise AssertionError("timed out (%ds) waiting for %s" % (timeout, what))
