@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#ifdef __GLIBC__
+#include <malloc.h>		/* malloc_trim */
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -173,6 +176,8 @@ struct mqtt_broker {
 	size_t			 sessions_full;
 	uint64_t		 drop_queue_bytes, drop_memory, drop_qos0_memory;
 	uint64_t		 refused_memory;
+	struct event		*trim_ev;
+	size_t			 trim_peak;	/* connections since a trim */
 	struct mqtt_load	 load_msgs_in, load_msgs_out, load_bytes_in,
 				 load_bytes_out, load_conns;
 	uint64_t		 conns_total;
@@ -181,6 +186,8 @@ struct mqtt_broker {
 /* Over max_memory, QoS 0 is dropped for a client with more than this
  * waiting to be written. */
 #define BROKER_SLOW_BACKLOG	(64 * 1024)
+/* Trim the heap after this many connections have come and half gone. */
+#define BROKER_TRIM_PEAK	1000
 
 static void	broker_conn_close(struct mqtt_conn *, const char *why,
 		    bool abnormal);
@@ -488,6 +495,47 @@ broker_queue_admit(struct mqtt_session *s, const struct mqtt_msg *m)
 		    why, s->nqueued, s->qbytes);
 	}
 	return false;
+}
+
+static void
+broker_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+
+	(void)fd;
+	(void)what;
+	b->trim_peak = b->nconns;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#if __GLIBC_PREREQ(2, 33)
+	struct mallinfo2 mi = mallinfo2();
+
+	fh_log(LOG_DEBUG, "mqtt: heap trimmed (%zu connections): %zu bytes "
+	    "in use, %zu free", b->nconns, mi.uordblks, mi.fordblks);
+	return;
+#endif
+#endif
+	fh_log(LOG_DEBUG, "mqtt: heap trimmed (%zu connections)", b->nconns);
+}
+
+/*
+ * After a storm of connections has gone, give the freed heap back to the
+ * system: once, a second after the count fell to half of its peak.
+ */
+static void
+broker_trim_check(struct mqtt_broker *b)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (b->nconns > b->trim_peak)
+		b->trim_peak = b->nconns;
+	if (b->base == NULL || b->trim_peak < BROKER_TRIM_PEAK ||
+	    b->nconns > b->trim_peak / 2)
+		return;
+	if (b->trim_ev == NULL)
+		b->trim_ev = evtimer_new(b->base, broker_trim_cb, b);
+	if (!evtimer_pending(b->trim_ev, NULL))
+		evtimer_add(b->trim_ev, &tv);
 }
 
 /* ---- sessions -------------------------------------------------------- */
@@ -847,6 +895,7 @@ broker_conn_free(struct mqtt_conn *c)
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
 	bufferevent_free(c->bev);
+	broker_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
 	free(c->will_topic);
@@ -1464,6 +1513,8 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	b->conns_total++;
 	if (b->nconns > b->maxconns)
 		b->maxconns = b->nconns;
+	if (b->nconns > b->trim_peak)
+		b->trim_peak = b->nconns;
 	tv.tv_sec = b->conf.connect_timeout / 1000;
 	tv.tv_usec = (b->conf.connect_timeout % 1000) * 1000;
 	bufferevent_setcb(bev, broker_read_cb, NULL, broker_event_cb, c);
@@ -1674,6 +1725,10 @@ mqtt_broker_stop(struct mqtt_broker *b)
 	if (b->expiry_ev != NULL) {
 		event_free(b->expiry_ev);
 		b->expiry_ev = NULL;
+	}
+	if (b->trim_ev != NULL) {
+		event_free(b->trim_ev);
+		b->trim_ev = NULL;
 	}
 	/* not from a callback of theirs: free directly (no wills: this is
 	 * an orderly shutdown of the server, not a client's loss) */
