@@ -235,8 +235,10 @@ static void	listener_http_read_cb(struct bufferevent *, void *);
 static void
 listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
+	static const struct ws_opts listener_raw_opts = { 0, 0, true };
 	struct listener_conn	*lc = arg;
 	struct mqtt_listener	*l = lc->l;
+	struct bufferevent	*wbev;
 	unsigned long		 e;
 	char			 why[256];
 
@@ -253,8 +255,17 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				listener_http_read_cb(bev, lc);
 			return;
 		}
+		/* mqtts: the raw session coalesces the broker's small
+		 * writes into big TLS records (see ws.h). */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-		listener_conn_hand(lc, bev);
+		lc->bev = NULL;
+		if ((wbev = ws_wrap(&l->ws, bev, &listener_raw_opts,
+		    lc->addr)) == NULL) {
+			bufferevent_free(bev);
+			listener_conn_free(lc);
+			return;
+		}
+		listener_conn_hand(lc, wbev);
 		return;
 	}
 	if (lc->state == LC_HANDSHAKE) {

@@ -32,6 +32,7 @@ struct ws_session {
 	bool			 close_sent;
 	bool			 closing;	/* broker let go */
 	bool			 shut;		/* FIN sent */
+	bool			 raw;		/* no framing (mqtts) */
 };
 
 /* Frames up to this size are copied rather than moved in chains. */
@@ -188,6 +189,12 @@ ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	 * for bytes it left behind until more arrive. */
 	(void)lim;
 	(void)mode;
+	if (s->raw) {
+		if (evbuffer_get_length(src) == 0)
+			return BEV_NEED_MORE;
+		evbuffer_add_buffer(dst, src);
+		return BEV_OK;
+	}
 	while (!s->close_sent && evbuffer_get_length(src) > 0) {
 		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
 			break;
@@ -274,6 +281,17 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		if (lim >= 0 && written >= (size_t)lim)
 			break;		/* the socket has enough queued */
 		n = ws_frame_size(src, len);
+		if (s->raw) {
+			if (n <= WS_COPY_MAX) {
+				evbuffer_remove(src, ws_out, n);
+				evbuffer_expand(dst, WS_COPY_MAX +
+				    WS_HEADER_MAX);
+				evbuffer_add(dst, ws_out, n);
+			} else
+				evbuffer_remove_buffer(src, dst, n);
+			written += n;
+			continue;
+		}
 		if (n <= WS_COPY_MAX) {
 			/* Small frames are copied whole, so that they
 			 * coalesce in dst: one write, one TLS record for
@@ -352,7 +370,8 @@ ws_free_ctx(void *arg)
 		return;
 	}
 	s->closing = true;
-	ws_send_close(s, WS_CLOSE_NORMAL);
+	if (!s->raw)
+		ws_send_close(s, WS_CLOSE_NORMAL);
 	bufferevent_setwatermark(s->under, EV_WRITE, 0, 0);
 	bufferevent_setcb(s->under, ws_closing_read_cb, ws_closing_write_cb,
 	    ws_closing_event_cb, s);
@@ -371,6 +390,7 @@ ws_wrap(struct ws_set *set, struct bufferevent *under,
 	s->c = &set->c;
 	s->under = under;
 	s->peer = fh_xstrdup(peer);
+	s->raw = o->raw;
 	ws_decoder_init(&s->dec, o->max_frame, o->max_message);
 	bufferevent_setwatermark(under, EV_WRITE, WS_UNDER_LOW,
 	    WS_UNDER_WMARK);

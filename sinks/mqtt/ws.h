@@ -11,6 +11,7 @@
 #ifndef MQTT_WS_H
 #define MQTT_WS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -44,6 +45,11 @@ struct ws_set {
 struct ws_opts {
 	uint64_t	max_frame;	/* 0: no limit */
 	uint64_t	max_message;
+	/* No WebSocket at all, only the output coalescing and the
+	 * flush-then-close: used for mqtts, where the broker's one chain
+	 * per message would otherwise cost one TLS record and one write()
+	 * per message. */
+	bool		raw;
 };
 
 void			 ws_set_init(struct ws_set *, const char *listener);
