@@ -10,6 +10,13 @@
  * Lifetime: a connection is never freed inside its own callback. Closing
  * marks it and activates a deferred event that publishes the will (on an
  * abnormal loss), detaches the session and frees it.
+ *
+ * Durability (only with [gateway] state_dir; docs/durability.md): retained
+ * messages, persistent sessions, their subscriptions, QoS 1/2 messages and
+ * QoS 2 receive state are mirrored into the state store as they change,
+ * and restored at start. A publisher's PUBACK/PUBREC waits for the commit
+ * of the batch that stored its message (one per loop turn). QoS 0 and
+ * clean sessions never touch the store.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +27,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>		/* malloc_trim */
 #endif
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -30,6 +38,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/auth.h"
 #include "sinks/mqtt/broker.h"
@@ -67,6 +76,7 @@ struct mqtt_out {
 	uint8_t			 qos;
 	bool			 retain;
 	enum out_state		 state;
+	int64_t			 seq;		/* in the store; 0: not */
 };
 TAILQ_HEAD(mqtt_outq, mqtt_out);
 
@@ -130,6 +140,9 @@ struct mqtt_conn {
 	struct evbuffer_cb_entry *out_cb;
 	size_t			 outlen;	/* output, as counted */
 	bool			 authenticated;
+	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
+	uint32_t		*acks;
+	size_t			 acks_head, nacks, capacks;
 	char			*client_id;	/* for logs after detach */
 	/* will */
 	bool			 has_will;
@@ -150,6 +163,11 @@ struct mqtt_broker {
 	struct fh_gateway	*gw;
 	struct event_base	*base;
 	struct mqtt_broker_conf	 conf;
+	struct fh_state		*st;		/* NULL: in memory only */
+	uint64_t		 st_writes;	/* staged by a publish */
+	uint64_t		 acks_deferred, acks_failed;
+	uint64_t		 restored_sessions, restored_msgs,
+				 restored_retained;
 	struct topic_tree	*topics;
 	struct mqtt_auth	*auth;
 	struct mqtt_connq	 conns;
@@ -538,6 +556,61 @@ broker_trim_check(struct mqtt_broker *b)
 		evtimer_add(b->trim_ev, &tv);
 }
 
+/* ---- the state store ------------------------------------------------- */
+
+/* Is s mirrored in the store? Only persistent sessions with state_dir. */
+static bool
+broker_durable(const struct mqtt_session *s)
+{
+	return s->b->st != NULL && !s->clean;
+}
+
+static void
+broker_st_msg(struct fh_state_msg *sm, const struct mqtt_msg *m, uint8_t qos,
+    bool retain)
+{
+	memset(sm, 0, sizeof *sm);
+	sm->topic = (const char *)m->topic;
+	sm->payload = m->payload;
+	sm->payload_len = m->payload_len;
+	sm->qos = qos;
+	sm->retain = retain;
+}
+
+/* The session row: next packet id, expiry, online or since when not. */
+static void
+broker_st_session(struct mqtt_session *s, bool online)
+{
+	struct fh_state_session	ss;
+	long			sec = s->b->conf.session_expiry / 1000;
+
+	memset(&ss, 0, sizeof ss);
+	ss.client_id = s->id;
+	ss.next_mid = s->next_id;
+	ss.expiry = s->b->conf.session_expiry <= 0 || sec >= (long)UINT32_MAX ?
+	    UINT32_MAX : (uint32_t)sec;
+	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
+	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
+	fh_state_session_put(s->b->st, &ss);
+}
+
+/* A retained message changed (not $SYS: the broker remakes those). */
+static void
+broker_st_retain(struct mqtt_broker *b, struct mqtt_msg *m)
+{
+	struct fh_state_msg	sm;
+
+	if (b->st == NULL || m->topic[0] == '$')
+		return;
+	b->st_writes++;
+	if (m->payload_len == 0) {
+		fh_state_retain_del(b->st, (const char *)m->topic);
+		return;
+	}
+	broker_st_msg(&sm, m, m->qos, true);
+	fh_state_retain_put(b->st, &sm);
+}
+
 /* ---- sessions -------------------------------------------------------- */
 
 static uint32_t
@@ -694,6 +767,9 @@ broker_session_pump(struct mqtt_session *s)
 		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
 		s->ninflight++;
 		broker_out_send(s, o, false);
+		if (o->seq != 0)
+			fh_state_msg_update(s->b->st, o->seq, o->id,
+			    FH_STATE_MSG_SENT, false);
 	}
 	broker_queue_check_room(s);
 	if (broker_conn_is_active(s->conn))
@@ -754,6 +830,17 @@ broker_session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	s->nqueued++;
 	broker_queue_account(s, broker_msg_cost(m), 0);
 	broker_session_pump(s);
+	if (broker_durable(s)) {
+		struct fh_state_msg	sm;
+
+		/* stored as the pump left it: sent (id set) or queued */
+		broker_st_msg(&sm, m, qos, retain);
+		sm.mid = o->id;
+		sm.state = o->id != 0 ? FH_STATE_MSG_SENT : FH_STATE_MSG_QUEUED;
+		b->st_writes++;
+		if (fh_state_msg_push(b->st, s->id, &sm) == 0)
+			o->seq = sm.seq;
+	}
 }
 
 /* ---- publishing ------------------------------------------------------ */
@@ -799,6 +886,7 @@ mqtt_broker_publish(struct mqtt_broker *b, struct fh_event *ev)
 	struct mqtt_msg	*m = broker_msg_create(ev);
 
 	if (fh_event_retain(ev) && b->conf.retain) {
+		broker_st_retain(b, m);
 		if (m->payload_len == 0)
 			topic_retain_set(b->topics, (const char *)m->topic,
 			    m->topic_len, NULL);
@@ -877,14 +965,21 @@ broker_conn_free(struct mqtt_conn *c)
 	struct mqtt_broker	*b = c->b;
 	struct mqtt_session	*s = c->sess;
 
+	if (b->st != NULL)
+		fh_state_cancel(b->st, c);
+	free(c->acks);
 	if (s != NULL) {
 		s->conn = NULL;
 		c->sess = NULL;
 		if (s->clean)
 			broker_session_free(s);
-		else if (b->base != NULL)
-			event_base_gettimeofday_cached(b->base,
-			    &s->offline_since);
+		else {
+			if (b->base != NULL)
+				event_base_gettimeofday_cached(b->base,
+				    &s->offline_since);
+			if (broker_durable(s))
+				broker_st_session(s, false);
+		}
 	}
 	TAILQ_REMOVE(&b->conns, c, entry);
 	b->nconns--;
@@ -1106,6 +1201,8 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 		broker_conn_close(old, NULL, true);
 	}
 	if (s != NULL && p->clean) {
+		if (broker_durable(s))
+			fh_state_session_del(b->st, s->id);
 		broker_session_free(s);
 		s = NULL;
 	}
@@ -1118,6 +1215,8 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	s->username = user;
 	s->conn = c;
 	c->sess = s;
+	if (broker_durable(s))
+		broker_st_session(s, true);
 
 	if (p->will) {
 		c->has_will = true;
@@ -1166,18 +1265,74 @@ broker_in_qos2_has(struct mqtt_session *s, uint16_t id)
 	return false;
 }
 
+/* The batch holding a publisher's messages is committed (or failed). */
+static void
+broker_ack_cb(int rc, void *arg)
+{
+	struct mqtt_conn	*c = arg;
+	uint32_t		 a;
+
+	if (c->nacks == 0)
+		return;
+	a = c->acks[c->acks_head++];
+	if (--c->nacks == 0)
+		c->acks_head = 0;
+	if (c->state != CONN_ACTIVE)
+		return;
+	if (rc != 0) {
+		/* not stored: no acknowledgement; the client resends */
+		c->b->acks_failed++;
+		broker_conn_close(c, "state store commit failed, closing",
+		    true);
+		return;
+	}
+	broker_send_ack(c, (uint8_t)(a >> 16), (uint16_t)a);
+}
+
+/*
+ * PUBACK/PUBREC for a publish. staged: it wrote to the store, so the ack
+ * waits for the commit. Acks stay in the order of the publishes
+ * [MQTT-4.6.0-2]: one waiting makes the next wait too.
+ */
+static void
+broker_ack_publish(struct mqtt_conn *c, uint8_t type, uint16_t id,
+    bool staged)
+{
+	struct mqtt_broker	*b = c->b;
+
+	if (b->st == NULL || (!staged && c->nacks == 0)) {
+		broker_send_ack(c, type, id);
+		return;
+	}
+	if (c->acks_head + c->nacks == c->capacks) {
+		if (c->acks_head > 0) {
+			memmove(c->acks, c->acks + c->acks_head,
+			    c->nacks * sizeof *c->acks);
+			c->acks_head = 0;
+		} else {
+			c->capacks = c->capacks ? c->capacks * 2 : 16;
+			c->acks = fh_xrealloc(c->acks,
+			    c->capacks * sizeof *c->acks);
+		}
+	}
+	c->acks[c->acks_head + c->nacks++] = (uint32_t)type << 16 | id;
+	b->acks_deferred++;
+	fh_state_on_commit(b->st, broker_ack_cb, c);
+}
+
 static void
 broker_handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 {
 	struct mqtt_broker	*b = c->b;
 	struct mqtt_session	*s = c->sess;
+	uint64_t		 writes = b->st_writes;
 	char			*topic;
 	bool			 ok;
 
 	b->msgs_in++;
 	if (p->qos == 2 && broker_in_qos2_has(s, p->id)) {
 		/* a resent QoS 2 message: acknowledge, do not deliver again */
-		broker_send_ack(c, MQTT_PUBREC, p->id);
+		broker_ack_publish(c, MQTT_PUBREC, p->id, false);
 		return;
 	}
 	topic = fh_xstrndup((const char *)p->topic.p, p->topic.len);
@@ -1189,7 +1344,8 @@ broker_handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	if (c->state != CONN_ACTIVE)
 		return;
 	if (p->qos == 1)
-		broker_send_ack(c, MQTT_PUBACK, p->id);
+		broker_ack_publish(c, MQTT_PUBACK, p->id,
+		    b->st_writes != writes);
 	else if (p->qos == 2) {
 		if (s->nin_qos2 == s->capin_qos2) {
 			s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
@@ -1197,7 +1353,12 @@ broker_handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 			    s->capin_qos2 * sizeof *s->in_qos2);
 		}
 		s->in_qos2[s->nin_qos2++] = p->id;
-		broker_send_ack(c, MQTT_PUBREC, p->id);
+		if (broker_durable(s)) {
+			fh_state_qos2_put(b->st, s->id, p->id);
+			b->st_writes++;
+		}
+		broker_ack_publish(c, MQTT_PUBREC, p->id,
+		    b->st_writes != writes);
 	}
 }
 
@@ -1218,6 +1379,8 @@ broker_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
 	TAILQ_REMOVE(&s->inflight, o, entry);
 	s->ninflight--;
 	broker_queue_account(s, 0, broker_msg_cost(o->msg));
+	if (o->seq != 0)
+		fh_state_msg_ack(s->b->st, o->seq);
 	broker_msg_unref(o->msg);
 	free(o);
 	broker_session_pump(s);
@@ -1237,6 +1400,9 @@ broker_handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 		break;
 	case MQTT_PUBREC:
 		if (o != NULL && o->qos == 2) {
+			if (o->seq != 0 && o->state != OUT_WAIT_COMP)
+				fh_state_msg_update(s->b->st, o->seq, id,
+				    FH_STATE_MSG_RELEASED, false);
 			o->state = OUT_WAIT_COMP;
 			broker_send_ack(c, MQTT_PUBREL, id);
 		}
@@ -1249,12 +1415,41 @@ broker_handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 		for (i = 0; i < s->nin_qos2; i++) {
 			if (s->in_qos2[i] == id) {
 				s->in_qos2[i] = s->in_qos2[--s->nin_qos2];
+				if (broker_durable(s))
+					fh_state_qos2_del(c->b->st, s->id, id);
 				break;
 			}
 		}
 		broker_send_ack(c, MQTT_PUBCOMP, id);
 		break;
 	}
+}
+
+/* Add or update one subscription of s (SUBSCRIBE, or restored). */
+static struct mqtt_sub *
+broker_session_sub(struct mqtt_session *s, const char *f, size_t flen,
+    uint8_t qos)
+{
+	struct mqtt_sub	*sub;
+	size_t		 j;
+
+	topic_subscribe(s->b->topics, f, flen, &s->owner, qos);
+	for (j = 0; j < s->nsubs; j++)
+		if (s->subs[j].len == flen &&
+		    memcmp(s->subs[j].filter, f, flen) == 0)
+			break;
+	if (j == s->nsubs) {
+		if (s->nsubs == s->capsubs) {
+			s->capsubs = s->capsubs ? s->capsubs * 2 : 4;
+			s->subs = fh_xrealloc(s->subs,
+			    s->capsubs * sizeof *s->subs);
+		}
+		sub = &s->subs[s->nsubs++];
+		sub->filter = fh_xstrndup(f, flen);
+		sub->len = flen;
+	}
+	s->subs[j].qos = qos;
+	return &s->subs[j];
 }
 
 static void
@@ -1265,30 +1460,15 @@ broker_handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	struct broker_retained_arg	 ra;
 	struct mqtt_sub			*sub;
 	uint8_t				*codes, buf[8], *pkt;
-	size_t				 i, j, n;
+	size_t				 i, n;
 
 	codes = fh_xmalloc(p->ntopics);
 	for (i = 0; i < p->ntopics; i++) {
-		const char *f = (const char *)p->topics[i].filter.p;
-		size_t flen = p->topics[i].filter.len;
-
 		codes[i] = p->topics[i].qos;
-		topic_subscribe(b->topics, f, flen, &s->owner, codes[i]);
-		for (j = 0; j < s->nsubs; j++)
-			if (s->subs[j].len == flen &&
-			    memcmp(s->subs[j].filter, f, flen) == 0)
-				break;
-		if (j == s->nsubs) {
-			if (s->nsubs == s->capsubs) {
-				s->capsubs = s->capsubs ? s->capsubs * 2 : 4;
-				s->subs = fh_xrealloc(s->subs,
-				    s->capsubs * sizeof *s->subs);
-			}
-			sub = &s->subs[s->nsubs++];
-			sub->filter = fh_xstrndup(f, flen);
-			sub->len = flen;
-		}
-		s->subs[j].qos = codes[i];
+		sub = broker_session_sub(s, (const char *)p->topics[i].filter.p,
+		    p->topics[i].filter.len, codes[i]);
+		if (broker_durable(s))
+			fh_state_sub_put(b->st, s->id, sub->filter, sub->qos);
 	}
 	n = mqtt_encode_suback(buf, sizeof buf, p->id, codes, p->ntopics);
 	pkt = n <= sizeof buf ? buf : fh_xmalloc(n);
@@ -1327,6 +1507,9 @@ broker_handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 			    memcmp(s->subs[j].filter, f, flen) == 0) {
 				topic_unsubscribe(c->b->topics, f, flen,
 				    &s->owner);
+				if (broker_durable(s))
+					fh_state_sub_del(c->b->st, s->id,
+					    s->subs[j].filter);
 				free(s->subs[j].filter);
 				s->subs[j] = s->subs[--s->nsubs];
 				break;
@@ -1656,9 +1839,137 @@ broker_expiry_cb(evutil_socket_t fd, short what, void *arg)
 			fh_log(LOG_DEBUG, "mqtt %s: offline session expired",
 			    s->id);
 			b->sessions_expired++;
+			if (broker_durable(s))
+				fh_state_session_del(b->st, s->id);
 			broker_session_free(s);
 		}
 	}
+}
+
+/* ---- restore from the state store ----------------------------------- */
+
+static struct mqtt_msg *
+broker_msg_restore(const struct fh_state_msg *sm)
+{
+	struct fh_event	*ev;
+	struct mqtt_msg	*m;
+	uint8_t		*p = fh_xmalloc(sm->payload_len ? sm->payload_len : 1);
+
+	if (sm->payload_len > 0)
+		memcpy(p, sm->payload, sm->payload_len);
+	ev = fh_event_new_raw(fh_xstrdup(sm->topic ? sm->topic : ""),
+	    sm->topic ? strlen(sm->topic) : 0, p, sm->payload_len);
+	fh_event_set_qos(ev, sm->qos > 2 ? 2 : sm->qos);
+	fh_event_set_retain(ev, sm->retain);
+	fh_event_set_origin(ev, "state");
+	m = broker_msg_create(ev);
+	fh_event_unref(ev);
+	return m;
+}
+
+static int
+broker_restore_retain_cb(const struct fh_state_msg *sm, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_msg		*m = broker_msg_restore(sm);
+
+	topic_retain_set(b->topics, (const char *)m->topic, m->topic_len, m);
+	b->restored_retained++;
+	return 0;
+}
+
+static int
+broker_restore_session_cb(const struct fh_state_session *ss, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_session	*s;
+	size_t			 i;
+
+	if (broker_session_find(b, ss->client_id) != NULL)
+		return 0;
+	s = broker_session_create(b, ss->client_id);
+	s->clean = false;
+	s->next_id = ss->next_mid;
+	/* online when the daemon died: offline from now on; the expiry
+	 * timer deletes those offline for too long */
+	s->offline_since.tv_sec = ss->disconnected > 0 ?
+	    (time_t)ss->disconnected : time(NULL);
+	for (i = 0; i < ss->nsubs; i++)
+		broker_session_sub(s, ss->subs[i].filter,
+		    strlen(ss->subs[i].filter), ss->subs[i].options & 0x03);
+	b->restored_sessions++;
+	return 0;
+}
+
+static int
+broker_restore_msg_cb(const struct fh_state_msg *sm, void *arg)
+{
+	struct mqtt_session	*s = arg;
+	struct mqtt_out		*o = fh_xcalloc(1, sizeof *o);
+
+	o->msg = broker_msg_restore(sm);
+	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
+	o->retain = sm->retain;
+	o->seq = sm->seq;
+	if (sm->state == FH_STATE_MSG_QUEUED || sm->mid == 0) {
+		TAILQ_INSERT_TAIL(&s->queue, o, entry);
+		s->nqueued++;
+	} else {
+		/* resent with DUP (or PUBREL again) when the client is back */
+		o->id = sm->mid;
+		o->state = sm->state == FH_STATE_MSG_RELEASED && o->qos == 2 ?
+		    OUT_WAIT_COMP : OUT_WAIT_ACK;
+		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
+		s->ninflight++;
+	}
+	s->b->restored_msgs++;
+	return 0;
+}
+
+static int
+broker_restore_qos2_cb(uint16_t mid, void *arg)
+{
+	struct mqtt_session	*s = arg;
+
+	if (s->nin_qos2 == s->capin_qos2) {
+		s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
+		s->in_qos2 = fh_xrealloc(s->in_qos2,
+		    s->capin_qos2 * sizeof *s->in_qos2);
+	}
+	s->in_qos2[s->nin_qos2++] = mid;
+	return 0;
+}
+
+/* Retained messages and persistent sessions, as the last run left them. */
+static void
+broker_restore(struct mqtt_broker *b)
+{
+	struct mqtt_session	*s;
+	size_t			 i;
+
+	if (b->conf.retain && fh_state_retain_load_all(b->st,
+	    broker_restore_retain_cb, b) != 0)
+		fh_log(LOG_ERR, "mqtt: could not read all retained messages "
+		    "from %s", fh_state_path(b->st));
+	if (fh_state_session_load_all(b->st, broker_restore_session_cb,
+	    b) != 0)
+		fh_log(LOG_ERR, "mqtt: could not read all sessions from %s",
+		    fh_state_path(b->st));
+	for (i = 0; i < b->nbuckets; i++) {
+		for (s = b->sessions[i]; s != NULL; s = s->hnext) {
+			if (fh_state_msg_load(b->st, s->id,
+			    broker_restore_msg_cb, s) != 0 ||
+			    fh_state_qos2_load(b->st, s->id,
+			    broker_restore_qos2_cb, s) != 0)
+				fh_log(LOG_ERR, "mqtt %s: could not read the "
+				    "session's messages from %s", s->id,
+				    fh_state_path(b->st));
+		}
+	}
+	fh_log(LOG_INFO, "mqtt: restored %llu sessions, %llu messages, "
+	    "%llu retained from %s", (unsigned long long)b->restored_sessions,
+	    (unsigned long long)b->restored_msgs,
+	    (unsigned long long)b->restored_retained, fh_state_path(b->st));
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -1690,7 +2001,13 @@ int
 mqtt_broker_start(struct mqtt_broker *b)
 {
 	struct timeval	tv;
+	struct fh_state	*st;
 
+	if (b->st == NULL && b->gw != NULL &&
+	    (st = fh_gateway_state(b->gw)) != NULL && fh_state_is_durable(st)) {
+		b->st = st;
+		broker_restore(b);
+	}
 	if (b->conf.sys_interval > 0 && b->sys_ev == NULL && b->base) {
 		b->sys_ev = event_new(b->base, -1, EV_PERSIST, broker_sys_cb,
 		    b);
@@ -1821,4 +2138,12 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "queued", (json_int_t)b->mem_queued,
 	    "output", (json_int_t)b->mem_out,
 	    "max", (json_int_t)b->conf.max_memory));
+	if (b->st != NULL)
+		json_object_set_new(out, "durable", json_pack(
+		    "{s:I,s:I,s:I,s:I,s:I}",
+		    "acks_deferred", (json_int_t)b->acks_deferred,
+		    "acks_failed", (json_int_t)b->acks_failed,
+		    "restored_sessions", (json_int_t)b->restored_sessions,
+		    "restored_messages", (json_int_t)b->restored_msgs,
+		    "restored_retained", (json_int_t)b->restored_retained));
 }

@@ -8,8 +8,9 @@ message acknowledged to its publisher (PUBACK / PUBCOMP) must reach both
 subscribers, in order; QoS 1 may repeat, QoS 2 never does for the
 subscriber that was offline throughout.
 
-Listed in XFAIL_TESTS until the broker keeps its sessions in the state
-store (docs/durability.md); the XFAIL also shows the test can fail.
+The broker keeps its sessions in the state store (docs/durability.md).
+With FH_CRASH_NO_STATE=1 (state_dir empty) the same test fails, which
+shows that it can.
 """
 import faulthandler
 import os
@@ -22,8 +23,10 @@ import paho.mqtt.client as mqtt
 from fhtest import Daemon, check, main
 from mqtttest import Client
 
+STATE_DIR = "" if os.environ.get("FH_CRASH_NO_STATE") == "1" else \
+    "{tmp}/state"
 CONF = """[gateway]
-state_dir = {tmp}/state
+state_dir = """ + STATE_DIR + """
 [broker]
 anonymous_publish = true
 sys_interval = 0
