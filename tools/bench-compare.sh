@@ -3,7 +3,7 @@
 # Mosquitto, alternately, in one run, and print the figures side by side
 # with firehosed/mosquitto ratios.
 #
-# usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-k]
+# usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-d] [-k]
 #   -B BUILDDIR  where ./firehosed and ./fh-bench are (default: the current
 #                directory if it has them, else SRCDIR/build)
 #   -r ROUNDS    run every scenario ROUNDS times per broker; the table
@@ -12,6 +12,9 @@
 #   -s           also run Mosquitto with its stock socket options (Nagle
 #                on; by default it runs with set_tcp_nodelay true, which
 #                is what firehosed does on every socket)
+#   -d           durability instead: firehosed without and with
+#                [gateway] state_dir, QoS 1 fan-out and fan-in to
+#                persistent subscribers (fh-bench -q 1 -C); no Mosquitto
 #   -k           keep the temp dir (configs, logs, raw RESULT lines)
 #
 # Every broker is started fresh for every scenario, on a free loopback
@@ -26,14 +29,16 @@ rounds=1
 quick=0
 stock=0
 keep=0
-while getopts "B:r:qsk" opt; do
+durable=0
+while getopts "B:r:qsdk" opt; do
 	case $opt in
 	B) builddir=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	q) quick=1 ;;
 	s) stock=1 ;;
+	d) durable=1 ;;
 	k) keep=1 ;;
-	*) sed -n '2,20s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,23s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 if [ -z "$builddir" ]; then
@@ -96,10 +101,13 @@ fi
 start_broker() {	# start_broker NAME PORT -> sets pid
 	local name=$1 port=$2
 	case $name in
-	firehosed)
+	firehosed|firehosed-durable)
+		state=
+		[ "$name" = firehosed-durable ] && state="state_dir = $tmp/state-$port"
 		cat > "$tmp/firehose.conf" <<-EOF
 		[gateway]
 		log_level = warning
+		$state
 		[broker]
 		allow_anonymous = true
 		$fh_auth
@@ -107,7 +115,7 @@ start_broker() {	# start_broker NAME PORT -> sets pid
 		protocol = mqtt
 		bind = 127.0.0.1:$port
 		EOF
-		"$firehosed" -c "$tmp/firehose.conf" >>"$tmp/firehosed.log" 2>&1 &
+		"$firehosed" -c "$tmp/firehose.conf" >>"$tmp/$name.log" 2>&1 &
 		;;
 	mosquitto|mosquitto-stock)
 		{
@@ -152,6 +160,19 @@ fi
 scenarios="fanout fanin latency idle"
 brokers="firehosed mosquitto"
 [ "$stock" = 1 ] && brokers="$brokers mosquitto-stock"
+ratio="firehosed mosquitto fh/mosq"
+if [ "$durable" = 1 ]; then
+	if [ "$quick" = 1 ]; then
+		args[fanout]="-q 1 -C -c 5 -n 500 fanout"
+		args[fanin]="-q 1 -C -c 10 -n 2000 fanin"
+	else
+		args[fanout]="-q 1 -C -c 10 -n 100000 -w 100 -d 20 fanout"
+		args[fanin]="-q 1 -C -c 50 -n 200000 -w 100 -d 20 fanin"
+	fi
+	scenarios="fanout fanin"
+	brokers="firehosed firehosed-durable"
+	ratio="firehosed-durable firehosed dur/mem"
+fi
 
 {
 	echo "bench-compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
@@ -205,7 +226,7 @@ done
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The table: medians over rounds, firehosed/mosquitto ratios.
-awk -v brokers="$brokers" '
+awk -v brokers="$brokers" -v scenarios="$scenarios" -v ratio="$ratio" '
 function median(key,   n, i, j, t, v) {
 	n = cnt[key]
 	if (n == 0) return ""
@@ -235,13 +256,15 @@ function add(b, s, k, v,   key) {
 		add(b, s, "bench_pct", 100 * f["bench_cpu_s"] / f["seconds"])
 }
 function row(s, k, label, scale, fmt,   line, i, v, fh, mq) {
+	if (!((" " scenarios " ") ~ (" " s " ")))
+		return
 	line = sprintf("%-8s %-26s", s, label)
 	for (i = 1; i <= nb; i++) {
 		v = median(bl[i] SUBSEP s SUBSEP k)
 		if (v == "" || v < 0) { line = line sprintf(" %14s", "-"); continue }
 		line = line sprintf(" %14" fmt, v * scale)
-		if (bl[i] == "firehosed") fh = v
-		if (bl[i] == "mosquitto") mq = v
+		if (bl[i] == rt[1]) fh = v
+		if (bl[i] == rt[2]) mq = v
 	}
 	if (fh != "" && mq != "" && fh >= 0 && mq > 0)
 		line = line sprintf(" %8.2f", fh / mq)
@@ -251,10 +274,11 @@ function row(s, k, label, scale, fmt,   line, i, v, fh, mq) {
 }
 END {
 	nb = split(brokers, bl, " ")
+	split(ratio, rt, " ")
 	hdr = sprintf("%-8s %-26s", "scenario", "figure")
 	for (i = 1; i <= nb; i++) hdr = hdr sprintf(" %14s", bl[i])
 	print ""
-	print hdr sprintf(" %8s", "fh/mosq")
+	print hdr sprintf(" %8s", rt[3])
 	row("fanout", "msg_s", "delivered msg/s", 1, ".0f")
 	row("fanout", "p50_us", "p50 latency ms", 0.001, ".2f")
 	row("fanout", "p99_us", "p99 latency ms", 0.001, ".2f")

@@ -106,6 +106,7 @@ struct bench {
 	const char		*pass;
 	char			 prefix[96];
 	int			 idle_subscribe;
+	int			 persistent;
 	int			 quiet;
 
 	/* clients: fanout = 1 pub + N subs, fanin = N pubs + 1 sub */
@@ -591,7 +592,10 @@ bench_client_init(struct bench *b, struct bench_client *c,
 		c->topic = bench_asprintf("%s/fanin/%d", b->prefix, idx);
 	snprintf(id, sizeof id, "fhb-%ld-%c%d", (long)getpid(),
 	    role == BENCH_PUB ? 'p' : role == BENCH_SUB ? 's' : 'i', idx);
-	if ((c->mosq = mosquitto_new(id, true, c)) == NULL)
+	/* -C: subscribers keep a persistent session (clean session 0),
+	 * which a broker with durable state stores */
+	if ((c->mosq = mosquitto_new(id, !(b->persistent && role == BENCH_SUB),
+	    c)) == NULL)
 		bench_die("mosquitto_new: %s", strerror(errno));
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
 	    MQTT_PROTOCOL_V311);
@@ -1004,6 +1008,7 @@ bench_usage(FILE *f)
 	    "  -P PASS    password for every client\n"
 	    "  -t PREFIX  topic prefix (fh-bench/PID)\n"
 	    "  -S         idle: subscribe each connection to its own topic\n"
+	    "  -C         subscribers use persistent sessions (clean session 0)\n"
 	    "  -Q         print only the RESULT line\n"
 	    "  --help     this text\n"
 	    "Exit status: 0 when every message was delivered (every\n"
@@ -1047,7 +1052,7 @@ main(int argc, char **argv)
 	b->window = 100;
 	snprintf(b->prefix, sizeof b->prefix, "fh-bench/%ld", (long)getpid());
 
-	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:SQ",
+	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:SCQ",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -1105,6 +1110,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			b->idle_subscribe = 1;
+			break;
+		case 'C':
+			b->persistent = 1;
 			break;
 		case 'Q':
 			b->quiet = 1;

@@ -600,7 +600,8 @@ broker_st_retain(struct mqtt_broker *b, struct mqtt_msg *m)
 {
 	struct fh_state_msg	sm;
 
-	if (b->st == NULL || m->topic[0] == '$')
+	if (b->st == NULL || (memcmp(m->topic, "$SYS", 4) == 0 &&
+	    (m->topic[4] == '/' || m->topic[4] == '\0')))
 		return;
 	b->st_writes++;
 	if (m->payload_len == 0) {
@@ -1200,7 +1201,8 @@ broker_handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 		broker_conn_detach(old);
 		broker_conn_close(old, NULL, true);
 	}
-	if (s != NULL && p->clean) {
+	/* a clean session lasts as long as its connection [MQTT-3.1.2-6] */
+	if (s != NULL && (p->clean || s->clean)) {
 		if (broker_durable(s))
 			fh_state_session_del(b->st, s->id);
 		broker_session_free(s);
@@ -1400,9 +1402,17 @@ broker_handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 		break;
 	case MQTT_PUBREC:
 		if (o != NULL && o->qos == 2) {
-			if (o->seq != 0 && o->state != OUT_WAIT_COMP)
-				fh_state_msg_update(s->b->st, o->seq, id,
-				    FH_STATE_MSG_RELEASED, false);
+			/*
+			 * Not recorded in the store: after a restart the
+			 * message goes out again as PUBLISH with DUP, not as
+			 * PUBREL. A client that kept its state answers PUBREC
+			 * and delivers it once; one that lost it (a new
+			 * process, or a library that drops QoS 2 state on
+			 * reconnect) would drop a bare PUBREL and with it
+			 * the message. A duplicate is only possible when the
+			 * client's PUBCOMP was not committed before the
+			 * crash. docs/durability.md.
+			 */
 			o->state = OUT_WAIT_COMP;
 			broker_send_ack(c, MQTT_PUBREL, id);
 		}
