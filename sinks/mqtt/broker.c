@@ -1921,6 +1921,7 @@ broker_restore_msg_cb(const struct fh_state_msg *sm, void *arg)
 	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
 	o->retain = sm->retain;
 	o->seq = sm->seq;
+	broker_queue_account(s, broker_msg_cost(o->msg), 0);
 	if (sm->state == FH_STATE_MSG_QUEUED || sm->mid == 0) {
 		TAILQ_INSERT_TAIL(&s->queue, o, entry);
 		s->nqueued++;
