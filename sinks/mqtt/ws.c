@@ -16,8 +16,8 @@
 #define WS_FRAME_OUT	1048576
 /* Bytes queued on the socket before the broker's own buffer fills, and
  * the level under which it is topped up again. */
-#define WS_UNDER_WMARK	262144
-#define WS_UNDER_LOW	65536
+#define WS_UNDER_WMARK	65536
+#define WS_UNDER_LOW	16384
 /* How long a closing session may take to flush and hear the close. */
 #define WS_LINGER_SEC	5
 
