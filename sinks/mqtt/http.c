@@ -359,7 +359,6 @@ http_page_metrics(struct fh_gateway *gw, const char *listener, char **body,
 	json_t	*stats = fh_gateway_stats(gw);
 
 	(void)listener;
-	mqtt_listener_stats_all(gw, stats);
 	json_object_set_new(stats, "uptime_seconds",
 	    json_real(fh_gateway_uptime(gw)));
 	*body = http_metrics_render(stats);

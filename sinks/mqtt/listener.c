@@ -135,7 +135,6 @@ struct listener_conn {
 };
 
 struct mqtt_listener {
-	TAILQ_ENTRY(mqtt_listener)	 all;
 	struct fh_gateway		*gw;
 	char				*name;
 	struct listener_conf		 conf;
@@ -157,10 +156,6 @@ struct mqtt_listener {
 	struct ws_set			 ws;
 	struct listener_counters	 c;
 };
-
-/* Every listener, for /metrics when the broker does not list them. */
-static TAILQ_HEAD(, mqtt_listener) listener_all =
-    TAILQ_HEAD_INITIALIZER(listener_all);
 
 static void
 listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
@@ -599,7 +594,6 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
 	ws_set_init(&l->ws, l->name);
-	TAILQ_INSERT_TAIL(&listener_all, l, all);
 	if (fh_conf_apply(sec, listener_vars, &l->conf, errstr) != 0)
 		goto fail;
 	if (fh_parse_hostport(l->conf.bind, &l->host, &l->port) != 0) {
@@ -767,7 +761,6 @@ mqtt_listener_free(struct mqtt_listener *l)
 	while ((lc = TAILQ_FIRST(&l->conns)) != NULL)
 		listener_conn_free(lc);
 	ws_set_release(&l->ws);
-	TAILQ_REMOVE(&listener_all, l, all);
 	SSL_CTX_free(l->ssl_ctx);
 	listener_free_origins(l);
 	fh_conf_clear(listener_vars, &l->conf);
@@ -811,31 +804,4 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 		    json_integer(c->ws_rejected));
 		ws_set_stats(&l->ws, o);
 	}
-}
-
-void
-mqtt_listener_stats_all(struct fh_gateway *gw, json_t *stats)
-{
-	struct mqtt_listener	*l;
-	json_t			*sinks, *mqtt, *ls, *o;
-
-	if ((sinks = json_object_get(stats, "sinks")) == NULL) {
-		sinks = json_object();
-		json_object_set_new(stats, "sinks", sinks);
-	}
-	if ((mqtt = json_object_get(sinks, "mqtt")) == NULL) {
-		mqtt = json_object();
-		json_object_set_new(sinks, "mqtt", mqtt);
-	}
-	if (json_object_get(mqtt, "listeners") != NULL)
-		return;		/* the broker listed them */
-	ls = json_object();
-	TAILQ_FOREACH(l, &listener_all, all) {
-		if (l->gw != gw)
-			continue;
-		o = json_object();
-		mqtt_listener_stats(l, o);
-		json_object_set_new(ls, l->name, o);
-	}
-	json_object_set_new(mqtt, "listeners", ls);
 }

@@ -43,9 +43,5 @@ const char		*mqtt_listener_bind(const struct mqtt_listener *);
  * added to out; the broker puts them under "listeners": {NAME: {...}}. */
 void			 mqtt_listener_stats(const struct mqtt_listener *,
 			    json_t *out);
-/* Add sinks.mqtt.listeners for every listener of gw to a stats object
- * unless the broker already did (/metrics uses this). */
-void			 mqtt_listener_stats_all(struct fh_gateway *,
-			    json_t *stats);
 
 #endif
