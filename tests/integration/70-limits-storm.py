@@ -99,15 +99,17 @@ def test():
         pub.close()
         (p1, a1), (p2, a2) = rounds
         grown = p1 - base
+        asan = is_asan(pid)
         # Freed, but not all given back: glibc keeps heap pages that
         # libevent's small per-fd records pin (the daemon logs the heap
-        # in use at debug after its trim). So: no more than the peak...
-        check(a1 <= p1 + 1024,
+        # in use at debug after its trim). So: no more than the peak
+        # (ASan's allocator keeps size classes apart: not there)...
+        check(asan or a1 <= p1 + 1024,
               "after the storm %d kB, baseline %d, peak %d" % (a1, base, p1))
         # ...and a second storm reuses it: nothing left per connection
-        check(a2 - a1 <= grown / 4 + 2048,
-              "second storm left %d kB more" % (a2 - a1))
-        print("asan" if is_asan(pid) else "plain", "build")
+        check(max(p2, a2) <= max(p1, a1) + grown / 4 + 2048,
+              "second storm: %d/%d kB, first %d/%d" % (p2, a2, p1, a1))
+        print("asan" if asan else "plain", "build")
 
 
 main(test)
