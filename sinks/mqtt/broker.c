@@ -1784,6 +1784,7 @@ broker_sys_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->last_sys = now;
+	broker_mem_over(b);	/* notice (and log) a ceiling left behind */
 	TAILQ_FOREACH(c, &b->conns, entry)
 		if (c->state == CONN_ACTIVE)
 			active++;
@@ -1854,6 +1855,7 @@ broker_expiry_cb(evutil_socket_t fd, short what, void *arg)
 			broker_session_free(s);
 		}
 	}
+	broker_mem_over(b);	/* expired sessions may have freed enough */
 }
 
 /* ---- restore from the state store ----------------------------------- */
