@@ -4,7 +4,9 @@ max_queued_messages QoS 1 messages, or max_queued_bytes of them; newer
 ones are refused for that session (the oldest kept), counted, with one
 log line when it becomes full and one when it has room again. The memory
 ceiling (max_memory): over it QoS 1 queueing is refused and new clients
-get CONNACK 3 (server unavailable), until memory falls again."""
+get CONNACK 3 (server unavailable), until memory falls again; QoS 0 for a
+client with a backlog is dropped."""
+import socket
 import time
 
 from fhtest import Daemon, check, free_port, main
@@ -119,6 +121,28 @@ def test():
               "recovery logged")
         check(d.logtext().count("memory over max_memory") == 1,
               "one line per state change")
+
+    # over the ceiling through output buffers: QoS 0 is dropped for a
+    # client with a backlog (under max_output_buffer), not for others
+    with Daemon(conf("16M", "256k", "1d").replace(
+            "[broker]", "[broker]\nmax_output_buffer = 4M"),
+            ports={"ws": free_port()}) as d:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", d.port))
+        s.sendall(connect_pkt("stuck") + subscribe_pkt(1, [("q0", 0)]))
+        time.sleep(0.5)
+        p = Raw(d.port, connect_pkt("flooder"))
+        for i in range(3000):
+            p.send(publish_pkt("q0", b"x" * 1000))
+        wait_until(lambda: stat(d, "dropped", reason="qos0_memory") > 0,
+                   20, "QoS 0 dropped over max_memory")
+        check(stat(d, "dropped", reason="qos0_slow_consumer") == 0,
+              "max_output_buffer not reached")
+        check(stat(d, "memory_output") <= 512 * 1024,
+              "output held near the ceiling: %d" % stat(d, "memory_output"))
+        p.close()
+        s.close()
 
 
 main(test)
