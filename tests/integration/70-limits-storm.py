@@ -106,8 +106,11 @@ def test():
         # (ASan's allocator keeps size classes apart: not there)...
         check(asan or a1 <= p1 + 1024,
               "after the storm %d kB, baseline %d, peak %d" % (a1, base, p1))
-        # ...and a second storm reuses it: nothing left per connection
-        check(max(p2, a2) <= max(p1, a1) + grown / 4 + 2048,
+        # ...and a second storm reuses it: nothing left per connection.
+        # ASan's allocator is noisier (per-thread caches, quarantine):
+        # there LeakSanitizer at exit is the leak check, this a bound.
+        slack = grown if asan else grown / 4 + 2048
+        check(max(p2, a2) <= max(p1, a1) + slack,
               "second storm: %d/%d kB, first %d/%d" % (p2, a2, p1, a1))
         print("asan" if asan else "plain", "build")
 
