@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 
+#include "gateway/event.h"
 #include "sinks/mqtt/ws_frame.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -85,46 +86,6 @@ ws_frame_mask(uint8_t *buf, size_t len, const uint8_t key[4], uint64_t off)
 		buf[i] ^= key[(off + i) & 3];
 }
 
-bool
-ws_utf8_is_valid(const uint8_t *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp;
-
-	while (i < len) {
-		uint8_t c = s[i];
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else
-			return false;
-		if (len - i - 1 < n)
-			return false;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		/* Overlong forms, surrogates, beyond U+10FFFF. */
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 static bool
 ws_frame_close_code_is_valid(uint16_t code)
 {
@@ -151,7 +112,7 @@ ws_frame_close_parse(const uint8_t *p, size_t len, uint16_t *code)
 	*code = (uint16_t)(p[0] << 8 | p[1]);
 	if (!ws_frame_close_code_is_valid(*code))
 		return WS_CLOSE_PROTOCOL;
-	if (!ws_utf8_is_valid(p + 2, len - 2))
+	if (!fh_utf8_is_valid(p + 2, len - 2))
 		return WS_CLOSE_BAD_DATA;
 	return 0;
 }

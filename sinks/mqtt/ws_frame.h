@@ -58,7 +58,6 @@ size_t		ws_frame_write_header(uint8_t *out, bool fin, uint8_t opcode,
 /* XOR buf with the key, starting at payload offset off. */
 void		ws_frame_mask(uint8_t *buf, size_t len, const uint8_t key[4],
 		    uint64_t off);
-bool		ws_utf8_is_valid(const uint8_t *, size_t);
 /* A close payload: 0 when valid (code 1005 if empty), else the status to
  * answer with (1002 bad length/code, 1007 reason not UTF-8). */
 int		ws_frame_close_parse(const uint8_t *, size_t, uint16_t *code);

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "gateway/event.h"
 #include "sinks/mqtt/ws_frame.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -33,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len)
 		if (d.failed || pos < end)
 			break;
 	}
-	(void)ws_utf8_is_valid(buf, len);
+	(void)fh_utf8_is_valid(buf, len);
 	(void)ws_frame_close_parse(buf, len, &code);
 	return 0;
 }

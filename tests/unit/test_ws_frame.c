@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "gateway/event.h"
 #include "sinks/mqtt/ws_frame.h"
 
 static const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
@@ -208,18 +209,18 @@ static void
 test_utf8(void **state)
 {
 	(void)state;
-	assert_true(ws_utf8_is_valid((const uint8_t *)"", 0));
-	assert_true(ws_utf8_is_valid((const uint8_t *)"plain", 5));
-	assert_true(ws_utf8_is_valid((const uint8_t *)"\xc3\xa9t\xc3\xa9", 6));
-	assert_true(ws_utf8_is_valid((const uint8_t *)"\xe2\x82\xac", 3));
-	assert_true(ws_utf8_is_valid((const uint8_t *)"\xf0\x9f\x98\x80", 4));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xc0\xaf", 2));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xe0\x80\xaf", 3));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xed\xa0\x80", 3));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xf4\x90\x80\x80", 4));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xc3", 1));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"\xff", 1));
-	assert_false(ws_utf8_is_valid((const uint8_t *)"a\x80", 2));
+	assert_true(fh_utf8_is_valid((const uint8_t *)"", 0));
+	assert_true(fh_utf8_is_valid((const uint8_t *)"plain", 5));
+	assert_true(fh_utf8_is_valid((const uint8_t *)"\xc3\xa9t\xc3\xa9", 6));
+	assert_true(fh_utf8_is_valid((const uint8_t *)"\xe2\x82\xac", 3));
+	assert_true(fh_utf8_is_valid((const uint8_t *)"\xf0\x9f\x98\x80", 4));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xc0\xaf", 2));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xe0\x80\xaf", 3));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xed\xa0\x80", 3));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xf4\x90\x80\x80", 4));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xc3", 1));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"\xff", 1));
+	assert_false(fh_utf8_is_valid((const uint8_t *)"a\x80", 2));
 }
 
 static void
