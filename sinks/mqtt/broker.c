@@ -721,15 +721,15 @@ broker_session_free(struct mqtt_session *s)
 	free(s);
 }
 
-static bool
-broker_id_in_use(struct mqtt_session *s, uint16_t id)
+static struct mqtt_out *
+broker_inflight_find(struct mqtt_session *s, uint16_t id)
 {
 	struct mqtt_out	*o;
 
 	TAILQ_FOREACH(o, &s->inflight, entry)
 		if (o->id == id)
-			return true;
-	return false;
+			return o;
+	return NULL;
 }
 
 static uint16_t
@@ -738,7 +738,7 @@ broker_next_id(struct mqtt_session *s)
 	do {
 		if (++s->next_id == 0)
 			s->next_id = 1;
-	} while (broker_id_in_use(s, s->next_id));
+	} while (broker_inflight_find(s, s->next_id) != NULL);
 	return s->next_id;
 }
 
@@ -1362,17 +1362,6 @@ broker_handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		broker_ack_publish(c, MQTT_PUBREC, p->id,
 		    b->st_writes != writes);
 	}
-}
-
-static struct mqtt_out *
-broker_inflight_find(struct mqtt_session *s, uint16_t id)
-{
-	struct mqtt_out	*o;
-
-	TAILQ_FOREACH(o, &s->inflight, entry)
-		if (o->id == id)
-			return o;
-	return NULL;
 }
 
 static void
