@@ -175,6 +175,49 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
+class SkipCase(Exception):
+    """Raised by skip_case(): this case cannot run here (a tool missing)."""
+
+
+def skip_case(why):
+    raise SkipCase(why)
+
+
+def run_cases(ns):
+    """Run every function named test_* in ns (a script's globals()) as its
+    own case, in the order they are defined, so that the first failure does
+    not hide the rest. Prints "PASS: name", "FAIL: name: why" or
+    "SKIP: name: why" per case, then the line tools/check-all.sh counts:
+    "cases: P passed, F failed, S skipped". Exits 1 when a case failed, 77
+    when every case was skipped, else 0."""
+    import traceback
+    script = os.path.basename(sys.argv[0])
+    cases = [(n, f) for n, f in ns.items()
+             if n.startswith("test_") and callable(f)]
+    passed = failed = skipped = 0
+    for name, fn in cases:
+        try:
+            fn()
+        except SkipCase as e:
+            print("SKIP: %s::%s: %s" % (script, name, e))
+            skipped += 1
+            continue
+        except Exception as e:
+            traceback.print_exc()
+            print("FAIL: %s::%s: %s" % (script, name, e))
+            failed += 1
+            continue
+        finally:
+            sys.stdout.flush()
+        print("PASS: %s::%s" % (script, name))
+        passed += 1
+    print("cases: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+    sys.exit(SKIP if cases and skipped == len(cases) else 0)
+
+
 def main(fn):
     """Run fn(), map AssertionError to exit 1 with a message."""
     try:
