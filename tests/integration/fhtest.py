@@ -194,6 +194,9 @@ def run_cases(ns):
     script = os.path.basename(sys.argv[0])
     cases = [(n, f) for n, f in ns.items()
              if n.startswith("test_") and callable(f)]
+    if not cases:
+        print("FAIL: %s: no test_* functions" % script)
+        sys.exit(1)
     passed = failed = skipped = 0
     for name, fn in cases:
         try:
@@ -215,7 +218,7 @@ def run_cases(ns):
     sys.stdout.flush()
     if failed:
         sys.exit(1)
-    sys.exit(SKIP if cases and skipped == len(cases) else 0)
+    sys.exit(SKIP if skipped == len(cases) else 0)
 
 
 def main(fn):
