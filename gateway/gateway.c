@@ -56,30 +56,80 @@ struct fh_gateway {
 	struct fh_state		*state;	/* opened by fh_gateway_start */
 };
 
-/* The WebSocket listener of the default (MQTT over ws, plus the pages). */
-#define FH_DEFAULT_WS_LISTENER \
-	"[listener websockets]\n" \
-	"protocol = ws\n" \
-	"bind = 127.0.0.1:8080\n" \
-	"path = /mqtt\n"
-/* Sources that run with no config file at all. */
-#define FH_DEFAULT_SOURCES \
-	"[source ansible]\n" \
-	"type = ansible\n" \
-	"listen = 127.0.0.1:8765\n"
+/*
+ * The embedded default config: the gateway's own part, then each module's
+ * default_conf in registry order, so that adding a module never touches
+ * this file.
+ */
+char *
+fh_gateway_default_config(void)
+{
+	static const char	 head[] =
+	    "; firehosed's embedded default: used when no config file "
+	    "exists.\n"
+	    "[gateway]\n"
+	    "log_level = info\n";
+	char			*out = fh_xstrdup(head), *next;
+	size_t			 i;
 
-const char fh_default_config[] =
-	"; firehosed's embedded default: used when no config file exists.\n"
-	"[gateway]\n"
-	"log_level = info\n"
-	"[broker]\n"
-	"allow_anonymous = true\n"
-	"anonymous_publish = false\n"
-	"[listener mqtt]\n"
-	"protocol = mqtt\n"
-	"bind = 127.0.0.1:1883\n"
-	FH_DEFAULT_WS_LISTENER
-	FH_DEFAULT_SOURCES;
+	for (i = 0; fh_sinks[i] != NULL; i++) {
+		if (fh_sinks[i]->default_conf == NULL)
+			continue;
+		next = fh_xasprintf("%s%s", out, fh_sinks[i]->default_conf);
+		free(out);
+		out = next;
+	}
+	for (i = 0; fh_sources[i] != NULL; i++) {
+		if (fh_sources[i]->default_conf == NULL)
+			continue;
+		next = fh_xasprintf("%s%s", out, fh_sources[i]->default_conf);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* The sink that owns sections of this type, or NULL. */
+static const struct fh_sink_ops *
+gateway_section_owner(const char *type)
+{
+	size_t	i, j;
+
+	for (i = 0; fh_sinks[i] != NULL; i++) {
+		if (fh_sinks[i]->sections == NULL)
+			continue;
+		for (j = 0; fh_sinks[i]->sections[j] != NULL; j++)
+			if (strcmp(fh_sinks[i]->sections[j], type) == 0)
+				return fh_sinks[i];
+	}
+	return NULL;
+}
+
+/* Every section is [gateway], [source NAME] or owned by a sink; checked
+ * before any module is configured, so that a typo in a section type is
+ * reported as such rather than as whatever a sink makes of it. */
+static int
+gateway_check_sections(const struct fh_conf *conf, char **errstr)
+{
+	const struct fh_section	*sec;
+	const char		*type;
+	char			*where;
+
+	for (sec = NULL; (sec = fh_conf_next(conf, sec, NULL)) != NULL;) {
+		type = fh_section_type(sec);
+		if (strcmp(type, "gateway") == 0 ||
+		    strcmp(type, "source") == 0 ||
+		    gateway_section_owner(type) != NULL)
+			continue;
+		where = fh_section_where(sec, NULL);
+		*errstr = fh_xasprintf("%s: unknown section [%s%s%s]", where,
+		    type, *fh_section_name(sec) ? " " : "",
+		    fh_section_name(sec));
+		free(where);
+		return -1;
+	}
+	return 0;
+}
 
 static int
 gateway_apply_conf(struct gateway_conf *gc, const struct fh_conf *conf,
@@ -143,7 +193,8 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 
 	gw->base = base;
 	clock_gettime(CLOCK_MONOTONIC, &gw->started);
-	if (gateway_apply_conf(&gw->conf, conf, errstr) != 0)
+	if (gateway_check_sections(conf, errstr) != 0 ||
+	    gateway_apply_conf(&gw->conf, conf, errstr) != 0)
 		goto fail;
 	fh_log_level_parse(gw->conf.log_level, &level);
 	if (fh_log_get_level() < LOG_DEBUG)	/* -v wins over the file */

@@ -49,7 +49,8 @@ json_t			*fh_gateway_stats(struct fh_gateway *);
 /* Seconds since start. */
 double			 fh_gateway_uptime(struct fh_gateway *);
 
-/* The embedded default config used when no file exists. */
-extern const char	 fh_default_config[];
+/* The embedded default config used when no file exists, assembled from
+ * each module's default_conf; the caller frees it. */
+char			*fh_gateway_default_config(void);
 
 #endif

@@ -45,10 +45,15 @@ main_usage(FILE *f)
 static struct fh_conf *
 main_load(const char *path, char **errstr)
 {
-	if (path == NULL)
-		return fh_conf_parse("(embedded default)", fh_default_config,
-		    strlen(fh_default_config), errstr);
-	return fh_conf_load(path, errstr);
+	struct fh_conf	*conf;
+	char		*def;
+
+	if (path != NULL)
+		return fh_conf_load(path, errstr);
+	def = fh_gateway_default_config();
+	conf = fh_conf_parse("(embedded default)", def, strlen(def), errstr);
+	free(def);
+	return conf;
 }
 
 static void

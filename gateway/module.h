@@ -29,10 +29,24 @@ struct fh_source_ops {
 	void		 (*destroy)(void *);
 	/* Optional: counters for $SYS and /metrics, added to out. */
 	void		 (*stats)(void *, json_t *out);
+	/* Optional: SIGHUP. Re-read the files read at start (a token file,
+	 * known_hosts) with the current settings; on error keep the old
+	 * contents and say why in *errstr. */
+	int		 (*reload)(void *, char **errstr);
+	/* Optional: this module's part of the embedded default config
+	 * (firehosed with no config file), or NULL. */
+	const char	*default_conf;
 };
 
 struct fh_sink_ops {
 	const char	*name;
+	/* The config section types this sink owns, NULL-terminated
+	 * ("broker", "listener"). The gateway owns [gateway] and
+	 * [source NAME]; any other type no sink owns is an error before
+	 * any module is configured. */
+	const char *const *sections;
+	/* Optional: this sink's part of the embedded default config. */
+	const char	*default_conf;
 	void		*(*create)(struct fh_gateway *);
 	/* Sinks read the sections they own from the whole file. */
 	int		 (*configure)(void *, const struct fh_conf *,

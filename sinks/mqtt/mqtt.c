@@ -292,8 +292,23 @@ mqtt_stats(void *self, json_t *out)
 	json_object_set_new(out, "listeners", ls);
 }
 
+static const char *const mqtt_sections[] = { "broker", "listener", NULL };
+
 const struct fh_sink_ops fh_sink_mqtt = {
 	.name = "mqtt",
+	.sections = mqtt_sections,
+	/* MQTT on 1883 and MQTT over WebSocket (plus the pages) on 8080. */
+	.default_conf =
+	    "[broker]\n"
+	    "allow_anonymous = true\n"
+	    "anonymous_publish = false\n"
+	    "[listener mqtt]\n"
+	    "protocol = mqtt\n"
+	    "bind = 127.0.0.1:1883\n"
+	    "[listener websockets]\n"
+	    "protocol = ws\n"
+	    "bind = 127.0.0.1:8080\n"
+	    "path = /mqtt\n",
 	.create = mqtt_create,
 	.configure = mqtt_configure,
 	.start = mqtt_start,

@@ -589,4 +589,9 @@ const struct fh_source_ops fh_source_ansible = {
 	.stop = ansible_stop,
 	.destroy = ansible_destroy,
 	.stats = ansible_stats,
+	/* The one source that runs with no config file at all. */
+	.default_conf =
+	    "[source ansible]\n"
+	    "type = ansible\n"
+	    "listen = 127.0.0.1:8765\n",
 };
