@@ -22,7 +22,12 @@
  * database. */
 #define STATE_APP_ID	0x46484f53
 
-static const char state_schema[] =
+/*
+ * The core schema, by version: state_core[i] takes the file from
+ * user_version i to i + 1. Version 1 is the first release's whole schema
+ * (the broker's tables included); version 2 adds the module versions.
+ */
+static const char state_schema_1[] =
 	"CREATE TABLE cursor ("
 	"  source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
 	"  PRIMARY KEY (source, key)) WITHOUT ROWID;"
@@ -55,6 +60,13 @@ static const char state_schema[] =
 	"CREATE TABLE qos2 ("
 	"  client_id TEXT NOT NULL, mid INTEGER NOT NULL,"
 	"  PRIMARY KEY (client_id, mid)) WITHOUT ROWID;";
+
+static const char *const state_core[FH_STATE_SCHEMA] = {
+	state_schema_1,
+	"CREATE TABLE module ("
+	"  name TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL)"
+	"  WITHOUT ROWID;",
+};
 
 enum state_stmt {
 	S_BEGIN,
@@ -153,8 +165,16 @@ struct state_body {
 	size_t		 props_len;
 };
 
+struct state_module {
+	char			*name;
+	void			(*on_fail)(void *);
+	void			*arg;
+};
+
 struct fh_state {
 	sqlite3			*db;
+	struct state_module	*mods;
+	size_t			 nmods;
 	sqlite3_stmt		*stmt[S_MAX];
 	char			*dir;
 	char			*path;		/* "" in memory */
@@ -218,7 +238,9 @@ state_close_db(struct fh_state *st)
 		sqlite3_finalize(st->stmt[i]);
 		st->stmt[i] = NULL;
 	}
-	sqlite3_close(st->db);
+	/* v2: a statement a module failed to finalize must not keep the
+	 * file open and locked. */
+	sqlite3_close_v2(st->db);
 	st->db = NULL;
 }
 
@@ -310,18 +332,24 @@ state_open_db(struct fh_state *st, char **why)
 		}
 		free(check);
 	}
-	if (ntables == 0) {
+	if (ntables == 0)
+		version = 0;
+	/* One transaction per step: an interrupted upgrade resumes from the
+	 * last step that committed. */
+	for (; version < FH_STATE_SCHEMA; version++) {
 		char *sql = fh_xasprintf("BEGIN; %s PRAGMA application_id = %d; "
-		    "PRAGMA user_version = %d; COMMIT;", state_schema,
-		    STATE_APP_ID, FH_STATE_SCHEMA);
+		    "PRAGMA user_version = %d; COMMIT;", state_core[version],
+		    STATE_APP_ID, (int)version + 1);
 
 		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 		free(sql);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			if (!sqlite3_get_autocommit(st->db))
+				sqlite3_exec(st->db, "ROLLBACK", NULL, NULL,
+				    NULL);
 			goto sqlfail;
+		}
 	}
-	/* Schema migrations from older versions go here, in one
-	 * transaction each, when FH_STATE_SCHEMA grows past 1. */
 	for (i = 0; i < S_MAX; i++) {
 		rc = sqlite3_prepare_v3(st->db, state_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
@@ -480,6 +508,8 @@ state_body_forget(struct fh_state *st)
 void
 fh_state_close(struct fh_state *st)
 {
+	size_t	i;
+
 	if (st == NULL)
 		return;
 	if (st->db != NULL) {
@@ -491,6 +521,9 @@ fh_state_close(struct fh_state *st)
 	state_close_db(st);
 	if (st->ev_commit != NULL)
 		event_free(st->ev_commit);
+	for (i = 0; i < st->nmods; i++)
+		free(st->mods[i].name);
+	free(st->mods);
 	state_body_forget(st);
 	free(st->pending.v);
 	free(st->run.v);
@@ -553,6 +586,13 @@ state_fail(struct fh_state *st, const char *what, int rc)
 		fh_log(LOG_ERR, "state: %s failed: %s", what,
 		    sqlite3_errcode(st->db) == rc ? sqlite3_errmsg(st->db) :
 		    sqlite3_errstr(rc));
+	if (!st->failed) {
+		size_t	i;
+
+		for (i = 0; i < st->nmods; i++)
+			if (st->mods[i].on_fail != NULL)
+				st->mods[i].on_fail(st->mods[i].arg);
+	}
 	st->failed = true;
 	state_body_forget(st);
 }
@@ -777,6 +817,208 @@ state_read_end(struct fh_state *st, sqlite3_stmt *s, int rc, const char *what)
 		return -1;
 	}
 	return rc == SQLITE_ROW ? -1 : 0;	/* ROW: the callback stopped */
+}
+
+/* ---- the module API ---- */
+
+sqlite3 *
+fh_state_db(struct fh_state *st)
+{
+	return st->db;
+}
+
+sqlite3_stmt *
+fh_state_prepare(struct fh_state *st, const char *sql, char **errstr)
+{
+	sqlite3_stmt	*s = NULL;
+
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
+	    NULL) != SQLITE_OK) {
+		*errstr = fh_xasprintf("%s: cannot prepare \"%s\": %s",
+		    st->path[0] ? st->path : "state", sql,
+		    sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+fh_state_stage(struct fh_state *st)
+{
+	return state_stage(st);
+}
+
+int
+fh_state_write(struct fh_state *st, sqlite3_stmt *s, const char *what)
+{
+	int	rc;
+
+	if (state_stage(st) != 0) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		return -1;
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		state_fail(st, what, rc);
+		return -1;
+	}
+	st->writes++;
+	st->batch_writes++;
+	return 0;
+}
+
+void
+fh_state_fail(struct fh_state *st, const char *what, int rc)
+{
+	state_fail(st, what, rc);
+	/* Even with nothing staged, the failure must end with a batch so
+	 * that it does not leak into the next one. */
+	state_schedule(st);
+}
+
+int
+fh_state_bind_blob(sqlite3_stmt *s, int i, const void *p, size_t len)
+{
+	return state_blob(s, i, p, len);
+}
+
+int
+fh_state_read_end(struct fh_state *st, sqlite3_stmt *s, int rc,
+    const char *what)
+{
+	return state_read_end(st, s, rc, what);
+}
+
+static struct state_module *
+state_module_find(struct fh_state *st, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nmods; i++)
+		if (strcmp(st->mods[i].name, name) == 0)
+			return &st->mods[i];
+	return NULL;
+}
+
+int
+fh_state_module_version(struct fh_state *st, const char *name)
+{
+	sqlite3_stmt	*s;
+	int		 v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT version FROM module WHERE "
+	    "name = ?", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	state_text(s, 1, name);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Run one step of a module's schema and record the version it reached,
+ * all in one transaction. */
+static int
+state_migrate(struct fh_state *st, const struct fh_state_module *m, int v,
+    char **errstr)
+{
+	const struct fh_state_migration *mg = &m->migrations[v];
+	sqlite3_stmt	*s = NULL;
+	char		*err = NULL;
+	int		 rc;
+
+	rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (mg->sql != NULL && (rc = sqlite3_exec(st->db, mg->sql, NULL, NULL,
+	    &err)) != SQLITE_OK)
+		goto fail;
+	if (mg->fn != NULL && mg->fn(st->db, &err) != 0) {
+		rc = SQLITE_ERROR;
+		if (err == NULL)
+			err = fh_xstrdup("failed");
+		goto fail_own;
+	}
+	if ((rc = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO module "
+	    "(name, version) VALUES (?, ?)", -1, &s, NULL)) != SQLITE_OK)
+		goto fail;
+	state_text(s, 1, m->name);
+	sqlite3_bind_int(s, 2, v + 1);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	if (err == NULL)
+		err = fh_xstrdup(sqlite3_errmsg(st->db));
+	else {
+		/* sqlite3_exec's message is sqlite3_malloc'd */
+		char *e = fh_xstrdup(err);
+
+		sqlite3_free(err);
+		err = e;
+	}
+fail_own:
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	*errstr = fh_xasprintf("%s: module %s: migration to version %d "
+	    "failed: %s", st->path[0] ? st->path : "state", m->name, v + 1,
+	    err);
+	free(err);
+	return -1;
+}
+
+int
+fh_state_register(struct fh_state *st, const struct fh_state_module *m,
+    void *arg, char **errstr)
+{
+	struct state_module	*sm;
+	int			 have, want = (int)m->nmigrations;
+
+	/* The steps run outside the batch: commit what is staged (its
+	 * callbacks still come from the loop, with the commit's rc). */
+	if (st->in_tx)
+		state_commit_tx(st);
+	have = fh_state_module_version(st, m->name);
+	if (have < 0)
+		have = 0;
+	if (have > want) {
+		*errstr = fh_xasprintf("%s was written by a newer firehosed "
+		    "(module %s at version %d; this one knows up to %d): "
+		    "refusing to touch it; run the newer firehosed, or move "
+		    "the file away to start with empty state",
+		    st->path[0] ? st->path : "state", m->name, have, want);
+		return -1;
+	}
+	for (; have < want; have++)
+		if (state_migrate(st, m, have, errstr) != 0)
+			return -1;
+	if ((sm = state_module_find(st, m->name)) == NULL) {
+		st->mods = fh_xrealloc(st->mods, (st->nmods + 1) *
+		    sizeof *st->mods);
+		sm = &st->mods[st->nmods++];
+		sm->name = fh_xstrdup(m->name);
+	}
+	sm->on_fail = m->on_fail;
+	sm->arg = arg;
+	return 0;
+}
+
+void
+fh_state_unregister(struct fh_state *st, const char *name)
+{
+	struct state_module	*sm = state_module_find(st, name);
+
+	if (sm != NULL)
+		sm->on_fail = NULL;
 }
 
 /* ---- cursors ---- */

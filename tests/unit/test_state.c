@@ -636,6 +636,316 @@ test_close_drops_callbacks(void **state)
 	assert_int_equal(a.calls, 0);
 }
 
+/* ---- the module API ---- */
+
+/* Each step appends to the log table, so the order they ran in shows. */
+static int
+mig_fn_3(struct sqlite3 *db, char **errstr)
+{
+	(void)errstr;
+	return sqlite3_exec(db, "INSERT INTO demo_log VALUES ('fn3')", NULL,
+	    NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static const struct fh_state_migration demo_steps[] = {
+	{ "CREATE TABLE demo (k TEXT NOT NULL PRIMARY KEY, v BLOB NOT NULL);"
+	  "CREATE TABLE demo_log (step TEXT NOT NULL);"
+	  "INSERT INTO demo_log VALUES ('1');", NULL },
+	/* Needs step 1's table: fails if run out of order. */
+	{ "ALTER TABLE demo ADD COLUMN n INTEGER NOT NULL DEFAULT 0;"
+	  "INSERT INTO demo_log VALUES ('2');", NULL },
+	{ "INSERT INTO demo_log VALUES ('3');", mig_fn_3 },
+};
+
+static struct fh_state_module
+demo_module(size_t n)
+{
+	struct fh_state_module	m = { .name = "demo",
+	    .migrations = demo_steps, .nmigrations = n };
+
+	return m;
+}
+
+static void
+register_ok(struct fh_state *st, const struct fh_state_module *m, void *arg)
+{
+	char	*err = NULL;
+
+	if (fh_state_register(st, m, arg, &err) != 0)
+		fail_msg("register: %s", err);
+}
+
+static char *
+demo_log(struct fh_state *st)
+{
+	sqlite3_stmt	*s;
+	char		*err = NULL, buf[64] = "";
+	int		 rc;
+
+	s = fh_state_prepare(st, "SELECT group_concat(step, ',') FROM "
+	    "(SELECT step FROM demo_log ORDER BY rowid)", &err);
+	if (s == NULL)
+		fail_msg("%s", err);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_text(s, 0) != NULL)
+		snprintf(buf, sizeof buf, "%s", sqlite3_column_text(s, 0));
+	assert_int_equal(fh_state_read_end(st, s, rc == SQLITE_ROW ?
+	    SQLITE_DONE : rc, "demo_log"), 0);
+	sqlite3_finalize(s);
+	return strdup(buf);
+}
+
+static void
+test_module_register(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct fh_state_module	 m = demo_module(2);
+	char			*log;
+
+	assert_int_equal(fh_state_module_version(st, "demo"), -1);
+	register_ok(st, &m, NULL);
+	assert_int_equal(fh_state_module_version(st, "demo"), 2);
+	/* stop() + start(): registering again runs nothing. */
+	register_ok(st, &m, NULL);
+	log = demo_log(st);
+	assert_string_equal(log, "1,2");
+	free(log);
+	fh_state_close(st);
+
+	/* A newer code version runs only the steps the file lacks, in
+	 * order; the core tables are untouched by it. */
+	st = open_ok(f, f->dir);
+	m = demo_module(3);
+	register_ok(st, &m, NULL);
+	assert_int_equal(fh_state_module_version(st, "demo"), 3);
+	log = demo_log(st);
+	assert_string_equal(log, "1,2,3,fn3");
+	free(log);
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	fh_state_close(st);
+}
+
+static void
+test_module_newer_refused(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct fh_state_module	 m = demo_module(3);
+	char			*err = NULL;
+
+	register_ok(st, &m, NULL);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	m = demo_module(2);
+	assert_int_equal(fh_state_register(st, &m, NULL, &err), -1);
+	if (err == NULL ||
+	    strstr(err, "written by a newer firehosed") == NULL ||
+	    strstr(err, "module demo at version 3") == NULL ||
+	    strstr(err, f->path) == NULL)
+		fail_msg("unclear message: %s", err);
+	free(err);
+	/* Refused, not downgraded. */
+	assert_int_equal(fh_state_module_version(st, "demo"), 3);
+	fh_state_close(st);
+}
+
+static void
+test_module_failed_step(void **state)
+{
+	struct fixture			*f = *state;
+	struct fh_state			*st = open_ok(f, f->dir);
+	static const struct fh_state_migration bad[] = {
+		{ "CREATE TABLE demo2 (x);", NULL },
+		{ "CREATE TABLE demo2_more (x); ALTER TABLE nosuch ADD y;",
+		  NULL },
+	};
+	struct fh_state_module		 m = { .name = "demo2",
+	    .migrations = bad, .nmigrations = 2 };
+	char				*err = NULL;
+	sqlite3_stmt			*s;
+
+	assert_int_equal(fh_state_register(st, &m, NULL, &err), -1);
+	if (err == NULL || strstr(err, "module demo2: migration to version 2")
+	    == NULL || strstr(err, "nosuch") == NULL)
+		fail_msg("unclear message: %s", err);
+	free(err);
+	/* Step 1 stays, step 2 left nothing behind. */
+	assert_int_equal(fh_state_module_version(st, "demo2"), 1);
+	err = NULL;
+	s = fh_state_prepare(st, "SELECT * FROM demo2_more", &err);
+	assert_null(s);
+	assert_non_null(strstr(err, "demo2_more"));
+	free(err);
+	fh_state_close(st);
+}
+
+struct demo_mod {
+	int	fails;
+};
+
+static void
+demo_on_fail(void *arg)
+{
+	((struct demo_mod *)arg)->fails++;
+}
+
+static long
+demo_count(struct fh_state *st)
+{
+	sqlite3_stmt	*s;
+	char		*err = NULL;
+	long		 n = -1;
+
+	if ((s = fh_state_prepare(st, "SELECT count(*) FROM demo", &err)) ==
+	    NULL)
+		fail_msg("%s", err);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* A module's writes join the turn's batch: one commit with the core's,
+ * all rolled back together when any of them failed. */
+static void
+test_module_staged_writes(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct fh_state_module	 m = demo_module(2);
+	struct demo_mod		 dm = { 0 };
+	struct cb_log		 a = { .st = st }, b = { .st = st };
+	sqlite3_stmt		*ins;
+	char			*err = NULL, *v;
+
+	m.on_fail = demo_on_fail;
+	register_ok(st, &m, &dm);
+	ins = fh_state_prepare(st, "INSERT INTO demo (k, v) VALUES (?, ?)",
+	    &err);
+	assert_non_null(ins);
+	assert_int_equal(fh_state_stage(st), 0);
+	sqlite3_bind_text(ins, 1, "k1", -1, SQLITE_STATIC);
+	assert_int_equal(fh_state_bind_blob(ins, 2, "", 0), SQLITE_OK);
+	assert_int_equal(fh_state_write(st, ins, "demo_put"), 0);
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	fh_state_on_commit(st, cb_record, &a);
+	assert_int_equal(stat_of(st, "commits"), 0);
+	turn(f);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(stat_of(st, "commits"), 1);
+	assert_int_equal(stat_of(st, "writes"), 2);
+
+	/* A failing statement (duplicate key) fails the whole batch. */
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "w"), 0);
+	sqlite3_bind_text(ins, 1, "k2", -1, SQLITE_STATIC);
+	assert_int_equal(fh_state_bind_blob(ins, 2, "x", 1), SQLITE_OK);
+	assert_int_equal(fh_state_write(st, ins, "demo_put"), 0);
+	sqlite3_bind_text(ins, 1, "k1", -1, SQLITE_STATIC);
+	assert_int_equal(fh_state_bind_blob(ins, 2, "x", 1), SQLITE_OK);
+	assert_int_equal(fh_state_write(st, ins, "demo_put"), -1);
+	assert_int_equal(dm.fails, 1);
+	/* ...and a failure the module reports itself changes nothing. */
+	fh_state_fail(st, "demo_other", SQLITE_TOOBIG);
+	assert_int_equal(dm.fails, 1);
+	fh_state_on_commit(st, cb_record, &b);
+	turn(f);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(demo_count(st), 1);
+	v = fh_state_cursor_get(st, "s", "k");
+	assert_string_equal(v, "v");
+	free(v);
+	assert_int_equal(stat_of(st, "failed_commits"), 1);
+
+	/* A failure reported by the module alone fails its batch too. */
+	assert_int_equal(fh_state_stage(st), 0);
+	sqlite3_bind_text(ins, 1, "k3", -1, SQLITE_STATIC);
+	assert_int_equal(fh_state_bind_blob(ins, 2, "x", 1), SQLITE_OK);
+	assert_int_equal(fh_state_write(st, ins, "demo_put"), 0);
+	fh_state_fail(st, "demo_bind", SQLITE_TOOBIG);
+	assert_int_equal(dm.fails, 2);
+	fh_state_on_commit(st, cb_record, &b);
+	turn(f);
+	assert_int_equal(b.rc, -1);
+	assert_int_equal(demo_count(st), 1);
+
+	/* Unregistered: no hook any more; committed rows survive. */
+	fh_state_unregister(st, "demo");
+	fh_state_fail(st, "demo_bind", SQLITE_TOOBIG);
+	assert_int_equal(dm.fails, 2);
+	turn(f);
+	/* That failure ended with its (empty) batch: the next is fine. */
+	assert_int_equal(fh_state_cursor_set(st, "s", "k2", "v"), 0);
+	fh_state_on_commit(st, cb_record, &a);
+	turn(f);
+	assert_int_equal(a.rc, 0);
+	sqlite3_finalize(ins);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	assert_int_equal(demo_count(st), 1);
+	fh_state_close(st);
+}
+
+/* Registering while writes are staged commits them first; their
+ * callback still comes from the loop. */
+static void
+test_module_register_mid_batch(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	struct fh_state_module	 m = demo_module(1);
+	struct cb_log		 a = { .st = st };
+	char			*v;
+
+	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
+	fh_state_on_commit(st, cb_record, &a);
+	register_ok(st, &m, NULL);
+	assert_int_equal(a.calls, 0);
+	turn(f);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.rc, 0);
+	fh_state_close(st);
+	st = open_ok(f, f->dir);
+	v = fh_state_cursor_get(st, "s", "k");
+	assert_string_equal(v, "v");
+	free(v);
+	assert_int_equal(fh_state_module_version(st, "demo"), 1);
+	fh_state_close(st);
+}
+
+/* A file from the first release (user_version 1, no module table) is
+ * upgraded in place and keeps its data. */
+static void
+test_core_upgrade_from_1(void **state)
+{
+	struct fixture	*f = *state;
+	struct fh_state	*st = open_ok(f, f->dir);
+	int64_t		 seq[3];
+
+	fill(st, seq);
+	fh_state_close(st);
+	set_user_version(f->path, 1, "DROP TABLE module;");
+	st = open_ok(f, f->dir);
+	assert_null(fh_state_moved_aside(st));
+	check_filled(st);
+	assert_int_equal(fh_state_module_version(st, "demo"), -1);
+	fh_state_close(st);
+	{
+		sqlite3	*db;
+		sqlite3_stmt *s;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version",
+		    -1, &s, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(s, 0), FH_STATE_SCHEMA);
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
+}
+
 /*
  * Figures, not assertions: writes per second with one transaction per
  * write versus one per loop turn. FH_STATE_BENCH=N sets the count.
@@ -717,6 +1027,12 @@ main(void)
 		T(test_failed_batch),
 		T(test_callback_reentry),
 		T(test_close_drops_callbacks),
+		T(test_module_register),
+		T(test_module_newer_refused),
+		T(test_module_failed_step),
+		T(test_module_staged_writes),
+		T(test_module_register_mid_batch),
+		T(test_core_upgrade_from_1),
 		T(test_bench),
 #undef T
 	};
