@@ -1,8 +1,6 @@
 /* firehosed: start-up, signals, reload. Everything else lives in libfh. */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,8 @@
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/privdrop.h"
+#include "gateway/sdnotify.h"
 #include "gateway/xmalloc.h"
 
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/firehose/firehose.conf"
@@ -24,6 +24,7 @@
 struct main_ctx {
 	struct event_base	*base;
 	struct fh_gateway	*gw;
+	struct fh_sdnotify	*sd;
 	const char		*path;	/* NULL: embedded default */
 };
 
@@ -63,6 +64,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	fh_log(LOG_INFO, "%s: stopping", strsignal(sig));
+	fh_sdnotify(ctx->sd, "STOPPING=1");
 	fh_gateway_stop(ctx->gw);
 	event_base_loopexit(ctx->base, NULL);
 }
@@ -78,35 +80,20 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	fh_log(LOG_INFO, "SIGHUP: reloading %s",
 	    ctx->path ? ctx->path : "the embedded default");
+	fh_sdnotify_reloading(ctx->sd);
 	if ((conf = main_load(ctx->path, &err)) == NULL ||
 	    fh_gateway_reload(ctx->gw, conf, &err) != 0) {
 		fh_log(LOG_ERR, "reload failed, keeping the old settings: %s",
 		    err);
+		/* Still serving with the old settings: ready again. */
+		fh_sdnotify(ctx->sd, "READY=1\nSTATUS=reload failed: %s",
+		    err);
 		free(err);
-	} else
+	} else {
 		fh_log(LOG_INFO, "reload done");
+		fh_sdnotify(ctx->sd, "READY=1\nSTATUS=serving (reloaded)");
+	}
 	fh_conf_free(conf);
-}
-
-static int
-main_drop_privileges(const char *user)
-{
-	struct passwd	*pw;
-
-	if (user == NULL || *user == '\0')
-		return 0;
-	if ((pw = getpwnam(user)) == NULL) {
-		fh_log(LOG_ERR, "user '%s' not found", user);
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		fh_log(LOG_ERR, "cannot become '%s': %s", user,
-		    strerror(errno));
-		return -1;
-	}
-	fh_log(LOG_INFO, "running as %s", user);
-	return 0;
 }
 
 int
@@ -163,13 +150,15 @@ main(int argc, char **argv)
 	if ((ctx.base = event_base_new()) == NULL)
 		fh_fatal("event_base_new failed");
 	if ((conf = main_load(ctx.path, &err)) == NULL ||
-	    (ctx.gw = fh_gateway_create(ctx.base, conf, &err)) == NULL) {
+	    (ctx.gw = fh_gateway_create(ctx.base, conf, &err)) == NULL ||
+	    fh_privdrop_check(fh_gateway_user(ctx.gw), &err) != 0) {
 		if (test_only)
 			printf("%s\n", err);
 		else
 			fh_log(LOG_ERR, "%s", err);
 		free(err);
 		fh_conf_free(conf);
+		fh_gateway_free(ctx.gw);
 		event_base_free(ctx.base);
 		curl_global_cleanup();
 		return 1;
@@ -181,6 +170,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Before the privileges go: the socket may be root's only. */
+	ctx.sd = fh_sdnotify_open(ctx.base);
 	ev_term = evsignal_new(ctx.base, SIGTERM, main_stop_cb, &ctx);
 	ev_int = evsignal_new(ctx.base, SIGINT, main_stop_cb, &ctx);
 	ev_hup = evsignal_new(ctx.base, SIGHUP, main_reload_cb, &ctx);
@@ -188,17 +179,27 @@ main(int argc, char **argv)
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 
-	if (fh_gateway_start(ctx.gw) != 0 ||
-	    main_drop_privileges(fh_gateway_user(ctx.gw)) != 0) {
+	/* Listeners are bound and the store is open once start returns:
+	 * that is all that needs root. */
+	if (fh_gateway_start(ctx.gw) != 0) {
+		rc = 1;
+	} else if (fh_privdrop(fh_gateway_user(ctx.gw),
+	    fh_gateway_state_dir(ctx.gw), &err) != 0) {
+		fh_log(LOG_ERR, "%s", err);
+		free(err);
 		rc = 1;
 	} else {
 		fh_log(LOG_INFO, "firehosed %s started (%s)", PACKAGE_VERSION,
 		    ctx.path ? ctx.path : "embedded default config");
+		/* The first ping too: start-up ran outside the loop. */
+		fh_sdnotify(ctx.sd, "READY=1\nSTATUS=serving%s",
+		    fh_sdnotify_watchdog_usec(ctx.sd) ? "\nWATCHDOG=1" : "");
 		event_base_dispatch(ctx.base);
 	}
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	fh_sdnotify_free(ctx.sd);
 out:
 	fh_gateway_free(ctx.gw);
 	event_base_free(ctx.base);
