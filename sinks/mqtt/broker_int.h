@@ -1,0 +1,307 @@
+/*
+ * The broker's private header: the structs its files share and what each
+ * file offers the others. Only the broker's own files include it; the
+ * rest of the daemon sees sinks/mqtt/broker.h.
+ *
+ * Where things are (one concern per file):
+ *   broker.c           accept, read loop, dispatch, connection close and
+ *                      free, create/start/stop, the shared write path
+ *   handle_connect.c   CONNECT: identity, authentication, session, will
+ *   handle_publish.c   a client's PUBLISH (and its QoS 2 receive state)
+ *   handle_ack.c       PUBACK, PUBREC, PUBREL, PUBCOMP from a client
+ *   handle_subscribe.c SUBSCRIBE and UNSUBSCRIBE
+ *   send_publish.c     PUBLISH to a client (each variant encoded once)
+ *   send_ack.c         acks to a client, deferred until the store commits
+ *   send_connack.c     CONNACK
+ *   deliver.c          routing: bus to subscribers, client to bus, ACLs
+ *   msg.c              the refcounted message that is fanned out
+ *   session.c          sessions: table, in-flight window, queue, expiry
+ *   limits.c           memory and queue limits, output accounting, trim
+ *   persist.c          mirroring into the state store, restore at start
+ *   sys.c              $SYS topics and the stats JSON
+ *
+ * Fan-out: a bus event becomes one refcounted mqtt_msg. Each (QoS,
+ * retain) variant of its PUBLISH is encoded once, lazily, and added to
+ * every subscriber's output by reference (evbuffer_add_reference); QoS 1/2
+ * add only their two-byte packet id by copy. Matching allocates nothing.
+ *
+ * Lifetime: a connection is never freed inside its own callback. Closing
+ * marks it and activates a deferred event that publishes the will (on an
+ * abnormal loss), detaches the session and frees it.
+ *
+ * Durability (only with [gateway] state_dir; docs/durability.md): retained
+ * messages, persistent sessions, their subscriptions, QoS 1/2 messages and
+ * QoS 2 receive state are mirrored into the state store as they change,
+ * and restored at start. A publisher's PUBACK/PUBREC waits for the commit
+ * of the batch that stored its message (one per loop turn). QoS 0 and
+ * clean sessions never touch the store.
+ */
+#ifndef MQTT_BROKER_INT_H
+#define MQTT_BROKER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <event2/util.h>
+
+#include "sinks/mqtt/broker.h"
+#include "sinks/mqtt/packet.h"
+#include "sinks/mqtt/topic.h"
+
+struct bufferevent;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct evbuffer_cb_info;
+struct fh_event;
+struct fh_state;
+struct fh_state_msg;
+
+/* One message as it is fanned out. */
+struct mqtt_msg {
+	unsigned	 refs;
+	struct fh_event	*ev;
+	const uint8_t	*topic;
+	size_t		 topic_len;
+	const uint8_t	*payload;
+	size_t		 payload_len;
+	uint8_t		 qos;
+	/* QoS 0 whole packets, [retain] */
+	uint8_t		*pkt0[2];
+	size_t		 pkt0_len[2];
+	/* QoS 1/2 fixed header + topic, the packet id follows, [qos-1][retain] */
+	uint8_t		*head[2][2];
+	size_t		 head_len[2][2];
+};
+
+enum out_state {
+	OUT_WAIT_ACK,		/* PUBACK (QoS 1) or PUBREC (QoS 2) */
+	OUT_WAIT_COMP,		/* PUBCOMP */
+};
+
+/* A QoS 1/2 message for one session: queued, or in flight. */
+struct mqtt_out {
+	TAILQ_ENTRY(mqtt_out)	 entry;
+	struct mqtt_msg		*msg;
+	uint16_t		 id;
+	uint8_t			 qos;
+	bool			 retain;
+	enum out_state		 state;
+	int64_t			 seq;		/* in the store; 0: not */
+};
+TAILQ_HEAD(mqtt_outq, mqtt_out);
+
+struct mqtt_sub {
+	char		*filter;
+	size_t		 len;
+	uint8_t		 qos;
+};
+
+struct mqtt_session {
+	struct topic_owner	 owner;		/* ctx = this session */
+	struct mqtt_broker	*b;
+	struct mqtt_session	*hnext;		/* hash chain */
+	char			*id;
+	char			*username;	/* NULL: anonymous */
+	bool			 clean;
+	struct mqtt_conn	*conn;		/* NULL while offline */
+	struct timeval		 offline_since;
+	struct mqtt_sub		*subs;
+	size_t			 nsubs, capsubs;
+	struct mqtt_outq	 inflight;
+	int			 ninflight;
+	struct mqtt_outq	 queue;
+	int			 nqueued;
+	size_t			 qbytes;	/* queued + in flight */
+	bool			 full;		/* refusing QoS 1/2 */
+	uint64_t		 refused;	/* while full */
+	uint16_t		 next_id;
+	uint16_t		*in_qos2;	/* ids waiting for PUBREL */
+	size_t			 nin_qos2, capin_qos2;
+};
+
+enum conn_state {
+	CONN_NEW,		/* waiting for CONNECT */
+	CONN_ACTIVE,
+	CONN_CLOSING,
+};
+
+struct mqtt_lstat {
+	char			*name;
+	uint64_t		 total;
+	uint64_t		 current;
+	struct mqtt_lstat	*next;
+};
+
+struct mqtt_conn {
+	struct mqtt_broker	*b;
+	TAILQ_ENTRY(mqtt_conn)	 entry;
+	struct bufferevent	*bev;
+	struct event		*free_ev;
+	struct mqtt_lstat	*lstat;
+	char			*addr;
+	char			*protocol;
+	char			*cert_cn;
+	enum conn_state		 state;
+	bool			 abnormal;	/* send the will when freed */
+	bool			 free_scheduled;
+	int			 level;
+	uint16_t		 keepalive;
+	struct mqtt_session	*sess;
+	struct evbuffer_cb_entry *out_cb;
+	size_t			 outlen;	/* output, as counted */
+	bool			 authenticated;
+	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
+	uint32_t		*acks;
+	size_t			 acks_head, nacks, capacks;
+	char			*client_id;	/* for logs after detach */
+	/* will */
+	bool			 has_will;
+	char			*will_topic;
+	uint8_t			*will_payload;
+	size_t			 will_len;
+	uint8_t			 will_qos;
+	bool			 will_retain;
+};
+TAILQ_HEAD(mqtt_connq, mqtt_conn);
+
+struct mqtt_load {
+	double		 m1, m5, m15;
+	uint64_t	 last;
+};
+
+struct mqtt_broker {
+	struct fh_gateway	*gw;
+	struct event_base	*base;
+	struct mqtt_broker_conf	 conf;
+	struct fh_state		*st;		/* NULL: in memory only */
+	uint64_t		 st_writes;	/* staged by a publish */
+	uint64_t		 acks_deferred, acks_failed;
+	uint64_t		 restored_sessions, restored_msgs,
+				 restored_retained;
+	struct topic_tree	*topics;
+	struct mqtt_auth	*auth;
+	struct mqtt_connq	 conns;
+	size_t			 nconns;
+	size_t			 maxconns;
+	struct mqtt_session	**sessions;
+	size_t			 nsessions, nbuckets;
+	struct mqtt_lstat	*lstats;
+	struct event		*sys_ev;
+	struct event		*expiry_ev;
+	uint64_t		 sessions_expired;
+	uint64_t		 auto_id;
+	double			 last_sys;
+	/* counters */
+	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
+	uint64_t		 drop_qos0_slow, drop_queue_full;
+	uint64_t		 drop_anonymous, drop_acl, drop_slow_disconnect;
+	uint64_t		 err_malformed, err_too_large, err_protocol;
+	uint64_t		 err_auth, refused_max_conns, keepalive_expired;
+	uint64_t		 sys_msgs;
+	/* limits: max_queued_bytes, max_memory */
+	size_t			 mem_queued, mem_out;
+	bool			 mem_over;
+	size_t			 sessions_full;
+	uint64_t		 drop_queue_bytes, drop_memory, drop_qos0_memory;
+	uint64_t		 refused_memory;
+	struct event		*trim_ev;
+	size_t			 trim_peak;	/* connections since a trim */
+	struct mqtt_load	 load_msgs_in, load_msgs_out, load_bytes_in,
+				 load_bytes_out, load_conns;
+	uint64_t		 conns_total;
+};
+
+/* Over max_memory, QoS 0 is dropped for a client with more than this
+ * waiting to be written. */
+#define BROKER_SLOW_BACKLOG	(64 * 1024)
+
+/* broker.c: connections and the shared write path */
+bool	broker_conn_is_active(const struct mqtt_conn *);
+void	broker_write(struct mqtt_conn *, const void *, size_t);
+void	broker_write_ref(struct mqtt_conn *, struct evbuffer *,
+	    const void *, size_t, struct mqtt_msg *);
+void	broker_conn_detach(struct mqtt_conn *);
+void	broker_conn_close(struct mqtt_conn *, const char *why,
+	    bool abnormal);
+void	broker_conn_error(struct mqtt_conn *, int err, const char *what);
+
+/* handle_*.c: one packet type from a client each */
+void	handle_connect(struct mqtt_conn *, const struct mqtt_connect *);
+void	handle_connect_refuse(struct mqtt_conn *, uint8_t rc,
+	    const char *why);
+void	handle_publish(struct mqtt_conn *, const struct mqtt_publish *);
+void	handle_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
+void	handle_subscribe(struct mqtt_conn *,
+	    const struct mqtt_subscribe *);
+void	handle_unsubscribe(struct mqtt_conn *,
+	    const struct mqtt_subscribe *);
+
+/* send_*.c: one packet type to a client each */
+void	send_publish(struct mqtt_conn *, struct mqtt_msg *, uint8_t qos,
+	    bool retain, bool dup, uint16_t id);
+void	send_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
+void	send_ack_publish(struct mqtt_conn *, uint8_t type, uint16_t id,
+	    bool staged);
+void	send_connack(struct mqtt_conn *, bool sp, uint8_t rc);
+
+/* deliver.c: routing */
+struct deliver_retained_arg {
+	struct mqtt_session	*s;
+	uint8_t			 qos;
+};
+void	deliver_retained_cb(void *msg, void *arg);
+bool	deliver_may_write(struct mqtt_conn *, const char *topic);
+void	deliver_emit(struct mqtt_broker *, const char *client_id,
+	    const uint8_t *topic, size_t topic_len, const uint8_t *payload,
+	    size_t len, uint8_t qos, bool retain);
+
+/* msg.c */
+struct mqtt_msg	*msg_create(struct fh_event *);
+struct mqtt_msg	*msg_ref(struct mqtt_msg *);
+void		 msg_unref(struct mqtt_msg *);
+void		 msg_release_cb(const void *, size_t, void *msg);
+void		 msg_retain_free_cb(void *msg);
+
+/* session.c */
+struct mqtt_session	*session_find(struct mqtt_broker *, const char *id);
+struct mqtt_session	*session_create(struct mqtt_broker *, const char *id);
+void			 session_free(struct mqtt_session *);
+struct mqtt_out		*session_inflight_find(struct mqtt_session *,
+			    uint16_t id);
+void			 session_out_send(struct mqtt_session *,
+			    struct mqtt_out *, bool dup);
+void			 session_pump(struct mqtt_session *);
+void			 session_deliver(struct mqtt_session *,
+			    struct mqtt_msg *, uint8_t qos, bool retain,
+			    bool force);
+struct mqtt_sub		*session_sub(struct mqtt_session *, const char *f,
+			    size_t flen, uint8_t qos);
+void			 session_expiry_cb(evutil_socket_t, short, void *b);
+
+/* limits.c */
+bool	limits_conn_over_hard_cap(struct mqtt_conn *);
+size_t	limits_msg_cost(const struct mqtt_msg *);
+size_t	limits_mem_used(const struct mqtt_broker *);
+bool	limits_mem_over(struct mqtt_broker *);
+void	limits_out_cb(struct evbuffer *, const struct evbuffer_cb_info *,
+	    void *conn);
+void	limits_queue_account(struct mqtt_session *, size_t add, size_t del);
+void	limits_queue_check_room(struct mqtt_session *);
+bool	limits_queue_admit(struct mqtt_session *, const struct mqtt_msg *);
+void	limits_trim_check(struct mqtt_broker *);
+
+/* persist.c */
+bool	persist_is_durable(const struct mqtt_session *);
+void	persist_msg(struct fh_state_msg *, const struct mqtt_msg *,
+	    uint8_t qos, bool retain);
+void	persist_session(struct mqtt_session *, bool online);
+void	persist_retain(struct mqtt_broker *, struct mqtt_msg *);
+void	persist_restore(struct mqtt_broker *);
+
+/* sys.c */
+void	sys_tick_cb(evutil_socket_t, short, void *b);
+
+#endif

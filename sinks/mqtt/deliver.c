@@ -1,0 +1,136 @@
+/*
+ * Routing: a bus event to every matching subscriber (and the retained
+ * store), a client's PUBLISH (or will) to the bus, and the ACL checks on
+ * both ways.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "gateway/event.h"
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+#include "gateway/xmalloc.h"
+#include "sinks/mqtt/auth.h"
+#include "sinks/mqtt/broker_int.h"
+
+static bool
+deliver_may_read(struct mqtt_broker *b, struct mqtt_session *s,
+    const struct mqtt_msg *m)
+{
+	if (b->auth == NULL || !mqtt_auth_has_acl(b->auth))
+		return true;
+	/* $SYS and source events obey the ACL like everything else */
+	return mqtt_auth_acl_check(b->auth, s->username, s->id,
+	    (const char *)m->topic, MQTT_ACL_READ);
+}
+
+void
+deliver_retained_cb(void *msg, void *arg)
+{
+	struct deliver_retained_arg	*a = arg;
+	struct mqtt_msg			*m = msg;
+
+	if (!deliver_may_read(a->s->b, a->s, m))
+		return;
+	session_deliver(a->s, m, m->qos < a->qos ? m->qos : a->qos,
+	    true, true);
+}
+
+static void
+deliver_fanout(struct mqtt_broker *b, struct mqtt_msg *m)
+{
+	struct topic_owner	**vec;
+	struct mqtt_session	 *s;
+	size_t			  n, i;
+	uint8_t			  qos;
+
+	n = topic_match(b->topics, (const char *)m->topic, m->topic_len, &vec);
+	for (i = 0; i < n; i++) {
+		s = vec[i]->ctx;
+		if (!deliver_may_read(b, s, m))
+			continue;
+		qos = vec[i]->qos < m->qos ? vec[i]->qos : m->qos;
+		session_deliver(s, m, qos, false, false);
+	}
+}
+
+int
+mqtt_broker_publish(struct mqtt_broker *b, struct fh_event *ev)
+{
+	struct mqtt_msg	*m = msg_create(ev);
+
+	if (fh_event_retain(ev) && b->conf.retain) {
+		persist_retain(b, m);
+		if (m->payload_len == 0)
+			topic_retain_set(b->topics, (const char *)m->topic,
+			    m->topic_len, NULL);
+		else
+			topic_retain_set(b->topics, (const char *)m->topic,
+			    m->topic_len, msg_ref(m));
+	}
+	deliver_fanout(b, m);
+	msg_unref(m);
+	return 0;
+}
+
+/* May this connection's PUBLISH reach others? Counts and logs refusals. */
+bool
+deliver_may_write(struct mqtt_conn *c, const char *topic)
+{
+	struct mqtt_broker	*b = c->b;
+
+	if (strncmp(topic, "$SYS", 4) == 0 && (topic[4] == '/' ||
+	    topic[4] == '\0')) {
+		/* the broker's own: no client writes there */
+		b->drop_acl++;
+		fh_log(LOG_DEBUG, "mqtt %s (%s): PUBLISH to '%s' refused",
+		    c->client_id, c->addr, topic);
+		return false;
+	}
+	if (!c->authenticated && !b->conf.anonymous_publish) {
+		b->drop_anonymous++;
+		fh_log(LOG_DEBUG, "mqtt %s (%s): anonymous PUBLISH to '%s' "
+		    "dropped", c->client_id, c->addr, topic);
+		return false;
+	}
+	if (b->auth != NULL && mqtt_auth_has_acl(b->auth) &&
+	    !mqtt_auth_acl_check(b->auth, c->authenticated ?
+	    c->sess->username : NULL, c->client_id, topic, MQTT_ACL_WRITE)) {
+		b->drop_acl++;
+		fh_log(LOG_DEBUG, "mqtt %s (%s): PUBLISH to '%s' denied by ACL",
+		    c->client_id, c->addr, topic);
+		return false;
+	}
+	return true;
+}
+
+/* A client's message goes to the bus, like any source's. */
+void
+deliver_emit(struct mqtt_broker *b, const char *client_id, const uint8_t *topic,
+    size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+    bool retain)
+{
+	struct fh_event	*ev;
+	char		*t = fh_xmalloc(topic_len + 1);
+	uint8_t		*p = fh_xmalloc(len ? len : 1);
+	char		 origin[128];
+
+	memcpy(t, topic, topic_len);
+	t[topic_len] = '\0';
+	if (len > 0)
+		memcpy(p, payload, len);
+	ev = fh_event_new_raw(t, topic_len, p, len);
+	fh_event_set_qos(ev, qos);
+	fh_event_set_retain(ev, retain);
+	snprintf(origin, sizeof origin, "mqtt:%s", client_id);
+	fh_event_set_origin(ev, origin);
+	if (b->gw != NULL)
+		fh_gateway_emit(b->gw, ev);
+	else
+		mqtt_broker_publish(b, ev);
+	fh_event_unref(ev);
+}

@@ -1,0 +1,71 @@
+/*
+ * The client's acks for what the broker sent (PUBACK, PUBREC, PUBCOMP) and
+ * its PUBREL for what it sent: the in-flight window and QoS 2 receive
+ * state move on.
+ */
+#include <stdlib.h>
+#include <sys/queue.h>
+
+#include "config.h"
+#include "gateway/state.h"
+#include "sinks/mqtt/broker_int.h"
+
+static void
+handle_ack_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
+{
+	TAILQ_REMOVE(&s->inflight, o, entry);
+	s->ninflight--;
+	limits_queue_account(s, 0, limits_msg_cost(o->msg));
+	if (o->seq != 0)
+		fh_state_msg_ack(s->b->st, o->seq);
+	msg_unref(o->msg);
+	free(o);
+	session_pump(s);
+}
+
+void
+handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
+{
+	struct mqtt_session	*s = c->sess;
+	struct mqtt_out		*o = session_inflight_find(s, id);
+	size_t			 i;
+
+	switch (type) {
+	case MQTT_PUBACK:
+		if (o != NULL && o->qos == 1)
+			handle_ack_inflight_done(s, o);
+		break;
+	case MQTT_PUBREC:
+		if (o != NULL && o->qos == 2) {
+			/*
+			 * Not recorded in the store: after a restart the
+			 * message goes out again as PUBLISH with DUP, not as
+			 * PUBREL. A client that kept its state answers PUBREC
+			 * and delivers it once; one that lost it (a new
+			 * process, or a library that drops QoS 2 state on
+			 * reconnect) would drop a bare PUBREL and with it
+			 * the message. A duplicate is only possible when the
+			 * client's PUBCOMP was not committed before the
+			 * crash. docs/durability.md.
+			 */
+			o->state = OUT_WAIT_COMP;
+			send_ack(c, MQTT_PUBREL, id);
+		}
+		break;
+	case MQTT_PUBCOMP:
+		if (o != NULL && o->qos == 2 && o->state == OUT_WAIT_COMP)
+			handle_ack_inflight_done(s, o);
+		break;
+	case MQTT_PUBREL:
+		for (i = 0; i < s->nin_qos2; i++) {
+			if (s->in_qos2[i] == id) {
+				s->in_qos2[i] = s->in_qos2[--s->nin_qos2];
+				if (persist_is_durable(s))
+					fh_state_qos2_del(c->b->st, s->id, id);
+				break;
+			}
+		}
+		send_ack(c, MQTT_PUBCOMP, id);
+		break;
+	}
+}

@@ -1,0 +1,198 @@
+/*
+ * Durability (only with [gateway] state_dir; docs/durability.md): retained
+ * messages, persistent sessions, their subscriptions, QoS 1/2 messages and
+ * QoS 2 receive state are mirrored into the state store as they change,
+ * and restored at start. QoS 0 and clean sessions never touch the store.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "gateway/event.h"
+#include "gateway/log.h"
+#include "gateway/state.h"
+#include "gateway/xmalloc.h"
+#include "sinks/mqtt/broker_int.h"
+
+/* Is s mirrored in the store? Only persistent sessions with state_dir. */
+bool
+persist_is_durable(const struct mqtt_session *s)
+{
+	return s->b->st != NULL && !s->clean;
+}
+
+void
+persist_msg(struct fh_state_msg *sm, const struct mqtt_msg *m, uint8_t qos,
+    bool retain)
+{
+	memset(sm, 0, sizeof *sm);
+	sm->topic = (const char *)m->topic;
+	sm->payload = m->payload;
+	sm->payload_len = m->payload_len;
+	sm->qos = qos;
+	sm->retain = retain;
+}
+
+/* The session row: next packet id, expiry, online or since when not. */
+void
+persist_session(struct mqtt_session *s, bool online)
+{
+	struct fh_state_session	ss;
+	long			sec = s->b->conf.session_expiry / 1000;
+
+	memset(&ss, 0, sizeof ss);
+	ss.client_id = s->id;
+	ss.next_mid = s->next_id;
+	ss.expiry = s->b->conf.session_expiry <= 0 || sec >= (long)UINT32_MAX ?
+	    UINT32_MAX : (uint32_t)sec;
+	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
+	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
+	fh_state_session_put(s->b->st, &ss);
+}
+
+/* A retained message changed (not $SYS: the broker remakes those). */
+void
+persist_retain(struct mqtt_broker *b, struct mqtt_msg *m)
+{
+	struct fh_state_msg	sm;
+
+	if (b->st == NULL || (memcmp(m->topic, "$SYS", 4) == 0 &&
+	    (m->topic[4] == '/' || m->topic[4] == '\0')))
+		return;
+	b->st_writes++;
+	if (m->payload_len == 0) {
+		fh_state_retain_del(b->st, (const char *)m->topic);
+		return;
+	}
+	persist_msg(&sm, m, m->qos, true);
+	fh_state_retain_put(b->st, &sm);
+}
+
+static struct mqtt_msg *
+persist_msg_restore(const struct fh_state_msg *sm)
+{
+	struct fh_event	*ev;
+	struct mqtt_msg	*m;
+	uint8_t		*p = fh_xmalloc(sm->payload_len ? sm->payload_len : 1);
+
+	if (sm->payload_len > 0)
+		memcpy(p, sm->payload, sm->payload_len);
+	ev = fh_event_new_raw(fh_xstrdup(sm->topic ? sm->topic : ""),
+	    sm->topic ? strlen(sm->topic) : 0, p, sm->payload_len);
+	fh_event_set_qos(ev, sm->qos > 2 ? 2 : sm->qos);
+	fh_event_set_retain(ev, sm->retain);
+	fh_event_set_origin(ev, "state");
+	m = msg_create(ev);
+	fh_event_unref(ev);
+	return m;
+}
+
+static int
+persist_restore_retain_cb(const struct fh_state_msg *sm, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_msg		*m = persist_msg_restore(sm);
+
+	topic_retain_set(b->topics, (const char *)m->topic, m->topic_len, m);
+	b->restored_retained++;
+	return 0;
+}
+
+static int
+persist_restore_session_cb(const struct fh_state_session *ss, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_session	*s;
+	size_t			 i;
+
+	if (session_find(b, ss->client_id) != NULL)
+		return 0;
+	s = session_create(b, ss->client_id);
+	s->clean = false;
+	s->next_id = ss->next_mid;
+	/* online when the daemon died: offline from now on; the expiry
+	 * timer deletes those offline for too long */
+	s->offline_since.tv_sec = ss->disconnected > 0 ?
+	    (time_t)ss->disconnected : time(NULL);
+	for (i = 0; i < ss->nsubs; i++)
+		session_sub(s, ss->subs[i].filter,
+		    strlen(ss->subs[i].filter), ss->subs[i].options & 0x03);
+	b->restored_sessions++;
+	return 0;
+}
+
+static int
+persist_restore_msg_cb(const struct fh_state_msg *sm, void *arg)
+{
+	struct mqtt_session	*s = arg;
+	struct mqtt_out		*o = fh_xcalloc(1, sizeof *o);
+
+	o->msg = persist_msg_restore(sm);
+	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
+	o->retain = sm->retain;
+	o->seq = sm->seq;
+	limits_queue_account(s, limits_msg_cost(o->msg), 0);
+	if (sm->state == FH_STATE_MSG_QUEUED || sm->mid == 0) {
+		TAILQ_INSERT_TAIL(&s->queue, o, entry);
+		s->nqueued++;
+	} else {
+		/* resent with DUP (or PUBREL again) when the client is back */
+		o->id = sm->mid;
+		o->state = sm->state == FH_STATE_MSG_RELEASED && o->qos == 2 ?
+		    OUT_WAIT_COMP : OUT_WAIT_ACK;
+		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
+		s->ninflight++;
+	}
+	s->b->restored_msgs++;
+	return 0;
+}
+
+static int
+persist_restore_qos2_cb(uint16_t mid, void *arg)
+{
+	struct mqtt_session	*s = arg;
+
+	if (s->nin_qos2 == s->capin_qos2) {
+		s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
+		s->in_qos2 = fh_xrealloc(s->in_qos2,
+		    s->capin_qos2 * sizeof *s->in_qos2);
+	}
+	s->in_qos2[s->nin_qos2++] = mid;
+	return 0;
+}
+
+/* Retained messages and persistent sessions, as the last run left them. */
+void
+persist_restore(struct mqtt_broker *b)
+{
+	struct mqtt_session	*s;
+	size_t			 i;
+
+	if (b->conf.retain && fh_state_retain_load_all(b->st,
+	    persist_restore_retain_cb, b) != 0)
+		fh_log(LOG_ERR, "mqtt: could not read all retained messages "
+		    "from %s", fh_state_path(b->st));
+	if (fh_state_session_load_all(b->st, persist_restore_session_cb,
+	    b) != 0)
+		fh_log(LOG_ERR, "mqtt: could not read all sessions from %s",
+		    fh_state_path(b->st));
+	for (i = 0; i < b->nbuckets; i++) {
+		for (s = b->sessions[i]; s != NULL; s = s->hnext) {
+			if (fh_state_msg_load(b->st, s->id,
+			    persist_restore_msg_cb, s) != 0 ||
+			    fh_state_qos2_load(b->st, s->id,
+			    persist_restore_qos2_cb, s) != 0)
+				fh_log(LOG_ERR, "mqtt %s: could not read the "
+				    "session's messages from %s", s->id,
+				    fh_state_path(b->st));
+		}
+	}
+	fh_log(LOG_INFO, "mqtt: restored %llu sessions, %llu messages, "
+	    "%llu retained from %s", (unsigned long long)b->restored_sessions,
+	    (unsigned long long)b->restored_msgs,
+	    (unsigned long long)b->restored_retained, fh_state_path(b->st));
+}

@@ -1,0 +1,297 @@
+/*
+ * Sessions: one per client id, outliving connections unless clean. The
+ * table, the in-flight window and queue of QoS 1/2 messages, delivery to
+ * one session, subscriptions, and the expiry of offline sessions.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "gateway/log.h"
+#include "gateway/state.h"
+#include "gateway/xmalloc.h"
+#include "sinks/mqtt/broker_int.h"
+
+static uint32_t
+session_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+struct mqtt_session *
+session_find(struct mqtt_broker *b, const char *id)
+{
+	struct mqtt_session	*s;
+
+	if (b->nbuckets == 0)
+		return NULL;
+	for (s = b->sessions[session_hash(id) % b->nbuckets]; s; s = s->hnext)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static void
+session_rehash(struct mqtt_broker *b, size_t nbuckets)
+{
+	struct mqtt_session	**nb = fh_xcalloc(nbuckets, sizeof *nb);
+	struct mqtt_session	 *s, *next;
+	size_t			  i, h;
+
+	for (i = 0; i < b->nbuckets; i++) {
+		for (s = b->sessions[i]; s != NULL; s = next) {
+			next = s->hnext;
+			h = session_hash(s->id) % nbuckets;
+			s->hnext = nb[h];
+			nb[h] = s;
+		}
+	}
+	free(b->sessions);
+	b->sessions = nb;
+	b->nbuckets = nbuckets;
+}
+
+struct mqtt_session *
+session_create(struct mqtt_broker *b, const char *id)
+{
+	struct mqtt_session	*s = fh_xcalloc(1, sizeof *s);
+	size_t			 h;
+
+	s->b = b;
+	s->owner.ctx = s;
+	s->id = fh_xstrdup(id);
+	TAILQ_INIT(&s->inflight);
+	TAILQ_INIT(&s->queue);
+	if (b->nsessions >= b->nbuckets)
+		session_rehash(b, b->nbuckets ? b->nbuckets * 2 : 64);
+	h = session_hash(id) % b->nbuckets;
+	s->hnext = b->sessions[h];
+	b->sessions[h] = s;
+	b->nsessions++;
+	return s;
+}
+
+static void
+session_outq_clear(struct mqtt_outq *q)
+{
+	struct mqtt_out	*o;
+
+	while ((o = TAILQ_FIRST(q)) != NULL) {
+		TAILQ_REMOVE(q, o, entry);
+		msg_unref(o->msg);
+		free(o);
+	}
+}
+
+void
+session_free(struct mqtt_session *s)
+{
+	struct mqtt_broker	 *b = s->b;
+	struct mqtt_session	**pp;
+	size_t			  i;
+
+	for (pp = &b->sessions[session_hash(s->id) % b->nbuckets]; *pp;
+	    pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			b->nsessions--;
+			break;
+		}
+	}
+	for (i = 0; i < s->nsubs; i++) {
+		topic_unsubscribe(b->topics, s->subs[i].filter, s->subs[i].len,
+		    &s->owner);
+		free(s->subs[i].filter);
+	}
+	free(s->subs);
+	session_outq_clear(&s->inflight);
+	session_outq_clear(&s->queue);
+	limits_queue_account(s, 0, s->qbytes);
+	if (s->full)
+		b->sessions_full--;
+	free(s->in_qos2);
+	free(s->username);
+	free(s->id);
+	free(s);
+}
+
+struct mqtt_out *
+session_inflight_find(struct mqtt_session *s, uint16_t id)
+{
+	struct mqtt_out	*o;
+
+	TAILQ_FOREACH(o, &s->inflight, entry)
+		if (o->id == id)
+			return o;
+	return NULL;
+}
+
+static uint16_t
+session_next_id(struct mqtt_session *s)
+{
+	do {
+		if (++s->next_id == 0)
+			s->next_id = 1;
+	} while (session_inflight_find(s, s->next_id) != NULL);
+	return s->next_id;
+}
+
+void
+session_out_send(struct mqtt_session *s, struct mqtt_out *o, bool dup)
+{
+	if (o->state == OUT_WAIT_COMP)
+		send_ack(s->conn, MQTT_PUBREL, o->id);
+	else
+		send_publish(s->conn, o->msg, o->qos, o->retain, dup,
+		    o->id);
+}
+
+/* Move queued messages into the in-flight window while there is room. */
+void
+session_pump(struct mqtt_session *s)
+{
+	struct mqtt_out	*o;
+
+	while (broker_conn_is_active(s->conn) &&
+	    s->ninflight < s->b->conf.max_inflight_messages &&
+	    (o = TAILQ_FIRST(&s->queue)) != NULL) {
+		TAILQ_REMOVE(&s->queue, o, entry);
+		s->nqueued--;
+		o->id = session_next_id(s);
+		o->state = OUT_WAIT_ACK;
+		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
+		s->ninflight++;
+		session_out_send(s, o, false);
+		if (o->seq != 0)
+			fh_state_msg_update(s->b->st, o->seq, o->id,
+			    FH_STATE_MSG_SENT, false);
+	}
+	limits_queue_check_room(s);
+	if (broker_conn_is_active(s->conn))
+		limits_conn_over_hard_cap(s->conn);
+}
+
+/*
+ * Hand m to s at qos. force: a reply to SUBSCRIBE (retained messages),
+ * which the QoS 0 soft cap does not drop.
+ */
+void
+session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
+    uint8_t qos, bool retain, bool force)
+{
+	struct mqtt_broker	*b = s->b;
+	struct mqtt_conn	*c = s->conn;
+	struct mqtt_out		*o;
+
+	if (qos == 0) {
+		if (!broker_conn_is_active(c))
+			return;
+		if (!force && b->conf.max_output_buffer > 0 &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    b->conf.max_output_buffer) {
+			b->drop_qos0_slow++;
+			return;
+		}
+		/* over max_memory, a client with a backlog is slow */
+		if (!force && c->outlen > BROKER_SLOW_BACKLOG &&
+		    limits_mem_over(b)) {
+			b->drop_qos0_memory++;
+			return;
+		}
+		send_publish(c, m, 0, retain, false, 0);
+		limits_conn_over_hard_cap(c);
+		return;
+	}
+	if ((!broker_conn_is_active(c) || s->nqueued > 0 ||
+	    s->ninflight >= b->conf.max_inflight_messages) &&
+	    !limits_queue_admit(s, m))
+		return;
+	o = fh_xcalloc(1, sizeof *o);
+	o->msg = msg_ref(m);
+	o->qos = qos;
+	o->retain = retain;
+	TAILQ_INSERT_TAIL(&s->queue, o, entry);
+	s->nqueued++;
+	limits_queue_account(s, limits_msg_cost(m), 0);
+	session_pump(s);
+	if (persist_is_durable(s)) {
+		struct fh_state_msg	sm;
+
+		/* stored as the pump left it: sent (id set) or queued */
+		persist_msg(&sm, m, qos, retain);
+		sm.mid = o->id;
+		sm.state = o->id != 0 ? FH_STATE_MSG_SENT : FH_STATE_MSG_QUEUED;
+		b->st_writes++;
+		if (fh_state_msg_push(b->st, s->id, &sm) == 0)
+			o->seq = sm.seq;
+	}
+}
+
+/* Add or update one subscription of s (SUBSCRIBE, or restored). */
+struct mqtt_sub *
+session_sub(struct mqtt_session *s, const char *f, size_t flen,
+    uint8_t qos)
+{
+	struct mqtt_sub	*sub;
+	size_t		 j;
+
+	topic_subscribe(s->b->topics, f, flen, &s->owner, qos);
+	for (j = 0; j < s->nsubs; j++)
+		if (s->subs[j].len == flen &&
+		    memcmp(s->subs[j].filter, f, flen) == 0)
+			break;
+	if (j == s->nsubs) {
+		if (s->nsubs == s->capsubs) {
+			s->capsubs = s->capsubs ? s->capsubs * 2 : 4;
+			s->subs = fh_xrealloc(s->subs,
+			    s->capsubs * sizeof *s->subs);
+		}
+		sub = &s->subs[s->nsubs++];
+		sub->filter = fh_xstrndup(f, flen);
+		sub->len = flen;
+	}
+	s->subs[j].qos = qos;
+	return &s->subs[j];
+}
+
+/* Offline persistent sessions not resumed within session_expiry go. */
+void
+session_expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_session	*s, *next;
+	struct timeval		 now;
+	long			 ms;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	event_base_gettimeofday_cached(b->base, &now);
+	for (i = 0; i < b->nbuckets; i++) {
+		for (s = b->sessions[i]; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->conn != NULL)
+				continue;
+			ms = (now.tv_sec - s->offline_since.tv_sec) * 1000 +
+			    (now.tv_usec - s->offline_since.tv_usec) / 1000;
+			if (ms < b->conf.session_expiry)
+				continue;
+			fh_log(LOG_DEBUG, "mqtt %s: offline session expired",
+			    s->id);
+			b->sessions_expired++;
+			if (persist_is_durable(s))
+				fh_state_session_del(b->st, s->id);
+			session_free(s);
+		}
+	}
+	limits_mem_over(b);	/* expired sessions may have freed enough */
+}
