@@ -8,6 +8,7 @@
 #include "gateway/conf.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
+#include "gateway/http.h"
 #include "gateway/log.h"
 #include "gateway/module.h"
 #include "gateway/state.h"
@@ -54,6 +55,7 @@ struct fh_gateway {
 	uint64_t		 emitted, refused;
 	struct timespec		 started;
 	struct fh_state		*state;	/* opened by fh_gateway_start */
+	struct fh_http_registry	*http;
 };
 
 /*
@@ -193,6 +195,8 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 
 	gw->base = base;
 	clock_gettime(CLOCK_MONOTONIC, &gw->started);
+	gw->http = fh_http_registry_new(gw);
+	fh_http_register_builtin(gw);
 	if (gateway_check_sections(conf, errstr) != 0 ||
 	    gateway_apply_conf(&gw->conf, conf, errstr) != 0)
 		goto fail;
@@ -315,6 +319,8 @@ fh_gateway_stop(struct fh_gateway *gw)
 {
 	size_t	i;
 
+	/* Streams first: their owners are still running to hear gone(). */
+	fh_http_streams_close_all(gw);
 	for (i = gw->nsources; i-- > 0;) {
 		if (gw->sources[i].started)
 			gw->sources[i].ops->stop(gw->sources[i].self);
@@ -344,6 +350,7 @@ fh_gateway_free(struct fh_gateway *gw)
 	free(gw->sources);
 	free(gw->sinks);
 	fh_state_close(gw->state);	/* after the modules: they may write */
+	fh_http_registry_free(gw->http);
 	fh_conf_clear(gateway_vars, &gw->conf);
 	free(gw);
 }
@@ -390,6 +397,12 @@ struct fh_state *
 fh_gateway_state(struct fh_gateway *gw)
 {
 	return gw->state;
+}
+
+struct fh_http_registry *
+fh_gateway_http_registry(struct fh_gateway *gw)
+{
+	return gw->http;
 }
 
 const char *
@@ -451,6 +464,9 @@ fh_gateway_stats(struct fh_gateway *gw)
 		json_object_set_new(sinks, gw->sinks[i].ops->name, o);
 	}
 	json_object_set_new(out, "sinks", sinks);
+	o = json_object();
+	fh_http_registry_stats(gw->http, o);
+	json_object_set_new(out, "http", o);
 	if (gw->state != NULL) {
 		o = json_object();
 		fh_state_stats(gw->state, o);

@@ -64,3 +64,13 @@ fh_xasprintf(const char *fmt, ...)
 	va_end(ap);
 	return p;
 }
+
+char *
+fh_xvasprintf(const char *fmt, va_list ap)
+{
+	char	*p;
+
+	if (vasprintf(&p, fmt, ap) < 0)
+		fh_fatal("out of memory (vasprintf)");
+	return p;
+}

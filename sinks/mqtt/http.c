@@ -1,4 +1,4 @@
-/* HTTP on the ws/wss listeners: head parser, upgrade check, small router. */
+/* HTTP on the ws/wss listeners: head parser and upgrade check. */
 #include "config.h"
 
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "gateway/gateway.h"
+#include "gateway/http.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/http.h"
 #include "sinks/mqtt/listener.h"
@@ -294,320 +295,26 @@ http_ws_upgrade(const struct http_request *r, const struct http_ws_opts *o,
 	return 0;
 }
 
-static const char *
-http_status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 426: return "Upgrade Required";
-	case 431: return "Request Header Fields Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Error";
-	}
-}
-
 static void
 http_respond(struct evbuffer *out, int status, const char *ctype,
-    const char *extra, const char *body, size_t len, bool head_only)
+    const char *extra, const char *body, size_t len)
 {
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	    "Connection: close\r\n%s\r\n", status, http_status_text(status),
+	    "Connection: close\r\n%s\r\n", status, fh_http_status_text(status),
 	    ctype, len, extra ? extra : "");
-	if (!head_only)
-		evbuffer_add(out, body, len);
+	evbuffer_add(out, body, len);
 }
 
 void
 http_respond_status(struct evbuffer *out, int status, const char *why)
 {
 	char	*body = fh_xasprintf("%d %s: %s\n", status,
-	    http_status_text(status), why);
+	    fh_http_status_text(status), why);
 
 	http_respond(out, status, "text/plain; charset=utf-8",
 	    status == 426 ? "Sec-WebSocket-Version: 13\r\n" :
 	    status == 405 ? "Allow: GET, HEAD\r\n" : NULL,
-	    body, strlen(body), false);
+	    body, strlen(body));
 	free(body);
-}
-
-/* The pages. */
-static int
-http_page_healthz(struct fh_gateway *gw, const char *listener, char **body,
-    const char **ctype)
-{
-	json_t	*o;
-
-	o = json_pack("{s:s,s:s,s:f,s:s}", "status", "ok", "version",
-	    PACKAGE_VERSION, "uptime_seconds", fh_gateway_uptime(gw),
-	    "listener", listener);
-	*body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	json_decref(o);
-	*ctype = "application/json";
-	return 200;
-}
-
-static int
-http_page_metrics(struct fh_gateway *gw, const char *listener, char **body,
-    const char **ctype)
-{
-	json_t	*stats = fh_gateway_stats(gw);
-
-	(void)listener;
-	json_object_set_new(stats, "uptime_seconds",
-	    json_real(fh_gateway_uptime(gw)));
-	*body = http_metrics_render(stats);
-	json_decref(stats);
-	*ctype = "text/plain; version=0.0.4; charset=utf-8";
-	return 200;
-}
-
-static const struct {
-	const char	*path;
-	int		 (*page)(struct fh_gateway *, const char *, char **,
-			    const char **);
-} http_routes[] = {
-	{ "/healthz", http_page_healthz },
-	{ "/metrics", http_page_metrics },
-	{ NULL, NULL }
-};
-
-int
-http_route(struct fh_gateway *gw, const char *listener,
-    const struct http_request *r, struct evbuffer *out)
-{
-	const char	*ctype = NULL;
-	char		*body = NULL;
-	bool		 head = http_str_eq(&r->method, "HEAD");
-	int		 i, status;
-
-	for (i = 0; http_routes[i].path != NULL; i++)
-		if (http_path_matches(&r->target, http_routes[i].path))
-			break;
-	if (http_routes[i].path == NULL) {
-		http_respond_status(out, 404, "no such page");
-		return 404;
-	}
-	if (!head && !http_str_eq(&r->method, "GET")) {
-		http_respond_status(out, 405, "only GET and HEAD");
-		return 405;
-	}
-	status = http_routes[i].page(gw, listener, &body, &ctype);
-	http_respond(out, status, ctype, NULL, body ? body : "",
-	    body ? strlen(body) : 0, head);
-	free(body);
-	return status;
-}
-
-/* Prometheus text rendering. */
-struct http_sample {
-	char	*name;
-	char	*labels;	/* "" or {a="b",...} */
-	double	 value;
-	size_t	 order;
-};
-
-struct http_samples {
-	struct http_sample	*v;
-	size_t			 n, cap;
-};
-
-static const struct {
-	const char	*key;
-	const char	*prefix;	/* metric name part */
-	const char	*label;
-} http_label_maps[] = {
-	{ "sources", "source", "source" },
-	{ "listeners", "listener", "listener" },
-	{ "drops", "drops", "reason" },
-	{ "dropped", "dropped", "reason" },
-	{ "errors", "errors", "reason" },
-	{ "connections", "connections", "listener" },
-	{ NULL, NULL, NULL }
-};
-
-static char *
-http_metric_name(const char *prefix, const char *key)
-{
-	char	*s = fh_xasprintf("%s_%s", prefix, key), *p;
-
-	for (p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == ':'))
-			*p = '_';
-	return s;
-}
-
-static char *
-http_label_add(const char *labels, const char *name, const char *value)
-{
-	size_t		 len = strlen(value), i, o = 0;
-	char		*esc = fh_xmalloc(2 * len + 1), *s;
-
-	for (i = 0; i < len; i++) {
-		if (value[i] == '\\' || value[i] == '"') {
-			esc[o++] = '\\';
-			esc[o++] = value[i];
-		} else if (value[i] == '\n') {
-			esc[o++] = '\\';
-			esc[o++] = 'n';
-		} else
-			esc[o++] = value[i];
-	}
-	esc[o] = '\0';
-	if (*labels == '\0')
-		s = fh_xasprintf("{%s=\"%s\"}", name, esc);
-	else	/* labels ends in '}' */
-		s = fh_xasprintf("%.*s,%s=\"%s\"}", (int)strlen(labels) - 1,
-		    labels, name, esc);
-	free(esc);
-	return s;
-}
-
-static void
-http_sample_add(struct http_samples *ss, char *name, const char *labels,
-    double value)
-{
-	if (ss->n == ss->cap) {
-		ss->cap = ss->cap ? 2 * ss->cap : 64;
-		ss->v = fh_xrealloc(ss->v, ss->cap * sizeof *ss->v);
-	}
-	ss->v[ss->n].name = name;
-	ss->v[ss->n].labels = fh_xstrdup(labels);
-	ss->v[ss->n].value = value;
-	ss->v[ss->n].order = ss->n;
-	ss->n++;
-}
-
-static void	http_metrics_walk(struct http_samples *, const char *prefix,
-		    const char *labels, json_t *);
-
-static void
-http_metrics_value(struct http_samples *ss, const char *prefix,
-    const char *key, const char *labels, json_t *v)
-{
-	char	*name;
-	int	 i;
-
-	if (json_is_number(v) || json_is_boolean(v)) {
-		name = http_metric_name(prefix, key);
-		http_sample_add(ss, name, labels, json_is_number(v) ?
-		    json_number_value(v) : json_is_true(v) ? 1 : 0);
-		return;
-	}
-	if (!json_is_object(v))
-		return;
-	for (i = 0; http_label_maps[i].key != NULL; i++)
-		if (strcmp(key, http_label_maps[i].key) == 0)
-			break;
-	if (http_label_maps[i].key == NULL) {
-		name = http_metric_name(prefix, key);
-		http_metrics_walk(ss, name, labels, v);
-		free(name);
-		return;
-	}
-	/* A map whose keys become label values. */
-	{
-		const char	*k, *s;
-		json_t		*c;
-		char		*sub, *lab, *lab2;
-
-		name = http_metric_name(prefix, http_label_maps[i].prefix);
-		json_object_foreach(v, k, c) {
-			lab = http_label_add(labels, http_label_maps[i].label,
-			    k);
-			if (json_is_object(c)) {
-				if ((s = json_string_value(json_object_get(c,
-				    "type"))) != NULL) {
-					lab2 = http_label_add(lab, "type", s);
-					free(lab);
-					lab = lab2;
-				}
-				if ((s = json_string_value(json_object_get(c,
-				    "protocol"))) != NULL) {
-					lab2 = http_label_add(lab, "protocol",
-					    s);
-					free(lab);
-					lab = lab2;
-				}
-				http_metrics_walk(ss, name, lab, c);
-			} else if (json_is_number(c)) {
-				sub = fh_xstrdup(name);
-				http_sample_add(ss, sub, lab,
-				    json_number_value(c));
-			}
-			free(lab);
-		}
-		free(name);
-	}
-}
-
-static void
-http_metrics_walk(struct http_samples *ss, const char *prefix,
-    const char *labels, json_t *o)
-{
-	const char	*k, *kk;
-	json_t		*v, *vv;
-
-	json_object_foreach(o, k, v) {
-		/* The sinks map is transparent: firehose_mqtt_... */
-		if (strcmp(prefix, "firehose") == 0 &&
-		    strcmp(k, "sinks") == 0 && json_is_object(v)) {
-			json_object_foreach(v, kk, vv)
-				http_metrics_value(ss, prefix, kk, labels, vv);
-			continue;
-		}
-		http_metrics_value(ss, prefix, k, labels, v);
-	}
-}
-
-static int
-http_sample_cmp(const void *a, const void *b)
-{
-	const struct http_sample *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c != 0)
-		return c;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-char *
-http_metrics_render(json_t *stats)
-{
-	struct http_samples	 ss = { NULL, 0, 0 };
-	struct evbuffer		*b = evbuffer_new();
-	size_t			 i, len;
-	char			*out;
-
-	http_metrics_walk(&ss, "firehose", "", stats);
-	if (ss.n > 0)
-		qsort(ss.v, ss.n, sizeof *ss.v, http_sample_cmp);
-	for (i = 0; i < ss.n; i++) {
-		if (i == 0 || strcmp(ss.v[i].name, ss.v[i - 1].name) != 0)
-			evbuffer_add_printf(b, "# TYPE %s untyped\n",
-			    ss.v[i].name);
-		if (ss.v[i].value == (double)(long long)ss.v[i].value)
-			evbuffer_add_printf(b, "%s%s %lld\n", ss.v[i].name,
-			    ss.v[i].labels, (long long)ss.v[i].value);
-		else
-			evbuffer_add_printf(b, "%s%s %.10g\n", ss.v[i].name,
-			    ss.v[i].labels, ss.v[i].value);
-	}
-	for (i = 0; i < ss.n; i++) {
-		free(ss.v[i].name);
-		free(ss.v[i].labels);
-	}
-	free(ss.v);
-	len = evbuffer_get_length(b);
-	out = fh_xmalloc(len + 1);
-	evbuffer_remove(b, out, len);
-	out[len] = '\0';
-	evbuffer_free(b);
-	return out;
 }

@@ -1,7 +1,8 @@
 /*
- * HTTP/1.1 on the ws/wss listeners: a pure request-head parser, the
- * WebSocket upgrade check, and a small router for the built-in pages
- * (GET /healthz, GET /metrics; 404 for the rest).
+ * HTTP/1.1 on the ws/wss listeners: a pure request-head parser and the
+ * WebSocket upgrade check. Plain requests go to the gateway's route
+ * registry (gateway/http.h), where /healthz, /metrics and every module's
+ * pages live.
  */
 #ifndef MQTT_HTTP_H
 #define MQTT_HTTP_H
@@ -9,8 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 struct evbuffer;
 struct fh_gateway;
@@ -78,21 +77,8 @@ int		 http_ws_upgrade(const struct http_request *,
 /* Is this request an attempt at a WebSocket upgrade? */
 bool		 http_is_upgrade(const struct http_request *);
 
-/*
- * Answer a plain request (no upgrade) into out: the whole response with
- * "Connection: close". Returns the status code.
- */
-int		 http_route(struct fh_gateway *, const char *listener,
-		    const struct http_request *, struct evbuffer *out);
 /* A status-only response (errors before or instead of routing). */
 void		 http_respond_status(struct evbuffer *out, int status,
 		    const char *why);
-
-/*
- * Render gateway stats as Prometheus text: every number becomes a
- * firehose_* sample; the maps "sources", "listeners" and "drops" turn
- * their keys into labels. Returns a malloc'd string.
- */
-char		*http_metrics_render(json_t *stats);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
+#include "gateway/http.h"
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/http.h"
@@ -115,6 +116,7 @@ struct listener_counters {
 	uint64_t	setup_refused;	/* over LISTENER_PENDING_MAX */
 	uint64_t	http_requests;
 	uint64_t	http_bad;
+	uint64_t	http_streams;	/* handed to a route's stream */
 	uint64_t	ws_rejected;
 };
 
@@ -338,6 +340,56 @@ listener_http_reject(struct listener_conn *lc, int status, const char *why)
 	listener_conn_respond(lc);
 }
 
+/* A plain request: the gateway's routes answer it, or take the
+ * connection over as a stream (bev is theirs then). */
+static void
+listener_http_dispatch(struct listener_conn *lc, struct http_request *req,
+    size_t headlen)
+{
+	struct mqtt_listener	*l = lc->l;
+	struct bufferevent	*bev = lc->bev;
+	struct fh_http_head	 h;
+	const char		*names[HTTP_HEADERS_MAX];
+	const char		*values[HTTP_HEADERS_MAX];
+	size_t			 nlens[HTTP_HEADERS_MAX];
+	size_t			 vlens[HTTP_HEADERS_MAX];
+	size_t			 i;
+	bool			 taken;
+	int			 status;
+
+	for (i = 0; i < req->nheaders; i++) {
+		names[i] = req->headers[i].name.p;
+		nlens[i] = req->headers[i].name.len;
+		values[i] = req->headers[i].value.p;
+		vlens[i] = req->headers[i].value.len;
+	}
+	h.listener = l->name;
+	h.peer = lc->addr;
+	h.method = req->method.p;
+	h.method_len = req->method.len;
+	h.target = req->target.p;
+	h.target_len = req->target.len;
+	h.nheaders = req->nheaders;
+	h.names = names;
+	h.name_lens = nlens;
+	h.values = values;
+	h.value_lens = vlens;
+	status = fh_http_dispatch(l->gw, &h, bev, &taken);
+	fh_log(LOG_DEBUG, "listener %s: %s: %.*s %.*s -> %d%s", l->name,
+	    lc->addr, (int)req->method.len, req->method.p,
+	    (int)req->target.len, req->target.p, status,
+	    taken ? " (stream)" : "");
+	if (!taken) {
+		listener_conn_respond(lc);
+		return;
+	}
+	/* The head points into the input: drop it only now. */
+	evbuffer_drain(bufferevent_get_input(bev), headlen);
+	l->c.http_streams++;
+	lc->bev = NULL;
+	listener_conn_free(lc);
+}
+
 static void
 listener_http_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -367,12 +419,7 @@ listener_http_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (!http_is_upgrade(&req)) {
-		status = http_route(l->gw, l->name, &req,
-		    bufferevent_get_output(bev));
-		fh_log(LOG_DEBUG, "listener %s: %s: %.*s %.*s -> %d", l->name,
-		    lc->addr, (int)req.method.len, req.method.p,
-		    (int)req.target.len, req.target.p, status);
-		listener_conn_respond(lc);
+		listener_http_dispatch(lc, &req, (size_t)n);
 		return;
 	}
 	if ((status = http_ws_upgrade(&req, &l->http_opts, &resp, &sub,
@@ -800,6 +847,8 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 		json_object_set_new(o, "http_requests",
 		    json_integer(c->http_requests));
 		json_object_set_new(o, "http_bad", json_integer(c->http_bad));
+		json_object_set_new(o, "http_streams",
+		    json_integer(c->http_streams));
 		json_object_set_new(o, "ws_rejected",
 		    json_integer(c->ws_rejected));
 		ws_set_stats(&l->ws, o);

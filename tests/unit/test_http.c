@@ -1,8 +1,10 @@
-/* Unit tests: HTTP head parser, WebSocket upgrade check, /metrics text. */
+/* Unit tests: HTTP head parser, WebSocket upgrade check, /metrics text,
+ * query-string decoding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 
 #include <event2/buffer.h>
 
+#include "gateway/http.h"
 #include "sinks/mqtt/http.h"
 
 #define UPGRADE_HEAD \
@@ -161,7 +164,7 @@ test_metrics_render(void **state)
 	    "state", "up", "lp", "type", "launchpad", "events", 4,
 	    "sinks", "mqtt", "clients", 2, "listeners", "web", "protocol",
 	    "ws", "accepted", 5, "drops", "ws_too_big", 1);
-	text = http_metrics_render(stats);
+	text = fh_metrics_render(stats);
 	assert_string_equal(text,
 	    "# TYPE firehose_bus_events untyped\n"
 	    "firehose_bus_events 7\n"
@@ -183,6 +186,91 @@ test_metrics_render(void **state)
 	json_decref(stats);
 }
 
+static void
+test_query_parse(void **state)
+{
+	struct fh_http_params	 p;
+	const char		*why = NULL, *q;
+
+	(void)state;
+	q = "topic=gerrit%2F%23&topic=launchpad/+&since=2026-12-01T10:00:00Z"
+	    "&&flag&empty=&sp=a+b%20c";
+	assert_int_equal(fh_http_query_parse(q, strlen(q), &p, &why), 0);
+	assert_int_equal(p.n, 6);
+	assert_string_equal(p.names[0], "topic");
+	assert_string_equal(p.values[0], "gerrit/#");
+	assert_string_equal(p.names[1], "topic");
+	assert_string_equal(p.values[1], "launchpad/ ");
+	assert_string_equal(p.values[2], "2026-12-01T10:00:00Z");
+	assert_string_equal(p.names[3], "flag");
+	assert_string_equal(p.values[3], "");
+	assert_string_equal(p.names[4], "empty");
+	assert_string_equal(p.values[4], "");
+	assert_string_equal(p.values[5], "a b c");
+	fh_http_params_clear(&p);
+
+	/* Only the given length counts. */
+	assert_int_equal(fh_http_query_parse("a=1&b=2", 3, &p, &why), 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.values[0], "1");
+	fh_http_params_clear(&p);
+	assert_int_equal(fh_http_query_parse("", 0, &p, &why), 0);
+	assert_int_equal(p.n, 0);
+	fh_http_params_clear(&p);
+	/* A UTF-8 value, escaped. */
+	assert_int_equal(fh_http_query_parse("t=caf%C3%A9", 11, &p, &why), 0);
+	assert_string_equal(p.values[0], "caf\xc3\xa9");
+	fh_http_params_clear(&p);
+}
+
+static void
+test_query_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"a=%", "a=%4", "a=%zz", "%g1=x", "a=%00", "a=b%C3",
+		"a=%ff%fe", "x&a=%2",
+	};
+	struct fh_http_params	 p;
+	const char		*why;
+	char			 many[8 * (FH_HTTP_QUERY_MAX + 1)];
+	size_t			 i, o = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		assert_int_equal(fh_http_query_parse(bad[i], strlen(bad[i]),
+		    &p, &why), -1);
+		assert_non_null(why);
+		assert_int_equal(p.n, 0);
+	}
+	for (i = 0; i <= FH_HTTP_QUERY_MAX; i++)
+		o += (size_t)snprintf(many + o, sizeof many - o, "k=%zu&", i);
+	assert_int_equal(fh_http_query_parse(many, o, &p, &why), -1);
+	assert_string_equal(why, "too many query parameters");
+	assert_int_equal(fh_http_query_parse(many, o - 6, &p, &why), 0);
+	assert_int_equal(p.n, FH_HTTP_QUERY_MAX);
+	fh_http_params_clear(&p);
+}
+
+static void
+test_pct_decode(void **state)
+{
+	char	*s;
+
+	(void)state;
+	s = fh_http_pct_decode("/v1/a%20b+c", 11, false);
+	assert_string_equal(s, "/v1/a b+c");
+	free(s);
+	s = fh_http_pct_decode("a+b", 3, true);
+	assert_string_equal(s, "a b");
+	free(s);
+	assert_null(fh_http_pct_decode("/%", 2, false));
+	assert_null(fh_http_pct_decode("/%2", 3, false));
+	/* The length bounds the escape: "%41" cut to "%4". */
+	assert_null(fh_http_pct_decode("/%41", 3, false));
+	assert_null(fh_http_pct_decode("/\xff", 2, false));
+}
+
 int
 main(void)
 {
@@ -192,6 +280,9 @@ main(void)
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_metrics_render),
+		cmocka_unit_test(test_query_parse),
+		cmocka_unit_test(test_query_parse_bad),
+		cmocka_unit_test(test_pct_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
