@@ -578,20 +578,28 @@ state_schedule(struct fh_state *st)
 	event_active(st->ev_commit, EV_TIMEOUT, 0);
 }
 
+/* Row ids the modules cached from this batch may be gone. */
+static void
+state_fail_hooks(struct fh_state *st)
+{
+	size_t	i;
+
+	for (i = 0; i < st->nmods; i++)
+		if (st->mods[i].on_fail != NULL)
+			st->mods[i].on_fail(st->mods[i].arg);
+}
+
 static void
 state_fail(struct fh_state *st, const char *what, int rc)
 {
 	st->errors++;
-	if (!st->failed)	/* once per batch */
+	if (!st->failed) {	/* once per batch */
 		fh_log(LOG_ERR, "state: %s failed: %s", what,
 		    sqlite3_errcode(st->db) == rc ? sqlite3_errmsg(st->db) :
 		    sqlite3_errstr(rc));
-	if (!st->failed) {
-		size_t	i;
-
-		for (i = 0; i < st->nmods; i++)
-			if (st->mods[i].on_fail != NULL)
-				st->mods[i].on_fail(st->mods[i].arg);
+		/* The failure may itself have rolled the transaction back
+		 * (disk full, I/O error). */
+		state_fail_hooks(st);
 	}
 	st->failed = true;
 	state_body_forget(st);
@@ -644,9 +652,12 @@ state_commit_tx(struct fh_state *st)
 			}
 		}
 	}
-	if (st->failed)
+	if (st->failed) {
+		/* Rows written after the failure are gone too. */
+		state_fail_hooks(st);
+		state_body_forget(st);
 		st->failed_commits++;
-	else
+	} else
 		st->commits++;
 	if (st->batch_writes > st->max_batch)
 		st->max_batch = st->batch_writes;

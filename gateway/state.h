@@ -112,8 +112,9 @@ struct fh_state_module {
 	 * never edited, since files already went through it. */
 	const struct fh_state_migration *migrations;
 	size_t		 nmigrations;
-	/* Optional: the current batch failed and will be rolled back, so
-	 * row ids the module cached from it are void. */
+	/* Optional: the current batch failed (called at the failure, and
+	 * again once it is rolled back), so row ids the module cached from
+	 * it are void. */
 	void		(*on_fail)(void *arg);
 };
 
