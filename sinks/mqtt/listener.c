@@ -31,6 +31,7 @@
 #include "gateway/gateway.h"
 #include "gateway/http.h"
 #include "gateway/log.h"
+#include "gateway/log_limit.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/http.h"
 #include "sinks/mqtt/listener.h"
@@ -155,6 +156,9 @@ struct mqtt_listener {
 	TAILQ_HEAD(, listener_conn)	 conns;
 	size_t				 npending;
 	bool				 full;	/* logged once per episode */
+	/* Failed handshakes, timeouts, bad HTTP: one line per address a
+	 * minute for each. */
+	struct fh_log_limit		*tls_log, *timeout_log, *http_log;
 	struct ws_set			 ws;
 	struct listener_counters	 c;
 };
@@ -276,8 +280,9 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			    strerror(EVUTIL_SOCKET_ERROR()));
 		while (bufferevent_get_openssl_error(bev) != 0)
 			;
-		fh_log(LOG_WARNING, "listener %s: TLS handshake with %s "
-		    "failed: %s", l->name, lc->addr, why);
+		fh_log_limited(l->tls_log, LOG_WARNING, lc->addr,
+		    "listener %s: TLS handshake with %s failed: %s", l->name,
+		    lc->addr, why);
 	}
 	listener_conn_free(lc);
 }
@@ -292,8 +297,9 @@ listener_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (lc->state != LC_RESPOND) {	/* else: the lingering close ends */
 		l->c.setup_timeouts++;
-		fh_log(LOG_WARNING, "listener %s: %s: %s timed out", l->name,
-		    lc->addr, lc->state == LC_HANDSHAKE ? "TLS handshake" :
+		fh_log_limited(l->timeout_log, LOG_WARNING, lc->addr,
+		    "listener %s: %s: %s timed out", l->name, lc->addr,
+		    lc->state == LC_HANDSHAKE ? "TLS handshake" :
 		    "HTTP request");
 	}
 	listener_conn_free(lc);
@@ -334,8 +340,9 @@ listener_conn_respond(struct listener_conn *lc)
 static void
 listener_http_reject(struct listener_conn *lc, int status, const char *why)
 {
-	fh_log(LOG_INFO, "listener %s: %s: HTTP %d: %s", lc->l->name,
-	    lc->addr, status, why);
+	fh_log_limited(lc->l->http_log, LOG_INFO, lc->addr,
+	    "listener %s: %s: HTTP %d: %s", lc->l->name, lc->addr, status,
+	    why);
 	http_respond_status(bufferevent_get_output(lc->bev), status, why);
 	listener_conn_respond(lc);
 }
@@ -629,6 +636,16 @@ listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
 	return 0;
 }
 
+static struct fh_log_limit *
+listener_log_limit(struct mqtt_listener *l, const char *what)
+{
+	char			 prefix[300];
+
+	snprintf(prefix, sizeof prefix, "listener %s", l->name);
+	return fh_log_limit_create(fh_gateway_base(l->gw), prefix, what,
+	    FH_LOG_LIMIT_INTERVAL_MS, FH_LOG_LIMIT_ADDRS);
+}
+
 struct mqtt_listener *
 mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
     mqtt_accept_cb cb, void *arg, char **errstr)
@@ -650,6 +667,9 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
 	}
 	if (listener_apply(l, sec, &l->conf, errstr) != 0)
 		goto fail;
+	l->tls_log = listener_log_limit(l, "failed TLS handshakes");
+	l->timeout_log = listener_log_limit(l, "setup timeouts");
+	l->http_log = listener_log_limit(l, "rejected HTTP requests");
 	return l;
 fail:
 	mqtt_listener_free(l);
@@ -808,6 +828,9 @@ mqtt_listener_free(struct mqtt_listener *l)
 	while ((lc = TAILQ_FIRST(&l->conns)) != NULL)
 		listener_conn_free(lc);
 	ws_set_release(&l->ws);
+	fh_log_limit_free(l->tls_log);
+	fh_log_limit_free(l->timeout_log);
+	fh_log_limit_free(l->http_log);
 	SSL_CTX_free(l->ssl_ctx);
 	listener_free_origins(l);
 	fh_conf_clear(listener_vars, &l->conf);
@@ -843,6 +866,10 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 	    json_integer(c->tls_failed));
 	json_object_set_new(o, "setup_timeouts",
 	    json_integer(c->setup_timeouts));
+	json_object_set_new(o, "log_suppressed", json_integer((json_int_t)
+	    (fh_log_limit_suppressed(l->tls_log) +
+	    fh_log_limit_suppressed(l->timeout_log) +
+	    fh_log_limit_suppressed(l->http_log))));
 	if (l->flags & LISTENER_WS) {
 		json_object_set_new(o, "http_requests",
 		    json_integer(c->http_requests));

@@ -120,8 +120,10 @@ def test_mosquitto(d, pki):
     check(out.strip() == "t/cert from publisher", "got %r %r" % (out, err))
 
     # require_certificate: without one the handshake fails (logged once,
-    # with the address), with one it works.
+    # with the address), with one it works. From an address of its own:
+    # failures are logged once a minute per address.
     r = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(d.ports["strict"]),
+             "-A", "127.0.0.2",
              "-t", "x", "-C", "1", "-W", "5", "--cafile", pki["ca"]])
     check(r.returncode != 0, "no client certificate accepted")
     s = msub(d.ports["strict"], pki, "strict/#", 1, cert=True)
@@ -129,7 +131,7 @@ def test_mosquitto(d, pki):
     r = mpub(d.ports["strict"], pki, "strict/a", "ok", cert=True)
     out, err = s.communicate(timeout=30)
     check(out.strip() == "strict/a ok", "strict: %r %r" % (out, err))
-    wait_for(lambda: any("listener strict: TLS handshake with 127.0.0.1:"
+    wait_for(lambda: any("listener strict: TLS handshake with 127.0.0.2:"
                          in l and "did not return a certificate" in l
                          for l in d.logtext().splitlines()),
              what="handshake failure logged")
@@ -140,10 +142,15 @@ def test_bad_peers(d, pki):
     sub = Paho(d.ports["tls"], ca=pki["ca"], cert=pki["client_cert"],
                key=pki["client_key"])
     sub.sub("bad/#")
-    for junk in (b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00",
-                 b"GET / HTTP/1.1\r\n\r\n", os.urandom(300)):
+    # Each from an address of its own: failures are logged once a minute
+    # per address.
+    for i, junk in enumerate((
+            b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00",
+            b"GET / HTTP/1.1\r\n\r\n", os.urandom(300))):
         with socket.create_connection(("127.0.0.1", d.ports["tls"]),
-                                      timeout=10) as s:
+                                      timeout=10,
+                                      source_address=("127.0.0.%d" % (3 + i),
+                                                      0)) as s:
             s.sendall(junk)
             try:
                 while s.recv(4096):
