@@ -4,7 +4,8 @@ sessions queueing QoS>0 while offline up to max_queued_messages, redelivery
 with DUP on resume, QoS 2 exactly once inbound, QoS downgrade."""
 import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from mqtttest import Client, Raw, ack_pkt, connect_pkt, packet, publish_pkt, \
     subscribe_pkt
 
@@ -18,22 +19,46 @@ bind = 127.0.0.1:{port}
 """
 
 
-def test():
+def window(d, pub):
+    """A persistent "win" session with m0..m5 published: m0..m2 in
+    flight, the rest queued. Returns the raw connection and m0..m2."""
+    r = Raw(d.port, connect_pkt("win", clean=False))
+    r.send(subscribe_pkt(1, [("win/#", 1)]))
+    check(r.read()[0] == 9, "SUBACK")
+    for i in range(6):
+        pub.pub("win/x", "m%d" % i, qos=1)
+    got = [r.read_publish(5) for _ in range(3)]
+    check([g[1] for g in got] == [b"m0", b"m1", b"m2"], "window %r" % got)
+    return r, got
+
+
+def test_inflight_window_holds_at_max():
     with Daemon(CONF) as d:
         pub = Client(d.port, "pub")
-        # in-flight window: 3 unacknowledged QoS 1, no more
-        r = Raw(d.port, connect_pkt("win", clean=False))
-        r.send(subscribe_pkt(1, [("win/#", 1)]))
-        check(r.read()[0] == 9, "SUBACK")
-        for i in range(6):
-            pub.pub("win/x", "m%d" % i, qos=1)
-        got = [r.read_publish(5) for _ in range(3)]
-        check([g[1] for g in got] == [b"m0", b"m1", b"m2"], "window %r" % got)
-        check(r.read(1) is None, "more than max_inflight_messages in flight")
+        r, _ = window(d, pub)
+        r.nothing(via=pub)    # more than max_inflight_messages in flight?
+        r.close()
+        pub.close()
+
+
+def test_inflight_window_one_puback_one_more():
+    with Daemon(CONF) as d:
+        pub = Client(d.port, "pub")
+        r, got = window(d, pub)
         r.send(ack_pkt("puback", got[0][3]))
         g = r.read_publish(5)
         check(g[1] == b"m3" and not g[5], "next after PUBACK %r" % (g,))
-        check(r.read(1) is None, "window overrun after one PUBACK")
+        r.nothing()           # window overrun after one PUBACK?
+        r.close()
+        pub.close()
+
+
+def test_resume_redelivers_with_dup_then_queue_in_order():
+    with Daemon(CONF) as d:
+        pub = Client(d.port, "pub")
+        r, got = window(d, pub)
+        r.send(ack_pkt("puback", got[0][3]))
+        check(r.read_publish(5)[1] == b"m3", "m3")
         # drop the connection: m1, m2, m3 in flight, m4, m5 queued
         r.close()
         for i in range(6, 12):
@@ -55,10 +80,15 @@ def test():
             r.send(ack_pkt("puback", g[3]))
         check(seen[3:] == [b"m4", b"m5", b"m6", b"m7", b"m8"],
               "queue order %r" % seen)
-        check(r.read(1) is None, "more than max_queued_messages kept")
+        r.nothing()           # more than max_queued_messages kept?
         r.send(packet(0xe0))
         r.close()
-        # QoS 2 out: PUBREC -> PUBREL -> PUBCOMP, redelivery of PUBREL
+        pub.close()
+
+
+def test_qos2_out_pubrel_resent_on_resume():
+    with Daemon(CONF) as d:
+        pub = Client(d.port, "pub")
         r = Raw(d.port, connect_pkt("q2", clean=False))
         r.send(subscribe_pkt(1, [("q2", 2)]))
         r.read()
@@ -73,9 +103,13 @@ def test():
         p = r.read()
         check(p == (6, 2, g[3].to_bytes(2, "big")), "PUBREL again %r" % (p,))
         r.send(ack_pkt("pubcomp", g[3]))
-        check(r.read(1) is None, "message sent again after PUBCOMP")
+        r.nothing()           # the message sent again after PUBCOMP?
         r.close()
-        # QoS 2 in: a resent PUBLISH (DUP) is delivered once
+        pub.close()
+
+
+def test_qos2_in_dup_delivered_once():
+    with Daemon(CONF) as d:
         w = Client(d.port, "w")
         w.sub("in2", 2)
         s = Raw(d.port, connect_pkt("sender"))
@@ -86,27 +120,43 @@ def test():
         s.send(ack_pkt("pubrel", 9))
         check(s.read() == (7, 0, b"\x00\x09"), "PUBCOMP")
         w.expect("in2", "once", qos=2)
-        w.nothing(1)
+        w.nothing()
         # after PUBCOMP the id is free again: a new message
         s.send(publish_pkt("in2", "again", qos=2, mid=9))
-        s.read()
+        check(s.read() == (5, 0, b"\x00\x09"), "PUBREC for a reused id")
+        s.send(ack_pkt("pubrel", 9))
+        check(s.read() == (7, 0, b"\x00\x09"), "PUBCOMP for a reused id")
         w.expect("in2", "again")
-        # QoS 1 in: PUBACK; downgrade to the granted QoS 0
+        s.close()
+        w.close()
+
+
+def test_qos1_in_puback_and_downgrade_to_granted():
+    with Daemon(CONF) as d:
+        w = Client(d.port, "w")
         w.sub("down", 0)
+        s = Raw(d.port, connect_pkt("sender"))
         s.send(publish_pkt("down", "x", qos=1, mid=10))
         check(s.read() == (4, 0, b"\x00\x0a"), "PUBACK")
         w.expect("down", "x", qos=0)
-        # offline clean-session clients get nothing queued
+        s.close()
+        w.close()
+
+
+def test_clean_session_gets_nothing_queued():
+    with Daemon(CONF) as d:
+        pub = Client(d.port, "pub")
         c = Client(d.port, "cleanq")
         c.sub("cq", 1)
         c.close()
         pub.pub("cq", "lost", qos=1)
         c = Client(d.port, "cleanq")
-        c.nothing(1)
+        c.nothing(via=pub)
         c.close()
-        w.close()
         pub.close()
-    # session_expiry: an offline persistent session goes after a while
+
+
+def test_offline_session_expires():
     conf = CONF.replace("sys_interval = 0", "sys_interval = 1s\n"
                         "session_expiry = 1s")
     with Daemon(conf) as d:
@@ -127,4 +177,4 @@ def test():
         r.close()
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -13,6 +13,9 @@ import tempfile
 import time
 
 SKIP = 77
+# What ASan, LSan and UBSan print when they find something.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
 FIREHOSED = os.environ.get("FIREHOSED") or os.path.join(
     os.environ.get("top_builddir", "."), "firehosed")
 SRCDIR = os.environ.get("top_srcdir", os.path.join(
@@ -114,9 +117,14 @@ class Daemon:
     def send(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=signal.SIGTERM, timeout=10, want=0):
+        """Stop the daemon with sig and return its exit status. With want
+        (default 0; -SIGKILL for kill9) anything else fails the test, as
+        does a sanitizer report in the log: no daemon a test starts goes
+        unchecked. want=None: the caller checks the status itself."""
         if self.proc is None:
             return None
+        killed = False
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -124,13 +132,32 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                killed = True
         rc = self.proc.returncode
         self.proc = None
         self.logf.close()
+        if want is not None:
+            if killed:
+                raise AssertionError("firehosed did not stop within %ds "
+                                     "of signal %d" % (timeout, sig))
+            if rc != want:
+                sys.stderr.write(self.logtext())
+                raise AssertionError("firehosed exited with %r, want %r"
+                                     % (rc, want))
+            self.check_sanitizers()
         return rc
 
+    def check_sanitizers(self):
+        """A sanitizer report in the log fails the test."""
+        text = self.logtext()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                sys.stderr.write(text)
+                raise AssertionError("sanitizer report in the log: %r"
+                                     % mark)
+
     def kill9(self):
-        return self.stop(signal.SIGKILL)
+        return self.stop(signal.SIGKILL, want=-signal.SIGKILL)
 
     def logtext(self):
         try:
@@ -143,16 +170,14 @@ class Daemon:
         return self
 
     def __exit__(self, *exc):
-        rc = self.stop()
         if exc[0] is not None:
+            self.stop(want=None)
             sys.stderr.write("--- firehosed log ---\n" + self.logtext())
-        # A sanitizer report or a crash on shutdown fails the test.
-        if rc not in (0, None, -signal.SIGKILL) and exc[0] is None:
-            sys.stderr.write(self.logtext())
-            raise AssertionError("firehosed exited with %r" % rc)
-        if exc[0] is None and "ERROR: AddressSanitizer" in self.logtext():
-            sys.stderr.write(self.logtext())
-            raise AssertionError("AddressSanitizer report in the log")
+            return False
+        # A non-zero exit, a crash on shutdown or a sanitizer report
+        # fails the test.
+        self.stop()
+        self.check_sanitizers()
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 

@@ -12,6 +12,9 @@ from fhtest import check
 
 V31 = mqtt.MQTTv31
 V311 = mqtt.MQTTv311
+# "Nothing more arrives" is checked against a sentinel, never a sleep.
+SENTINEL = "fhtest/sentinel/"
+SYNC = "fhtest/sync"
 
 
 class Client:
@@ -22,6 +25,9 @@ class Client:
                  expect_rc=0):
         self.c = mqtt.Client(client_id=client_id, clean_session=clean,
                              protocol=protocol)
+        self.client_id = client_id
+        self.sentinels = 0
+        self.sentinel_topic = None
         self.msgs = queue.Queue()
         self.connacks = queue.Queue()
         self.subacks = {}
@@ -102,10 +108,36 @@ class Client:
             check(m.qos == qos, "%s: qos %d, want %d" % (topic, m.qos, qos))
         return m
 
-    def nothing(self, timeout=0.5):
-        m = self.get(timeout)
-        check(m is None, "unexpected message %s %r" % (
-            m and m.topic, m and m.payload))
+    def sync(self, qos=1):
+        """Return once the broker has handled every packet this client
+        sent before: a QoS 1 PUBLISH to a topic nobody reads, and its
+        PUBACK (the broker handles one connection's packets in order)."""
+        self.pub(SYNC, "sync", qos=qos)
+
+    def nothing(self, via=None, topic=None):
+        """Check that no message arrives before a sentinel, instead of
+        sleeping: via (the client whose messages must not arrive here;
+        default this one) publishes the sentinel at QoS 1 after whatever
+        it sent before, and the broker routes one connection's packets
+        and delivers to one client in order, so a message already routed
+        here comes first. topic: one this client reads and via may
+        write; default a private one, subscribed on first use. A number
+        (the old timeout) is taken as via=None."""
+        if not isinstance(via, Client):
+            via = self
+        if topic is None:
+            if self.sentinel_topic is None:
+                self.sentinel_topic = SENTINEL + (self.client_id or
+                                                  str(id(self)))
+                self.sub(self.sentinel_topic, 1)
+            topic = self.sentinel_topic
+        self.sentinels += 1
+        payload = ("sentinel %d" % self.sentinels).encode()
+        via.pub(topic, payload, qos=1)
+        m = self.get(10)
+        check(m is not None, "the sentinel on %s never arrived" % topic)
+        check((m.topic, m.payload) == (topic, payload),
+              "unexpected message %s %r" % (m.topic, m.payload))
 
     def close(self):
         self.c.disconnect()
@@ -328,6 +360,20 @@ class Raw:
             mid = int.from_bytes(body[off:off + 2], "big")
             off += 2
         return topic, body[off:], qos, mid, bool(flags & 1), bool(flags & 8)
+
+    def nothing(self, via=None):
+        """Check that no packet arrives before the answer to a PINGREQ,
+        instead of sleeping: the broker answers one connection's packets
+        in order, so what it sent for the packets before (or routed here
+        before it read the PINGREQ) comes first. via: a Client whose
+        earlier messages must be routed first (its sync())."""
+        if via is not None:
+            via.sync()
+        self.send(packet(0xc0))
+        p = self.read(10)
+        check(p is not None, "no PINGRESP")
+        check(p[0] == 13, "unexpected packet type %d before PINGRESP: %r"
+              % (p[0], p[2][:80]))
 
     def closed(self, timeout=10):
         """True when the server closes the connection within timeout."""
