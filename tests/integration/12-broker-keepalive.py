@@ -4,7 +4,8 @@ will goes out); PINGREQs keep it alive; a connection that never sends
 CONNECT is dropped after connect_timeout."""
 import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from mqtttest import Client, Raw, connect_pkt, packet
 
 CONF = """[broker]
@@ -16,7 +17,7 @@ bind = 127.0.0.1:{port}
 """
 
 
-def test():
+def test_pings_keep_alive_silence_drops_and_sends_will():
     with Daemon(CONF) as d:
         watcher = Client(d.port, "watcher")
         watcher.sub("will/#", 1)
@@ -32,14 +33,24 @@ def test():
         check(r.closed(15), "silent client not dropped")
         check(time.time() - start >= 1.0, "dropped before the keepalive")
         watcher.expect("will/pinger", "gone", timeout=5)
-        # keepalive 0: never dropped for silence (wait past 1.5 s)
+        watcher.close()
+
+
+def test_connection_without_connect_dropped():
+    with Daemon(CONF) as d:
+        n = Raw(d.port)
+        check(n.closed(15), "connection without CONNECT not dropped")
+
+
+def test_keepalive_zero_never_dropped_for_silence():
+    with Daemon(CONF) as d:
         z = Raw(d.port, connect_pkt("zero", keepalive=0))
-        # a connection that never sends CONNECT
+        # the clock: a connection without CONNECT goes after 2 s, past
+        # 1.5 x any keepalive a broker might assume
         n = Raw(d.port)
         check(n.closed(15), "connection without CONNECT not dropped")
         z.send(packet(0xc0))
         check(z.read() == (13, 0, b""), "keepalive 0 client was dropped")
-        watcher.close()
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import time
 
-from fhtest import Daemon, check, main, need
+import fhtest
+from fhtest import Daemon, check, need
 from mqtttest import Client, Sub, pub
 
 CONF = """[broker]
@@ -46,8 +47,9 @@ def wait_log(d, text, timeout=10):
     raise AssertionError("log never said %r" % text)
 
 
-def test():
-    need("mosquitto_passwd", "mosquitto_pub", "mosquitto_sub")
+def auth_daemon():
+    """A daemon with alice ($7$) and bob ($6$) and ACL1, started."""
+    need("mosquitto_passwd")
     d = Daemon(CONF, wait=None, ports={"anon": "true"})
     pw = os.path.join(d.tmp, "passwd")
     open(pw, "w").close()
@@ -59,16 +61,23 @@ def test():
     with open(os.path.join(d.tmp, "acl"), "w") as f:
         f.write(ACL1)
     d.start()
-    with d:
-        port = d.port
-        Client(port, "a", user="alice", password="wrong", expect_rc=4)
-        Client(port, "a", user="nobody", password="x", expect_rc=4)
-        Client(port, "a", user="alice", expect_rc=4)
-        anon = Client(port, "anon")
+    return d
+
+
+def test_bad_credentials_connack_4():
+    with auth_daemon() as d:
+        Client(d.port, "a", user="alice", password="wrong", expect_rc=4)
+        Client(d.port, "a", user="nobody", password="x", expect_rc=4)
+        Client(d.port, "a", user="alice", expect_rc=4)
+
+
+def test_acl_user_and_anonymous_rules():
+    with auth_daemon() as d:
+        anon = Client(d.port, "anon")
         anon.sub("#", 1)
-        bob = Client(port, "bobc", user="bob", password="hunter2")
+        bob = Client(d.port, "bobc", user="bob", password="hunter2")
         bob.sub("#", 1)
-        alice = Client(port, "alicec", user="alice", password="secret")
+        alice = Client(d.port, "alicec", user="alice", password="secret")
         # alice writes alice/# and public/#; anonymous reads public/# only
         alice.pub("alice/x", "1", qos=1)
         bob.expect("alice/x", "1")
@@ -76,51 +85,74 @@ def test():
         anon.expect("public/x", "2")
         bob.expect("public/x", "2")
         alice.pub("bob/x", "denied", qos=1)        # acknowledged, dropped
-        bob.nothing()
-        anon.nothing()
-        # pattern %c: a client reads its own clients/<id>/#
-        me = Client(port, "me")
+        bob.nothing(via=alice)
+        anon.nothing(via=alice)
+        for c in (anon, bob, alice):
+            c.close()
+
+
+def test_acl_pattern_client_id():
+    with auth_daemon() as d:
+        bob = Client(d.port, "bobc", user="bob", password="hunter2")
+        me = Client(d.port, "me")
         me.sub("clients/#", 0)
         bob.pub("clients/me/x", "mine", qos=1)
         bob.pub("clients/you/x", "yours", qos=1)
         me.expect("clients/me/x", "mine")
-        me.nothing()
-        bob.get()
-        bob.get()
-        # stock client with a user from the file
-        s = Sub(port, "alice/#", ["-u", "bob", "-P", "hunter2"])
-        pub(port, "alice/stock", "hi", "-u", "alice", "-P", "secret")
+        me.nothing(via=bob)
+        me.close()
+        bob.close()
+
+
+def test_stock_clients_with_users_from_the_file():
+    need("mosquitto_pub", "mosquitto_sub")
+    with auth_daemon() as d:
+        s = Sub(d.port, "alice/#", ["-u", "bob", "-P", "hunter2"])
+        pub(d.port, "alice/stock", "hi", "-u", "alice", "-P", "secret")
         check(s.messages(1) == ["alice/stock hi"], "stock client")
         s.close()
-        bob.expect("alice/stock", "hi")
-        r = subprocess.run(["mosquitto_pub", "-p", str(port), "-t", "x",
+        r = subprocess.run(["mosquitto_pub", "-p", str(d.port), "-t", "x",
                             "-m", "x", "-u", "alice", "-P", "bad"],
                            capture_output=True, text=True, timeout=30)
         check(r.returncode != 0, "bad password accepted by mosquitto_pub")
 
-        # SIGHUP: carol appears, alice loses public/#; nobody is dropped
-        passwd(pw, "carol", "c")
+
+def test_sighup_reloads_users_and_acl_without_drops():
+    with auth_daemon() as d:
+        anon = Client(d.port, "anon")
+        anon.sub("#", 1)
+        bob = Client(d.port, "bobc", user="bob", password="hunter2")
+        bob.sub("#", 1)
+        alice = Client(d.port, "alicec", user="alice", password="secret")
+        # carol appears, alice loses public/#; nobody is dropped
+        passwd(os.path.join(d.tmp, "passwd"), "carol", "c")
         with open(os.path.join(d.tmp, "acl"), "w") as f:
             f.write(ACL1.replace("topic write public/#\n", "") +
                     "user carol\ntopic write public/#\n")
         d.send(signal.SIGHUP)
         wait_log(d, "reload done")
-        carol = Client(port, "carolc", user="carol", password="c")
+        carol = Client(d.port, "carolc", user="carol", password="c")
         carol.pub("public/c", "from carol", qos=1)
         anon.expect("public/c", "from carol")
         alice.pub("public/a", "not any more", qos=1)
         bob.expect("public/c", "from carol")
-        bob.nothing()
-        anon.nothing()
-        # a broken password file on SIGHUP keeps the old one
-        with open(pw, "a") as f:
+        bob.nothing(via=alice)
+        anon.nothing(via=alice)
+        for c in (anon, bob, alice, carol):
+            c.close()
+
+
+def test_broken_password_file_on_sighup_keeps_the_old_one():
+    with auth_daemon() as d:
+        with open(os.path.join(d.tmp, "passwd"), "a") as f:
             f.write("broken line\n")
         d.send(signal.SIGHUP)
         wait_log(d, "reload failed")
-        Client(port, "c2", user="carol", password="c").close()
-        for c in (anon, bob, alice, me, carol):
-            c.close()
-    # allow_anonymous = false: CONNACK 5 for anonymous, users still fine
+        Client(d.port, "c2", user="bob", password="hunter2").close()
+
+
+def test_allow_anonymous_false_connack_5():
+    need("mosquitto_passwd")
     d = Daemon(CONF, wait=None, ports={"anon": "false"})
     open(os.path.join(d.tmp, "acl"), "w").close()
     open(os.path.join(d.tmp, "passwd"), "w").close()
@@ -131,4 +163,4 @@ def test():
         Client(d.port, "a", user="alice", password="secret").close()
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -13,6 +13,7 @@ import tempfile
 import time
 
 SKIP = 77
+_in_cases = False  # run_cases() is running a case
 # What ASan, LSan and UBSan print when they find something.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:")
@@ -28,8 +29,12 @@ def skip(why):
 
 
 def need(*tools):
+    """Skip the script (or, inside run_cases, the case) when a tool is
+    missing."""
     for t in tools:
         if shutil.which(t) is None:
+            if _in_cases:
+                skip_case(t + " not installed")
             skip(t + " not installed")
 
 
@@ -222,6 +227,8 @@ def run_cases(ns):
     if not cases:
         print("FAIL: %s: no test_* functions" % script)
         sys.exit(1)
+    global _in_cases
+    _in_cases = True
     passed = failed = skipped = 0
     for name, fn in cases:
         try:
