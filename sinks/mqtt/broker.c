@@ -17,6 +17,7 @@
 #include "config.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/log_limit.h"
 #include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/auth.h"
@@ -184,7 +185,7 @@ broker_conn_error(struct mqtt_conn *c, int err, const char *what)
 	else
 		b->err_malformed++;
 	snprintf(why, sizeof why, "%s: %s, closing", what, mqtt_strerror(err));
-	fh_log(LOG_WARNING, "mqtt %s (%s): %s",
+	fh_log_limited(b->err_log, LOG_WARNING, c->addr, "mqtt %s (%s): %s",
 	    c->client_id ? c->client_id : "-", c->addr, why);
 	/* drop what we had queued: the peer is not worth flushing to */
 	evbuffer_drain(bufferevent_get_output(c->bev),
@@ -398,6 +399,9 @@ mqtt_broker_create(struct fh_gateway *gw, const struct mqtt_broker_conf *conf)
 		b->conf.connect_timeout = 10000;
 	b->topics = topic_tree_create(msg_retain_free_cb);
 	TAILQ_INIT(&b->conns);
+	b->err_log = fh_log_limit_create(b->base, "mqtt",
+	    "malformed-connection warnings", FH_LOG_LIMIT_INTERVAL_MS,
+	    FH_LOG_LIMIT_ADDRS);
 	return b;
 }
 
@@ -472,6 +476,7 @@ mqtt_broker_free(struct mqtt_broker *b)
 	free(b->sessions);
 	topic_tree_free(b->topics);
 	mqtt_auth_free(b->auth);
+	fh_log_limit_free(b->err_log);
 	while ((l = b->lstats) != NULL) {
 		b->lstats = l->next;
 		free(l->name);

@@ -199,6 +199,8 @@ struct mqtt_broker {
 	uint64_t		 drop_qos0_slow, drop_queue_full;
 	uint64_t		 drop_anonymous, drop_acl, drop_slow_disconnect;
 	uint64_t		 err_malformed, err_too_large, err_protocol;
+	/* their log lines: one per source address a minute */
+	struct fh_log_limit	*err_log;
 	uint64_t		 err_auth, refused_max_conns, keepalive_expired;
 	uint64_t		 sys_msgs;
 	/* limits: max_queued_bytes, max_memory */

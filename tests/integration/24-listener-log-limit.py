@@ -12,6 +12,7 @@ import time
 
 import fhtest
 from fhtest import Daemon, check
+from mqtttest import Client, connect_pkt, publish_pkt
 from transport import make_pki
 
 CONF = """[broker]
@@ -91,6 +92,26 @@ def test_http_garbage_from_one_address():
         check(1 <= lines <= 2 + minutes, "%d lines logged" % lines)
         check(lines + held == 200, "%d logged + %d counted != 200"
               % (lines, held))
+
+
+def test_mqtt_malformed_from_one_address():
+    d, ports = daemon()
+    with d:
+        start = time.monotonic()
+        for i in range(200):
+            # CONNECT, then a PUBLISH with a '#' topic: malformed
+            bad(d.port, connect_pkt("bad%d" % i) + publish_pkt("a/#", "x"))
+        minutes = int((time.monotonic() - start) // 60)
+        ok = Client(d.port)	# still served
+        ok.sub("x")
+        ok.close()
+        check(d.stop() == 0, "exit status")
+        log = d.logtext()
+        lines = len(re.findall(r"mqtt bad\d+ \(127\.0\.0\.1:\d+\): ", log))
+        held = counted(log, "malformed-connection warnings", "127.0.0.1")
+        check(1 <= lines <= 2 + minutes, "%d lines logged" % lines)
+        check(lines + held == 200, "%d logged + %d counted != 200:\n%s"
+              % (lines, held, log[-2000:]))
 
 
 def test_many_addresses_share_a_bounded_table():

@@ -294,8 +294,11 @@ def ack_pkt(kind, mid):
 class Raw:
     """A hand-driven MQTT connection."""
 
-    def __init__(self, port, connect=None):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, connect=None, src=None):
+        """src: a loopback source address (the default: the kernel's)."""
+        self.s = socket.create_connection(
+            ("127.0.0.1", port), timeout=10,
+            source_address=(src, 0) if src else None)
         self.buf = b""
         if connect is not None:
             self.send(connect)
