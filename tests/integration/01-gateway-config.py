@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""firehosed -t: config errors come back as file:line: message, exit 1."""
+"""firehosed -t: config errors come back as file:line: message, exit 1;
+one case per error."""
 import os
 import tempfile
 
-from fhtest import FIREHOSED, check, main, run
+import fhtest
+from fhtest import FIREHOSED, check, run
 
 CASES = [
     # (config text, expected substring of the error)
@@ -26,24 +28,40 @@ CASES = [
 ]
 
 
-def test():
-    tmp = tempfile.mkdtemp(prefix="fh-conf-")
-    path = os.path.join(tmp, "f.conf")
-    for text, want in CASES:
-        with open(path, "w") as f:
+TMP = tempfile.mkdtemp(prefix="fh-conf-")
+PATH = os.path.join(TMP, "f.conf")
+
+
+def refused(text, want):
+    def case():
+        with open(PATH, "w") as f:
             f.write(text)
-        r = run([FIREHOSED, "-t", "-c", path])
+        r = run([FIREHOSED, "-t", "-c", PATH])
         check(r.returncode == 1, "%r: exit %d, want 1" % (text, r.returncode))
         out = r.stdout + r.stderr
-        check(path + want in out, "%r: want %r in %r" % (text, want, out))
-    with open(path, "w") as f:
+        check(PATH + want in out, "%r: want %r in %r" % (text, want, out))
+    return case
+
+
+for _i, (_text, _want) in enumerate(CASES):
+    globals()["test_refused_%02d" % _i] = refused(_text, _want)
+
+
+def test_valid_config_with_comments_accepted():
+    with open(PATH, "w") as f:
         f.write("; comment\n[gateway]\nlog_level = debug # trailing\n"
                 "[broker]\n[listener a]\nbind = 127.0.0.1:1883\n")
-    r = run([FIREHOSED, "-t", "-c", path])
+    r = run([FIREHOSED, "-t", "-c", PATH])
     check(r.returncode == 0, "valid config rejected: " + r.stdout + r.stderr)
     check("configuration OK" in r.stdout, r.stdout)
-    r = run([FIREHOSED, "-t", "-c", os.path.join(tmp, "missing.conf")])
+
+
+def test_missing_file():
+    r = run([FIREHOSED, "-t", "-c", os.path.join(TMP, "missing.conf")])
     check(r.returncode == 1 and "No such file" in r.stdout, r.stdout)
+
+
+def test_version_help_and_bad_option():
     r = run([FIREHOSED, "--version"])
     check(r.returncode == 0 and r.stdout.startswith("firehosed "), r.stdout)
     r = run([FIREHOSED, "--help"])
@@ -52,4 +70,4 @@ def test():
     check(r.returncode == 2, "unknown option exit %d" % r.returncode)
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -7,7 +7,8 @@ import glob
 import json
 import os
 
-from fhtest import Daemon, SRCDIR, check, main, need
+import fhtest
+from fhtest import Daemon, SRCDIR, check, need
 from gerritsshd import Sshd, Subscriber, wait_for
 
 
@@ -27,7 +28,9 @@ def cases():
     return good, bad
 
 
-def test():
+@fhtest.once
+def stream():
+    """Replay every case through sshd once; the cases below check it."""
     need("ssh-keygen")
     good, bad = cases()
     big = {"type": "comment-added", "project": "big/one",
@@ -73,27 +76,47 @@ def test():
             sub.close()
             sshd.stop()
             d.stop()
-        check(len(got) == len(want), "got %d messages, want %d" % (
-            len(got), len(want)))
-        for (topic, payload), (wtopic, wev) in zip(got, want):
-            check(topic == wtopic, "topic %r, want %r" % (topic, wtopic))
-            check(json.loads(payload) == wev, "payload differs on %s: %.200r"
-                  % (topic, payload))
-        # Key order kept, UTF-8 as is: the golden payload byte for byte.
-        for (topic, payload), (_, _, _, exact) in zip(got, good):
-            if exact is not None:
-                check(payload == exact, "%s: payload %.300r, want %.300r"
-                      % (topic, payload, exact))
-        log = d.logtext()
-        check("bad event dropped (not valid JSON)" in log, log[-2000:])
-        check("(no \"type\" string)" in log, "no-type not logged")
-        check("line longer than max_line (2097152 bytes) dropped: "
-              '{"type": "comment-added", "project": "huge"' in log,
-              "long line not logged")
-        check("lines_too_long=1 " in log, "lines_too_long")
-        check("events=%d " % len(want) in log and
-              "parse_errors=%d " % nbad in log,
-              "counters at stop: " + log[-600:])
+        return got, want, good, nbad, d.logtext()
 
 
-main(test)
+def test_every_good_event_once_on_its_topic():
+    got, want, _, _, _ = stream()
+    check(len(got) == len(want), "got %d messages, want %d" % (
+        len(got), len(want)))
+    for (topic, payload), (wtopic, wev) in zip(got, want):
+        check(topic == wtopic, "topic %r, want %r" % (topic, wtopic))
+        check(json.loads(payload) == wev, "payload differs on %s: %.200r"
+              % (topic, payload))
+
+
+def test_payload_byte_for_byte():
+    # Key order kept, UTF-8 as is: the golden payload byte for byte.
+    got, _, good, _, _ = stream()
+    for (topic, payload), (_, _, _, exact) in zip(got, good):
+        if exact is not None:
+            check(payload == exact, "%s: payload %.300r, want %.300r"
+                  % (topic, payload, exact))
+
+
+def test_malformed_lines_logged():
+    log = stream()[4]
+    check("bad event dropped (not valid JSON)" in log, log[-2000:])
+    check("(no \"type\" string)" in log, "no-type not logged")
+
+
+def test_line_over_max_line_dropped_and_counted():
+    log = stream()[4]
+    check("line longer than max_line (2097152 bytes) dropped: "
+          '{"type": "comment-added", "project": "huge"' in log,
+          "long line not logged")
+    check("lines_too_long=1 " in log, "lines_too_long")
+
+
+def test_counters_at_stop():
+    _, want, _, nbad, log = stream()
+    check("events=%d " % len(want) in log and
+          "parse_errors=%d " % nbad in log,
+          "counters at stop: " + log[-600:])
+
+
+fhtest.run_cases(globals())

@@ -10,7 +10,8 @@ import json
 import os
 import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from fhtest import free_port
 from gerritsshd import EventsLog, Sshd, Subscriber, metrics, wait_for
 
@@ -22,7 +23,10 @@ def event(n, t, kind="comment-added"):
             "eventCreatedOn": t}
 
 
-def test():
+@fhtest.once
+def outage():
+    """sshd down and up again, then dropped-output; the cases below check
+    what arrived, the log and the counters."""
     t0 = int(time.time()) - 600
     # A: before the outage. B: while sshd is down (two share A's last
     # second, the window's inclusive start). C: after the reconnect, on
@@ -34,6 +38,9 @@ def test():
     # E: dropped by gerrit for this slow reader, G: live after that.
     e = [event(30, t0 + 40), event(31, t0 + 41)]
     g = [event(40, t0 + 50)]
+    # The sentinel: last on the live stream, so a duplicate would come
+    # before it.
+    end = {"type": "end-marker", "project": "zz", "eventCreatedOn": t0 + 60}
     log = EventsLog(limit=3)
     log.events = a + b + c + e + g
 
@@ -45,7 +52,8 @@ def test():
     sshd = Sshd(d.tmp)
     sshd.stream(1, [json.dumps(x) for x in a])
     sshd.stream(2, [json.dumps(x) for x in c] +
-                ['{"type":"dropped-output"}'] + [json.dumps(x) for x in g])
+                ['{"type":"dropped-output"}'] +
+                [json.dumps(x) for x in g + [end]])
     pwfile = os.path.join(d.tmp, "events-log.password")
     with open(pwfile, "w") as f:
         f.write("s3cret\n")
@@ -67,19 +75,27 @@ def test():
             wait_for(lambda: d.logtext().count("retry in") >= 2, 20,
                      "retries")
             sshd.start()
-            got = sub.wait(len(a) + len(b) + len(c) + len(e) + len(g) + 1)
-            time.sleep(1.0)	# anything extra would be a duplicate
-            got = sub.messages()
+            got = sub.wait_for_topic("gerrit/zz/end-marker")
             m = metrics(web, "gerrit")
         finally:
             sub.close()
             d.stop()
             sshd.stop()
             log.stop()
-        text = LOG[0] = d.logtext()
+        text = d.logtext()
         conns = sshd.connections()
+    check(got[-1][0] == "gerrit/zz/end-marker", "after the sentinel: %r"
+          % got[-1:])
+    got = got[:-1]
+    return dict(got=got, text=text, conns=conns, m=m, log=log, t0=t0, a=a,
+                b=b, c=c, e=e, g=g)
+
+
+def test_every_event_once_in_order_across_outage_and_dropped_output():
+    o = outage()
+    got, b = o["got"], o["b"]
     comments = [json.loads(p).get("comment") for _, p in got]
-    want = [x["comment"] for x in a + b + c + e + g]
+    want = [x["comment"] for x in o["a"] + b + o["c"] + o["e"] + o["g"]]
     check([x for x in comments if x] == want, "got %r\nwant %r" % (
         comments, want))
     check(sorted(set(t for t, _ in got)) == [
@@ -87,40 +103,54 @@ def test():
         "topics: %r" % set(t for t, _ in got))
     check(comments.count(None) == 1, "dropped-output: %r" % comments)
     check(json.loads(got[5][1]) == b[1], "payload differs")
+
+
+def test_outage_logged_once_not_per_retry():
+    text = outage()["text"]
     check(text.count("lost the stream") == 1, "loss logged more than once")
-    outage = text[text.index("lost the stream"):]
+    outage_text = text[text.index("lost the stream"):]
     # Logged once per state change, not per retry: while sshd is down every
     # try fails alike; a try that meets sshd half-started may fail another
     # way, and that change is logged once too.
-    msgs = [l.split("cannot stream from", 1)[1]
-            for l in outage.splitlines() if "cannot stream from" in l]
+    msgs = [line.split("cannot stream from", 1)[1]
+            for line in outage_text.splitlines()
+            if "cannot stream from" in line]
     check(1 <= len(msgs) <= 3 and
           all(x != y for x, y in zip(msgs, msgs[1:])) and
-          outage.count("retry in") >= 1,
+          outage_text.count("retry in") >= 1,
           "outage logged per retry: %r" % msgs)
+
+
+def test_reconnects_once_per_outage():
+    conns = outage()["conns"]
     check(conns == 2, "%d stream connections" % conns)
+
+
+def test_gap_fill_pages_from_the_window_start():
+    o = outage()
+    log, t0 = o["log"], o["t0"]
     # Pages: the first starts at A's last second; later ones move on.
     check(len(log.requests) >= 5, "requests %r" % log.requests)
     check(log.requests[0][0] == t0 + 3, "t1 %r, want %d" % (
         log.requests[0], t0 + 3))
-    check("gap filled from events-log" in text, text[-2000:])
-    want = {"events": len(got), "gap_fills": 2, "dropped_output": 1,
-            "gap_events": len(b) + len(c) + len(e) + len(g),
+    check("gap filled from events-log" in o["text"], o["text"][-2000:])
+
+
+def test_counters():
+    o = outage()
+    m = o["m"]
+    want = {"events": len(o["got"]) + 1, "gap_fills": 2,
+            "dropped_output": 1,
+            "gap_events": len(o["b"]) + len(o["c"]) + len(o["e"]) +
+            len(o["g"]),
             "parse_errors": 0, "gap_fill_errors": 0, "connected": 1,
             "held": 0}
     for k, v in want.items():
-        check(m.get(k) == v, "metrics %s: %r, want %r" % (k, m.get(k), v))
-    check(m.get("reconnects", 0) >= 2 and m.get("duplicates", 0) >= 4,
-          "metrics %r" % m)
+        check(k in m, "metric %s missing from %r" % (k, m))
+        check(m[k] == v, "metrics %s: %r, want %r" % (k, m[k], v))
+    for k in ("reconnects", "duplicates"):
+        check(k in m, "metric %s missing from %r" % (k, m))
+    check(m["reconnects"] >= 2 and m["duplicates"] >= 4, "metrics %r" % m)
 
 
-def run():
-    try:
-        test()
-    except AssertionError:
-        print(LOG[0])
-        raise
-
-
-LOG = [""]
-main(run)
+fhtest.run_cases(globals())

@@ -7,11 +7,14 @@ import os
 import signal
 import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from gerritsshd import Sshd, Subscriber, wait_for
 
 
-def test():
+@fhtest.once
+def frozen_peer():
+    """A quiet live peer, then a frozen one; the cases check it."""
     conf = ("[gateway]\nlog_level = debug\n"
             "[listener mqtt]\nbind = 127.0.0.1:{port}\n")
     d = Daemon(conf, wait=None)
@@ -30,8 +33,8 @@ def test():
             sub.wait(1)
             # Quiet but alive for a while: keepalives are answered.
             wait_for(lambda: sshd.connections() == 1, 5, "the stream")
-            time.sleep(4)
-            check("peer dead" not in d.logtext(), "a live peer was dropped")
+            time.sleep(4)   # four keepalive intervals, each answered
+            quiet_log = d.logtext()
             frozen = sshd.sessions()
             sshd.signal_sessions(signal.SIGSTOP)
             wait_for(lambda: "peer dead" in d.logtext(), 20,
@@ -49,11 +52,25 @@ def test():
             sshd.stop()
         text = d.logtext()
         conns = sshd.connections()
-    check([t for t, _ in got] == ["gerrit/p/first", "gerrit/p/second"],
-          "got %r" % got)
-    check(conns == 2, "%d connections" % conns)
+    return got, conns, text, quiet_log
+
+
+def test_quiet_live_peer_kept():
+    quiet_log = frozen_peer()[3]
+    check("peer dead" not in quiet_log, "a live peer was dropped")
+
+
+def test_frozen_peer_dropped_after_keepalives():
+    _, _, text, _ = frozen_peer()
     check("no answer to 3 keepalives" in text, text[-2000:])
     check("keepalive_timeouts=1 " in text, text[-600:])
 
 
-main(test)
+def test_reconnects_and_streams_again():
+    got, conns, _, _ = frozen_peer()
+    check([t for t, _ in got] == ["gerrit/p/first", "gerrit/p/second"],
+          "got %r" % got)
+    check(conns == 2, "%d connections" % conns)
+
+
+fhtest.run_cases(globals())

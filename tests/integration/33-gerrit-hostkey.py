@@ -4,13 +4,15 @@ missing from it) stops that source, loudly and once, before it
 authenticates; the broker and another gerrit source keep working."""
 import json
 import os
-import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from gerritsshd import Sshd, Subscriber, keygen, wait_for
 
 
-def test():
+@fhtest.once
+def refusals():
+    """Two sources with a wrong and a missing host key, one good."""
     conf = ("[gateway]\nlog_level = debug\n"
             "[listener mqtt]\nbind = 127.0.0.1:{port}\n")
     d = Daemon(conf, wait=None)
@@ -39,22 +41,43 @@ def test():
                      == 2, 20, "both refusals")
             # The good one streams; the broker serves it.
             got = sub.wait(1)
-            time.sleep(2)	# room for (wrong) retries to show up
+            # The sentinel for "no retry": sshd goes away and the good
+            # source retries twice (backoff_max 1s); a refused one that
+            # retried would have by then too.
+            sshd.stop()
+            wait_for(lambda: d.logtext().count("retry in") >= 2, 20,
+                     "the good source's retries")
         finally:
             sub.close()
             d.stop()
             sshd.stop()
         text = d.logtext()
         sshlog = sshd.logtext()
+    return got, text, sshlog, sshd.port
+
+
+def test_mismatch_stops_the_source_once():
+    _, text, _, port = refusals()
     check("source mitm: HOST KEY MISMATCH: 127.0.0.1:%d offered "
-          "ssh-ed25519 SHA256:" % sshd.port in text, text[-3000:])
-    check("source stranger: unknown host key" in text, text[-3000:])
+          "ssh-ed25519 SHA256:" % port in text, text[-3000:])
     check(text.count("HOST KEY MISMATCH") == 1, "mismatch not logged once")
+
+
+def test_unknown_host_stops_the_source_once():
+    text = refusals()[1]
+    check("source stranger: unknown host key" in text, text[-3000:])
     check(text.count("unknown host key") == 1, "unknown not logged once")
+
+
+def test_good_source_and_broker_keep_working():
+    got, text, _, _ = refusals()
     check("source good: streaming events" in text, "good source down")
     check(got[0][0] == "gerrit/good/one/ok", "got %r" % got)
-    # Neither refused source ever offered its key to the server.
+
+
+def test_refused_sources_never_offer_their_key():
+    sshlog = refusals()[2]
     check(sshlog.count("Accepted publickey") == 1, sshlog)
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -213,6 +213,28 @@ def skip_case(why):
     raise SkipCase(why)
 
 
+def once(fn):
+    """A scenario that several cases check, run on first use: its result
+    (or its failure) is shared, so each check is its own case."""
+    box = []
+
+    def get():
+        if not box:
+            try:
+                box.append((True, fn()))
+            except Exception as e:
+                import traceback
+                traceback.print_exc()
+                box.append((False, e))
+        ok, v = box[0]
+        if not ok and isinstance(v, SkipCase):
+            raise v
+        if not ok:
+            raise AssertionError("scenario %s failed: %s" % (fn.__name__, v))
+        return v
+    return get
+
+
 def run_cases(ns):
     """Run every function named test_* in ns (a script's globals()) as its
     own case, in the order they are defined, so that the first failure does

@@ -285,6 +285,19 @@ class Subscriber:
                 [t for t, _ in self.messages()][-10:]))
         return self.messages()
 
+    def wait_for_topic(self, topic, timeout=30.0):
+        """Every message up to and including the first on topic (a
+        sentinel published last)."""
+        try:
+            wait_for(lambda: any(t == topic for t, _ in self.messages()),
+                     timeout)
+        except AssertionError:
+            raise AssertionError("no message on %s; have %d: %r" % (
+                topic, len(self.messages()),
+                [t for t, _ in self.messages()][-10:]))
+        got = self.messages()
+        return got[:[t for t, _ in got].index(topic) + 1]
+
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
