@@ -24,42 +24,15 @@
 
 /*
  * The core schema, by version: state_core[i] takes the file from
- * user_version i to i + 1. Version 1 is the first release's whole schema
- * (the broker's tables included); version 2 adds the module versions.
+ * user_version i to i + 1; version 2 adds the module versions. The first
+ * release's version 1 also held the broker's tables, which are module
+ * "mqtt" now (sinks/mqtt/store.c adopts them): a file made since has only
+ * the cursors at version 1.
  */
 static const char state_schema_1[] =
 	"CREATE TABLE cursor ("
 	"  source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-	"  PRIMARY KEY (source, key)) WITHOUT ROWID;"
-	"CREATE TABLE retain ("
-	"  topic TEXT NOT NULL PRIMARY KEY, payload BLOB NOT NULL,"
-	"  props BLOB NOT NULL, qos INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE session ("
-	"  client_id TEXT NOT NULL PRIMARY KEY, next_mid INTEGER NOT NULL,"
-	"  expiry INTEGER NOT NULL, disconnected INTEGER NOT NULL)"
-	"  WITHOUT ROWID;"
-	"CREATE TABLE sub ("
-	"  client_id TEXT NOT NULL, filter TEXT NOT NULL,"
-	"  options INTEGER NOT NULL,"
-	"  PRIMARY KEY (client_id, filter)) WITHOUT ROWID;"
-	/* A message body is stored once however many sessions queue it. */
-	"CREATE TABLE body ("
-	"  id INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
-	"  payload BLOB NOT NULL, props BLOB NOT NULL);"
-	"CREATE TABLE msg ("
-	"  seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL,"
-	"  body INTEGER NOT NULL, qos INTEGER NOT NULL,"
-	"  retain INTEGER NOT NULL, dup INTEGER NOT NULL,"
-	"  mid INTEGER NOT NULL, state INTEGER NOT NULL);"
-	"CREATE INDEX msg_client ON msg (client_id, seq);"
-	"CREATE INDEX msg_body ON msg (body);"
-	"CREATE TRIGGER msg_gc AFTER DELETE ON msg BEGIN"
-	"  DELETE FROM body WHERE id = OLD.body AND"
-	"    NOT EXISTS (SELECT 1 FROM msg WHERE body = OLD.body);"
-	"END;"
-	"CREATE TABLE qos2 ("
-	"  client_id TEXT NOT NULL, mid INTEGER NOT NULL,"
-	"  PRIMARY KEY (client_id, mid)) WITHOUT ROWID;";
+	"  PRIMARY KEY (source, key)) WITHOUT ROWID;";
 
 static const char *const state_core[FH_STATE_SCHEMA] = {
 	state_schema_1,
@@ -75,27 +48,6 @@ enum state_stmt {
 	S_CURSOR_SET,
 	S_CURSOR_GET,
 	S_CURSOR_DEL,
-	S_RETAIN_PUT,
-	S_RETAIN_DEL,
-	S_RETAIN_ALL,
-	S_SESSION_PUT,
-	S_SESSION_DEL,
-	S_SESSION_ALL,
-	S_SESSION_DEL_SUBS,
-	S_SESSION_DEL_MSGS,
-	S_SESSION_DEL_QOS2,
-	S_SUB_PUT,
-	S_SUB_DEL,
-	S_SUB_LIST,
-	S_BODY_PUT,
-	S_MSG_PUSH,
-	S_MSG_UPDATE,
-	S_MSG_ACK,
-	S_MSG_LOAD,
-	S_MSG_COUNT,
-	S_QOS2_PUT,
-	S_QOS2_DEL,
-	S_QOS2_LOAD,
 	S_MAX
 };
 
@@ -108,40 +60,6 @@ static const char *const state_sql[S_MAX] = {
 	[S_CURSOR_GET] = "SELECT value FROM cursor WHERE source = ? AND "
 	    "key = ?",
 	[S_CURSOR_DEL] = "DELETE FROM cursor WHERE source = ? AND key = ?",
-	[S_RETAIN_PUT] = "INSERT OR REPLACE INTO retain (topic, payload, "
-	    "props, qos) VALUES (?, ?, ?, ?)",
-	[S_RETAIN_DEL] = "DELETE FROM retain WHERE topic = ?",
-	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos FROM retain "
-	    "ORDER BY topic",
-	[S_SESSION_PUT] = "INSERT OR REPLACE INTO session (client_id, "
-	    "next_mid, expiry, disconnected) VALUES (?, ?, ?, ?)",
-	[S_SESSION_DEL] = "DELETE FROM session WHERE client_id = ?",
-	[S_SESSION_ALL] = "SELECT client_id, next_mid, expiry, disconnected "
-	    "FROM session ORDER BY client_id",
-	[S_SESSION_DEL_SUBS] = "DELETE FROM sub WHERE client_id = ?",
-	[S_SESSION_DEL_MSGS] = "DELETE FROM msg WHERE client_id = ?",
-	[S_SESSION_DEL_QOS2] = "DELETE FROM qos2 WHERE client_id = ?",
-	[S_SUB_PUT] = "INSERT OR REPLACE INTO sub (client_id, filter, "
-	    "options) VALUES (?, ?, ?)",
-	[S_SUB_DEL] = "DELETE FROM sub WHERE client_id = ? AND filter = ?",
-	[S_SUB_LIST] = "SELECT filter, options FROM sub WHERE client_id = ? "
-	    "ORDER BY filter",
-	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props) "
-	    "VALUES (?, ?, ?)",
-	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
-	    "mid, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
-	    "WHERE seq = ?",
-	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
-	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
-	    "m.retain, m.dup, m.mid, m.state FROM msg m JOIN body b "
-	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
-	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
-	[S_QOS2_PUT] = "INSERT OR REPLACE INTO qos2 (client_id, mid) "
-	    "VALUES (?, ?)",
-	[S_QOS2_DEL] = "DELETE FROM qos2 WHERE client_id = ? AND mid = ?",
-	[S_QOS2_LOAD] = "SELECT mid FROM qos2 WHERE client_id = ? "
-	    "ORDER BY mid",
 };
 
 struct state_cb {
@@ -152,17 +70,6 @@ struct state_cb {
 struct state_cbs {
 	struct state_cb	*v;
 	size_t		 n, cap;
-};
-
-/* The last body written, so that a fan-out stores it once. */
-struct state_body {
-	bool		 valid;
-	int64_t		 id;
-	char		*topic;
-	uint8_t		*payload;
-	size_t		 payload_len;
-	uint8_t		*props;
-	size_t		 props_len;
 };
 
 struct state_module {
@@ -188,14 +95,10 @@ struct fh_state {
 	bool			 failed;	/* the current batch failed */
 	bool			 running;	/* callbacks running */
 	struct state_cbs	 pending, run;
-	struct state_body	 body;
 	/* stats */
 	uint64_t		 commits, writes, failed_commits, errors;
 	uint64_t		 callbacks, batch_writes, max_batch;
-	uint64_t		 bodies_shared;
 };
-
-static const uint8_t state_empty[1];
 
 /* ---- opening ---- */
 
@@ -496,15 +399,6 @@ fail:
 	return NULL;
 }
 
-static void
-state_body_forget(struct fh_state *st)
-{
-	free(st->body.topic);
-	free(st->body.payload);
-	free(st->body.props);
-	memset(&st->body, 0, sizeof st->body);
-}
-
 void
 fh_state_close(struct fh_state *st)
 {
@@ -524,7 +418,6 @@ fh_state_close(struct fh_state *st)
 	for (i = 0; i < st->nmods; i++)
 		free(st->mods[i].name);
 	free(st->mods);
-	state_body_forget(st);
 	free(st->pending.v);
 	free(st->run.v);
 	free(st->dir);
@@ -562,8 +455,6 @@ fh_state_stats(const struct fh_state *st, json_t *out)
 	json_object_set_new(out, "errors", json_integer(st->errors));
 	json_object_set_new(out, "callbacks", json_integer(st->callbacks));
 	json_object_set_new(out, "max_batch", json_integer(st->max_batch));
-	json_object_set_new(out, "bodies_shared",
-	    json_integer(st->bodies_shared));
 	json_object_set_new(out, "moved_aside", json_boolean(st->moved_to));
 }
 
@@ -602,7 +493,6 @@ state_fail(struct fh_state *st, const char *what, int rc)
 		state_fail_hooks(st);
 	}
 	st->failed = true;
-	state_body_forget(st);
 }
 
 /* Make sure a transaction is open for a write, and a commit scheduled. */
@@ -655,7 +545,6 @@ state_commit_tx(struct fh_state *st)
 	if (st->failed) {
 		/* Rows written after the failure are gone too. */
 		state_fail_hooks(st);
-		state_body_forget(st);
 		st->failed_commits++;
 	} else
 		st->commits++;
@@ -766,44 +655,6 @@ state_blob(sqlite3_stmt *s, int i, const uint8_t *p, size_t len)
 	if (len == 0)
 		return sqlite3_bind_zeroblob(s, i, 0);
 	return sqlite3_bind_blob(s, i, p, (int)len, SQLITE_STATIC);
-}
-
-/* Step a write statement bound by the caller, inside the batch. */
-static int
-state_exec(struct fh_state *st, enum state_stmt which, const char *what)
-{
-	sqlite3_stmt	*s = st->stmt[which];
-	int		 rc;
-
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE) {
-		state_fail(st, what, rc);
-		return -1;
-	}
-	st->writes++;
-	st->batch_writes++;
-	return 0;
-}
-
-static int
-state_bind_fail(struct fh_state *st, enum state_stmt which, const char *what,
-    int rc)
-{
-	sqlite3_reset(st->stmt[which]);
-	sqlite3_clear_bindings(st->stmt[which]);
-	state_fail(st, what, rc);
-	return -1;
-}
-
-static const uint8_t *
-state_col_blob(sqlite3_stmt *s, int i, size_t *len)
-{
-	const uint8_t	*p = sqlite3_column_blob(s, i);
-
-	*len = (size_t)sqlite3_column_bytes(s, i);
-	return p != NULL ? p : state_empty;
 }
 
 static const char *
@@ -1045,7 +896,7 @@ fh_state_cursor_set(struct fh_state *st, const char *source, const char *key,
 	state_text(s, 1, source);
 	state_text(s, 2, key);
 	state_text(s, 3, value);
-	return state_exec(st, S_CURSOR_SET, "cursor_set");
+	return fh_state_write(st, s, "cursor_set");
 }
 
 char *
@@ -1074,347 +925,5 @@ fh_state_cursor_del(struct fh_state *st, const char *source, const char *key)
 		return -1;
 	state_text(s, 1, source);
 	state_text(s, 2, key);
-	return state_exec(st, S_CURSOR_DEL, "cursor_del");
-}
-
-/* ---- retained ---- */
-
-int
-fh_state_retain_put(struct fh_state *st, const struct fh_state_msg *m)
-{
-	sqlite3_stmt	*s = st->stmt[S_RETAIN_PUT];
-	int		 rc;
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, m->topic);
-	if ((rc = state_blob(s, 2, m->payload, m->payload_len)) != SQLITE_OK ||
-	    (rc = state_blob(s, 3, m->props, m->props_len)) != SQLITE_OK)
-		return state_bind_fail(st, S_RETAIN_PUT, "retain_put", rc);
-	sqlite3_bind_int(s, 4, m->qos);
-	return state_exec(st, S_RETAIN_PUT, "retain_put");
-}
-
-int
-fh_state_retain_del(struct fh_state *st, const char *topic)
-{
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(st->stmt[S_RETAIN_DEL], 1, topic);
-	return state_exec(st, S_RETAIN_DEL, "retain_del");
-}
-
-int
-fh_state_retain_load_all(struct fh_state *st,
-    int (*cb)(const struct fh_state_msg *, void *), void *arg)
-{
-	sqlite3_stmt		*s = st->stmt[S_RETAIN_ALL];
-	struct fh_state_msg	 m;
-	int			 rc;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&m, 0, sizeof m);
-		m.topic = state_col_text(s, 0);
-		m.payload = state_col_blob(s, 1, &m.payload_len);
-		m.props = state_col_blob(s, 2, &m.props_len);
-		m.qos = (uint8_t)sqlite3_column_int(s, 3);
-		m.retain = true;
-		if (cb(&m, arg) != 0)
-			break;
-	}
-	return state_read_end(st, s, rc, "retain_load_all");
-}
-
-/* ---- sessions ---- */
-
-int
-fh_state_session_put(struct fh_state *st, const struct fh_state_session *ss)
-{
-	sqlite3_stmt	*s = st->stmt[S_SESSION_PUT];
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, ss->client_id);
-	sqlite3_bind_int(s, 2, ss->next_mid);
-	sqlite3_bind_int64(s, 3, ss->expiry);
-	sqlite3_bind_int64(s, 4, ss->disconnected);
-	return state_exec(st, S_SESSION_PUT, "session_put");
-}
-
-int
-fh_state_session_del(struct fh_state *st, const char *client_id)
-{
-	static const enum state_stmt which[] = { S_SESSION_DEL_MSGS,
-	    S_SESSION_DEL_QOS2, S_SESSION_DEL_SUBS, S_SESSION_DEL };
-	size_t	i;
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_body_forget(st);	/* its body row may go away */
-	for (i = 0; i < sizeof which / sizeof which[0]; i++) {
-		state_text(st->stmt[which[i]], 1, client_id);
-		if (state_exec(st, which[i], "session_del") != 0)
-			return -1;
-	}
-	return 0;
-}
-
-int
-fh_state_sub_put(struct fh_state *st, const char *client_id,
-    const char *filter, uint8_t options)
-{
-	sqlite3_stmt	*s = st->stmt[S_SUB_PUT];
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, client_id);
-	state_text(s, 2, filter);
-	sqlite3_bind_int(s, 3, options);
-	return state_exec(st, S_SUB_PUT, "sub_put");
-}
-
-int
-fh_state_sub_del(struct fh_state *st, const char *client_id,
-    const char *filter)
-{
-	sqlite3_stmt	*s = st->stmt[S_SUB_DEL];
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, client_id);
-	state_text(s, 2, filter);
-	return state_exec(st, S_SUB_DEL, "sub_del");
-}
-
-/* Fill ss->subs from the sub table; the strings are copies. */
-static int
-state_session_subs(struct fh_state *st, struct fh_state_session *ss,
-    struct fh_state_sub **subs, size_t *cap)
-{
-	sqlite3_stmt	*s = st->stmt[S_SUB_LIST];
-	int		 rc;
-
-	ss->nsubs = 0;
-	state_text(s, 1, ss->client_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (ss->nsubs == *cap) {
-			*cap = *cap ? *cap * 2 : 16;
-			*subs = fh_xrealloc(*subs, *cap * sizeof **subs);
-		}
-		(*subs)[ss->nsubs].filter = fh_xstrdup(state_col_text(s, 0));
-		(*subs)[ss->nsubs].options = (uint8_t)sqlite3_column_int(s, 1);
-		ss->nsubs++;
-	}
-	ss->subs = *subs;
-	return state_read_end(st, s, rc, "session_load_all");
-}
-
-int
-fh_state_session_load_all(struct fh_state *st,
-    int (*cb)(const struct fh_state_session *, void *), void *arg)
-{
-	sqlite3_stmt		*s = st->stmt[S_SESSION_ALL];
-	struct fh_state_session	 ss;
-	struct fh_state_sub	*subs = NULL;
-	size_t			 cap = 0, i;
-	int			 rc, stop = 0;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&ss, 0, sizeof ss);
-		ss.client_id = state_col_text(s, 0);
-		ss.next_mid = (uint16_t)sqlite3_column_int(s, 1);
-		ss.expiry = (uint32_t)sqlite3_column_int64(s, 2);
-		ss.disconnected = sqlite3_column_int64(s, 3);
-		if (state_session_subs(st, &ss, &subs, &cap) != 0) {
-			for (i = 0; i < ss.nsubs; i++)
-				free((char *)subs[i].filter);
-			stop = -1;
-			break;
-		}
-		stop = cb(&ss, arg);
-		for (i = 0; i < ss.nsubs; i++)
-			free((char *)subs[i].filter);
-		if (stop != 0)
-			break;
-	}
-	free(subs);
-	if (stop != 0) {
-		sqlite3_reset(s);
-		return -1;
-	}
-	return state_read_end(st, s, rc, "session_load_all");
-}
-
-/* ---- queued and in-flight messages ---- */
-
-static bool
-state_body_is(const struct state_body *b, const struct fh_state_msg *m)
-{
-	return b->valid && b->payload_len == m->payload_len &&
-	    b->props_len == m->props_len && strcmp(b->topic, m->topic) == 0 &&
-	    (m->payload_len == 0 ||
-	    memcmp(b->payload, m->payload, m->payload_len) == 0) &&
-	    (m->props_len == 0 ||
-	    memcmp(b->props, m->props, m->props_len) == 0);
-}
-
-static int
-state_body_put(struct fh_state *st, const struct fh_state_msg *m)
-{
-	sqlite3_stmt	*s = st->stmt[S_BODY_PUT];
-	struct state_body *b = &st->body;
-	int		 rc;
-
-	if (state_body_is(b, m)) {
-		st->bodies_shared++;
-		return 0;
-	}
-	state_body_forget(st);
-	state_text(s, 1, m->topic);
-	if ((rc = state_blob(s, 2, m->payload, m->payload_len)) != SQLITE_OK ||
-	    (rc = state_blob(s, 3, m->props, m->props_len)) != SQLITE_OK)
-		return state_bind_fail(st, S_BODY_PUT, "msg_push", rc);
-	if (state_exec(st, S_BODY_PUT, "msg_push") != 0)
-		return -1;
-	b->id = sqlite3_last_insert_rowid(st->db);
-	b->topic = fh_xstrdup(m->topic);
-	b->payload = fh_xmalloc(m->payload_len + 1);
-	if (m->payload_len > 0)
-		memcpy(b->payload, m->payload, m->payload_len);
-	b->payload_len = m->payload_len;
-	b->props = fh_xmalloc(m->props_len + 1);
-	if (m->props_len > 0)
-		memcpy(b->props, m->props, m->props_len);
-	b->props_len = m->props_len;
-	b->valid = true;
-	return 0;
-}
-
-int
-fh_state_msg_push(struct fh_state *st, const char *client_id,
-    struct fh_state_msg *m)
-{
-	sqlite3_stmt	*s = st->stmt[S_MSG_PUSH];
-
-	if (state_stage(st) != 0 || state_body_put(st, m) != 0)
-		return -1;
-	state_text(s, 1, client_id);
-	sqlite3_bind_int64(s, 2, st->body.id);
-	sqlite3_bind_int(s, 3, m->qos);
-	sqlite3_bind_int(s, 4, m->retain);
-	sqlite3_bind_int(s, 5, m->dup);
-	sqlite3_bind_int(s, 6, m->mid);
-	sqlite3_bind_int(s, 7, m->state);
-	if (state_exec(st, S_MSG_PUSH, "msg_push") != 0)
-		return -1;
-	m->seq = sqlite3_last_insert_rowid(st->db);
-	return 0;
-}
-
-int
-fh_state_msg_update(struct fh_state *st, int64_t seq, uint16_t mid,
-    enum fh_state_msg_state state, bool dup)
-{
-	sqlite3_stmt	*s = st->stmt[S_MSG_UPDATE];
-
-	if (state_stage(st) != 0)
-		return -1;
-	sqlite3_bind_int(s, 1, mid);
-	sqlite3_bind_int(s, 2, state);
-	sqlite3_bind_int(s, 3, dup);
-	sqlite3_bind_int64(s, 4, seq);
-	return state_exec(st, S_MSG_UPDATE, "msg_update");
-}
-
-int
-fh_state_msg_ack(struct fh_state *st, int64_t seq)
-{
-	if (state_stage(st) != 0)
-		return -1;
-	state_body_forget(st);	/* the trigger may delete its body */
-	sqlite3_bind_int64(st->stmt[S_MSG_ACK], 1, seq);
-	return state_exec(st, S_MSG_ACK, "msg_ack");
-}
-
-int
-fh_state_msg_load(struct fh_state *st, const char *client_id,
-    int (*cb)(const struct fh_state_msg *, void *), void *arg)
-{
-	sqlite3_stmt		*s = st->stmt[S_MSG_LOAD];
-	struct fh_state_msg	 m;
-	int			 rc;
-
-	state_text(s, 1, client_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&m, 0, sizeof m);
-		m.seq = sqlite3_column_int64(s, 0);
-		m.topic = state_col_text(s, 1);
-		m.payload = state_col_blob(s, 2, &m.payload_len);
-		m.props = state_col_blob(s, 3, &m.props_len);
-		m.qos = (uint8_t)sqlite3_column_int(s, 4);
-		m.retain = sqlite3_column_int(s, 5) != 0;
-		m.dup = sqlite3_column_int(s, 6) != 0;
-		m.mid = (uint16_t)sqlite3_column_int(s, 7);
-		m.state = (enum fh_state_msg_state)sqlite3_column_int(s, 8);
-		if (cb(&m, arg) != 0)
-			break;
-	}
-	return state_read_end(st, s, rc, "msg_load");
-}
-
-long
-fh_state_msg_count(struct fh_state *st, const char *client_id)
-{
-	sqlite3_stmt	*s = st->stmt[S_MSG_COUNT];
-	long		 n = -1;
-	int		 rc;
-
-	state_text(s, 1, client_id);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		n = (long)sqlite3_column_int64(s, 0);
-		rc = SQLITE_DONE;
-	}
-	if (state_read_end(st, s, rc, "msg_count") != 0)
-		return -1;
-	return n;
-}
-
-/* ---- QoS 2 receive state ---- */
-
-int
-fh_state_qos2_put(struct fh_state *st, const char *client_id, uint16_t mid)
-{
-	sqlite3_stmt	*s = st->stmt[S_QOS2_PUT];
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, client_id);
-	sqlite3_bind_int(s, 2, mid);
-	return state_exec(st, S_QOS2_PUT, "qos2_put");
-}
-
-int
-fh_state_qos2_del(struct fh_state *st, const char *client_id, uint16_t mid)
-{
-	sqlite3_stmt	*s = st->stmt[S_QOS2_DEL];
-
-	if (state_stage(st) != 0)
-		return -1;
-	state_text(s, 1, client_id);
-	sqlite3_bind_int(s, 2, mid);
-	return state_exec(st, S_QOS2_DEL, "qos2_del");
-}
-
-int
-fh_state_qos2_load(struct fh_state *st, const char *client_id,
-    int (*cb)(uint16_t, void *), void *arg)
-{
-	sqlite3_stmt	*s = st->stmt[S_QOS2_LOAD];
-	int		 rc;
-
-	state_text(s, 1, client_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (cb((uint16_t)sqlite3_column_int(s, 0), arg) != 0)
-			break;
-	return state_read_end(st, s, rc, "qos2_load");
+	return fh_state_write(st, s, "cursor_del");
 }

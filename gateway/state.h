@@ -3,18 +3,17 @@
  * database with exactly the same API when state_dir is empty.
  *
  * What it keeps: source cursors (gerrit's last event time, launchpad's
- * UIDVALIDITY and last UID), and for the broker: retained messages,
- * persistent sessions with their subscriptions, per-session queued and
- * in-flight messages, and the QoS 2 receive state.
+ * UIDVALIDITY and last UID), and the tables of the modules that register
+ * a schema (the broker's: sinks/mqtt/store.h).
  *
  * Writes are batched. Every write function runs its statement at once
  * inside a transaction that stays open until the end of the event-loop
  * turn; a deferred event then commits the whole batch in ONE transaction
  * and calls the fh_state_on_commit() callbacks registered during the turn,
  * with rc 0 once the batch is durable or -1 when it failed. So the broker
- * stages a publish (msg_push for each persistent session, retain_put) and
- * asks for a callback that sends PUBACK/PUBREC: nothing is acknowledged
- * before it is on disk. Reads see the writes staged so far.
+ * stages a publish and asks for a callback that sends PUBACK/PUBREC:
+ * nothing is acknowledged before it is on disk. Reads see the writes
+ * staged so far.
  *
  * Durability: WAL, synchronous=NORMAL by default: a committed batch
  * survives the process being killed (kill -9, a crash, the OOM killer);
@@ -164,14 +163,9 @@ int		 fh_state_bind_blob(struct sqlite3_stmt *, int,
 int		 fh_state_read_end(struct fh_state *, struct sqlite3_stmt *,
 		    int rc, const char *what);
 
-/*
- * Every write below returns 0, or -1 when its statement failed (logged
- * once; the whole batch then fails and its callbacks get -1). Strings are
- * copied; the caller keeps its buffers.
- */
-
 /* ---- source cursors: small text values, per source and key ---- */
 
+/* 0, or -1 when the statement failed (logged; the batch fails). */
 int		 fh_state_cursor_set(struct fh_state *, const char *source,
 		    const char *key, const char *value);
 /* A malloc'd copy of the value, or NULL when unset. */
@@ -179,100 +173,5 @@ char		*fh_state_cursor_get(struct fh_state *, const char *source,
 		    const char *key);
 int		 fh_state_cursor_del(struct fh_state *, const char *source,
 		    const char *key);
-
-/* ---- messages: retained, and queued/in-flight per session ---- */
-
-enum fh_state_msg_state {
-	FH_STATE_MSG_QUEUED = 0,	/* not sent yet (no packet id) */
-	FH_STATE_MSG_SENT = 1,		/* PUBLISH sent, awaiting PUBACK or
-					 * PUBREC */
-	FH_STATE_MSG_RELEASED = 2,	/* QoS 2: PUBREC received, PUBREL sent,
-					 * awaiting PUBCOMP */
-};
-
-struct fh_state_msg {
-	int64_t		 seq;		/* store id, ascending = order; out */
-	const char	*topic;
-	const uint8_t	*payload;
-	size_t		 payload_len;
-	const uint8_t	*props;		/* opaque to the store (MQTT 5
-					 * properties, encoded by the broker) */
-	size_t		 props_len;
-	uint8_t		 qos;
-	bool		 retain;
-	bool		 dup;
-	uint16_t	 mid;		/* packet id, 0 while queued */
-	enum fh_state_msg_state state;
-};
-
-/* Retained: one message per topic; put replaces. */
-int		 fh_state_retain_put(struct fh_state *,
-		    const struct fh_state_msg *);
-int		 fh_state_retain_del(struct fh_state *, const char *topic);
-/* cb gets each retained message (topic, payload, props, qos, retain set);
- * pointers are valid during the call only. cb returns 0, or -1 to stop.
- * Returns 0, or -1 on a read error or when cb stopped. */
-int		 fh_state_retain_load_all(struct fh_state *,
-		    int (*cb)(const struct fh_state_msg *, void *), void *arg);
-
-/* ---- persistent sessions ---- */
-
-struct fh_state_sub {
-	const char	*filter;
-	uint8_t		 options;	/* MQTT 5 subscription options byte:
-					 * QoS in bits 0-1, NL, RAP, RH */
-};
-
-struct fh_state_session {
-	const char	*client_id;
-	uint16_t	 next_mid;	/* next packet id to use */
-	uint32_t	 expiry;	/* session expiry interval, seconds;
-					 * UINT32_MAX = never */
-	int64_t		 disconnected;	/* unix time it went offline; 0 if
-					 * connected */
-	const struct fh_state_sub *subs;	/* load_all only */
-	size_t		 nsubs;
-};
-
-/* Insert or update the session row (subs and nsubs are ignored). */
-int		 fh_state_session_put(struct fh_state *,
-		    const struct fh_state_session *);
-/* Delete the session with its subscriptions, messages and QoS 2 state. */
-int		 fh_state_session_del(struct fh_state *, const char *client_id);
-int		 fh_state_sub_put(struct fh_state *, const char *client_id,
-		    const char *filter, uint8_t options);
-int		 fh_state_sub_del(struct fh_state *, const char *client_id,
-		    const char *filter);
-/* Each session, subscriptions filled in (sorted by filter). */
-int		 fh_state_session_load_all(struct fh_state *,
-		    int (*cb)(const struct fh_state_session *, void *),
-		    void *arg);
-
-/* Append a message to a session's queue; m->seq is set. The seq, mid,
- * state and dup fields of m are used as given (QUEUED, 0, false for a new
- * message). Identical topic + payload + props pushed to several sessions
- * are stored once. */
-int		 fh_state_msg_push(struct fh_state *, const char *client_id,
-		    struct fh_state_msg *m);
-/* The message was sent (or released): record its packet id, state, dup. */
-int		 fh_state_msg_update(struct fh_state *, int64_t seq,
-		    uint16_t mid, enum fh_state_msg_state, bool dup);
-/* PUBACK / PUBCOMP (or dropped by policy): forget the message. */
-int		 fh_state_msg_ack(struct fh_state *, int64_t seq);
-/* A session's messages in push order. */
-int		 fh_state_msg_load(struct fh_state *, const char *client_id,
-		    int (*cb)(const struct fh_state_msg *, void *), void *arg);
-/* Number of messages queued for a session, -1 on error. */
-long		 fh_state_msg_count(struct fh_state *, const char *client_id);
-
-/* ---- QoS 2 receive state: packet ids PUBREC'd, awaiting PUBREL ---- */
-
-int		 fh_state_qos2_put(struct fh_state *, const char *client_id,
-		    uint16_t mid);
-int		 fh_state_qos2_del(struct fh_state *, const char *client_id,
-		    uint16_t mid);
-/* Each packet id of the session, ascending. */
-int		 fh_state_qos2_load(struct fh_state *, const char *client_id,
-		    int (*cb)(uint16_t mid, void *), void *arg);
 
 #endif

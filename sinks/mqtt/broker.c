@@ -410,9 +410,15 @@ mqtt_broker_start(struct mqtt_broker *b)
 {
 	struct timeval	tv;
 	struct fh_state	*st;
+	char		*err = NULL;
 
 	if (b->st == NULL && b->gw != NULL &&
 	    (st = fh_gateway_state(b->gw)) != NULL && fh_state_is_durable(st)) {
+		if ((b->store = mqtt_store_open(st, &err)) == NULL) {
+			fh_log(LOG_ERR, "mqtt: %s", err);
+			free(err);
+			return -1;
+		}
 		b->st = st;
 		persist_restore(b);
 	}
@@ -482,6 +488,7 @@ mqtt_broker_free(struct mqtt_broker *b)
 		free(l->name);
 		free(l);
 	}
+	mqtt_store_close(b->store);
 	free(b);
 }
 

@@ -49,6 +49,7 @@
 
 #include "sinks/mqtt/broker.h"
 #include "sinks/mqtt/packet.h"
+#include "sinks/mqtt/store.h"
 #include "sinks/mqtt/topic.h"
 
 struct bufferevent;
@@ -57,7 +58,6 @@ struct evbuffer_cb_entry;
 struct evbuffer_cb_info;
 struct fh_event;
 struct fh_state;
-struct fh_state_msg;
 
 /* One message as it is fanned out. */
 struct mqtt_msg {
@@ -177,6 +177,7 @@ struct mqtt_broker {
 	struct event_base	*base;
 	struct mqtt_broker_conf	 conf;
 	struct fh_state		*st;		/* NULL: in memory only */
+	struct mqtt_store	*store;		/* its tables, with st */
 	uint64_t		 st_writes;	/* staged by a publish */
 	uint64_t		 acks_deferred, acks_failed;
 	uint64_t		 restored_sessions, restored_msgs,
@@ -297,7 +298,7 @@ void	limits_trim_check(struct mqtt_broker *);
 
 /* persist.c */
 bool	persist_is_durable(const struct mqtt_session *);
-void	persist_msg(struct fh_state_msg *, const struct mqtt_msg *,
+void	persist_msg(struct mqtt_store_msg *, const struct mqtt_msg *,
 	    uint8_t qos, bool retain);
 void	persist_session(struct mqtt_session *, bool online);
 void	persist_retain(struct mqtt_broker *, struct mqtt_msg *);

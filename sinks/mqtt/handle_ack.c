@@ -17,7 +17,7 @@ handle_ack_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
 	s->ninflight--;
 	limits_queue_account(s, 0, limits_msg_cost(o->msg));
 	if (o->seq != 0)
-		fh_state_msg_ack(s->b->st, o->seq);
+		mqtt_store_msg_ack(s->b->store, o->seq);
 	msg_unref(o->msg);
 	free(o);
 	session_pump(s);
@@ -61,7 +61,7 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 			if (s->in_qos2[i] == id) {
 				s->in_qos2[i] = s->in_qos2[--s->nin_qos2];
 				if (persist_is_durable(s))
-					fh_state_qos2_del(c->b->st, s->id, id);
+					mqtt_store_qos2_del(c->b->store, s->id, id);
 				break;
 			}
 		}

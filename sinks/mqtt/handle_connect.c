@@ -115,7 +115,7 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	/* a clean session lasts as long as its connection [MQTT-3.1.2-6] */
 	if (s != NULL && (p->clean || s->clean)) {
 		if (persist_is_durable(s))
-			fh_state_session_del(b->st, s->id);
+			mqtt_store_session_del(b->store, s->id);
 		session_free(s);
 		s = NULL;
 	}

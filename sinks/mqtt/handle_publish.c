@@ -54,7 +54,7 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		}
 		s->in_qos2[s->nin_qos2++] = p->id;
 		if (persist_is_durable(s)) {
-			fh_state_qos2_put(b->st, s->id, p->id);
+			mqtt_store_qos2_put(b->store, s->id, p->id);
 			b->st_writes++;
 		}
 		send_ack_publish(c, MQTT_PUBREC, p->id,

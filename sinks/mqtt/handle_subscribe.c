@@ -26,7 +26,8 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 		sub = session_sub(s, (const char *)p->topics[i].filter.p,
 		    p->topics[i].filter.len, codes[i]);
 		if (persist_is_durable(s))
-			fh_state_sub_put(b->st, s->id, sub->filter, sub->qos);
+			mqtt_store_sub_put(b->store, s->id, sub->filter,
+			    sub->qos);
 	}
 	n = mqtt_encode_suback(buf, sizeof buf, p->id, codes, p->ntopics);
 	pkt = n <= sizeof buf ? buf : fh_xmalloc(n);
@@ -66,7 +67,7 @@ handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 				topic_unsubscribe(c->b->topics, f, flen,
 				    &s->owner);
 				if (persist_is_durable(s))
-					fh_state_sub_del(c->b->st, s->id,
+					mqtt_store_sub_del(c->b->store, s->id,
 					    s->subs[j].filter);
 				free(s->subs[j].filter);
 				s->subs[j] = s->subs[--s->nsubs];

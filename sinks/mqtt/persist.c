@@ -26,7 +26,7 @@ persist_is_durable(const struct mqtt_session *s)
 }
 
 void
-persist_msg(struct fh_state_msg *sm, const struct mqtt_msg *m, uint8_t qos,
+persist_msg(struct mqtt_store_msg *sm, const struct mqtt_msg *m, uint8_t qos,
     bool retain)
 {
 	memset(sm, 0, sizeof *sm);
@@ -41,7 +41,7 @@ persist_msg(struct fh_state_msg *sm, const struct mqtt_msg *m, uint8_t qos,
 void
 persist_session(struct mqtt_session *s, bool online)
 {
-	struct fh_state_session	ss;
+	struct mqtt_store_session	ss;
 	long			sec = s->b->conf.session_expiry / 1000;
 
 	memset(&ss, 0, sizeof ss);
@@ -51,29 +51,29 @@ persist_session(struct mqtt_session *s, bool online)
 	    UINT32_MAX : (uint32_t)sec;
 	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
 	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
-	fh_state_session_put(s->b->st, &ss);
+	mqtt_store_session_put(s->b->store, &ss);
 }
 
 /* A retained message changed (not $SYS: the broker remakes those). */
 void
 persist_retain(struct mqtt_broker *b, struct mqtt_msg *m)
 {
-	struct fh_state_msg	sm;
+	struct mqtt_store_msg	sm;
 
 	if (b->st == NULL || (memcmp(m->topic, "$SYS", 4) == 0 &&
 	    (m->topic[4] == '/' || m->topic[4] == '\0')))
 		return;
 	b->st_writes++;
 	if (m->payload_len == 0) {
-		fh_state_retain_del(b->st, (const char *)m->topic);
+		mqtt_store_retain_del(b->store, (const char *)m->topic);
 		return;
 	}
 	persist_msg(&sm, m, m->qos, true);
-	fh_state_retain_put(b->st, &sm);
+	mqtt_store_retain_put(b->store, &sm);
 }
 
 static struct mqtt_msg *
-persist_msg_restore(const struct fh_state_msg *sm)
+persist_msg_restore(const struct mqtt_store_msg *sm)
 {
 	struct fh_event	*ev;
 	struct mqtt_msg	*m;
@@ -92,7 +92,7 @@ persist_msg_restore(const struct fh_state_msg *sm)
 }
 
 static int
-persist_restore_retain_cb(const struct fh_state_msg *sm, void *arg)
+persist_restore_retain_cb(const struct mqtt_store_msg *sm, void *arg)
 {
 	struct mqtt_broker	*b = arg;
 	struct mqtt_msg		*m = persist_msg_restore(sm);
@@ -103,7 +103,7 @@ persist_restore_retain_cb(const struct fh_state_msg *sm, void *arg)
 }
 
 static int
-persist_restore_session_cb(const struct fh_state_session *ss, void *arg)
+persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 {
 	struct mqtt_broker	*b = arg;
 	struct mqtt_session	*s;
@@ -126,7 +126,7 @@ persist_restore_session_cb(const struct fh_state_session *ss, void *arg)
 }
 
 static int
-persist_restore_msg_cb(const struct fh_state_msg *sm, void *arg)
+persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 {
 	struct mqtt_session	*s = arg;
 	struct mqtt_out		*o = fh_xcalloc(1, sizeof *o);
@@ -136,13 +136,13 @@ persist_restore_msg_cb(const struct fh_state_msg *sm, void *arg)
 	o->retain = sm->retain;
 	o->seq = sm->seq;
 	limits_queue_account(s, limits_msg_cost(o->msg), 0);
-	if (sm->state == FH_STATE_MSG_QUEUED || sm->mid == 0) {
+	if (sm->state == MQTT_STORE_MSG_QUEUED || sm->mid == 0) {
 		TAILQ_INSERT_TAIL(&s->queue, o, entry);
 		s->nqueued++;
 	} else {
 		/* resent with DUP (or PUBREL again) when the client is back */
 		o->id = sm->mid;
-		o->state = sm->state == FH_STATE_MSG_RELEASED && o->qos == 2 ?
+		o->state = sm->state == MQTT_STORE_MSG_RELEASED && o->qos == 2 ?
 		    OUT_WAIT_COMP : OUT_WAIT_ACK;
 		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
 		s->ninflight++;
@@ -172,19 +172,19 @@ persist_restore(struct mqtt_broker *b)
 	struct mqtt_session	*s;
 	size_t			 i;
 
-	if (b->conf.retain && fh_state_retain_load_all(b->st,
+	if (b->conf.retain && mqtt_store_retain_load_all(b->store,
 	    persist_restore_retain_cb, b) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all retained messages "
 		    "from %s", fh_state_path(b->st));
-	if (fh_state_session_load_all(b->st, persist_restore_session_cb,
+	if (mqtt_store_session_load_all(b->store, persist_restore_session_cb,
 	    b) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all sessions from %s",
 		    fh_state_path(b->st));
 	for (i = 0; i < b->nbuckets; i++) {
 		for (s = b->sessions[i]; s != NULL; s = s->hnext) {
-			if (fh_state_msg_load(b->st, s->id,
+			if (mqtt_store_msg_load(b->store, s->id,
 			    persist_restore_msg_cb, s) != 0 ||
-			    fh_state_qos2_load(b->st, s->id,
+			    mqtt_store_qos2_load(b->store, s->id,
 			    persist_restore_qos2_cb, s) != 0)
 				fh_log(LOG_ERR, "mqtt %s: could not read the "
 				    "session's messages from %s", s->id,

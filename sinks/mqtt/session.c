@@ -172,8 +172,8 @@ session_pump(struct mqtt_session *s)
 		s->ninflight++;
 		session_out_send(s, o, false);
 		if (o->seq != 0)
-			fh_state_msg_update(s->b->st, o->seq, o->id,
-			    FH_STATE_MSG_SENT, false);
+			mqtt_store_msg_update(s->b->store, o->seq, o->id,
+			    MQTT_STORE_MSG_SENT, false);
 	}
 	limits_queue_check_room(s);
 	if (broker_conn_is_active(s->conn))
@@ -224,14 +224,15 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	limits_queue_account(s, limits_msg_cost(m), 0);
 	session_pump(s);
 	if (persist_is_durable(s)) {
-		struct fh_state_msg	sm;
+		struct mqtt_store_msg	sm;
 
 		/* stored as the pump left it: sent (id set) or queued */
 		persist_msg(&sm, m, qos, retain);
 		sm.mid = o->id;
-		sm.state = o->id != 0 ? FH_STATE_MSG_SENT : FH_STATE_MSG_QUEUED;
+		sm.state = o->id != 0 ? MQTT_STORE_MSG_SENT :
+		    MQTT_STORE_MSG_QUEUED;
 		b->st_writes++;
-		if (fh_state_msg_push(b->st, s->id, &sm) == 0)
+		if (mqtt_store_msg_push(b->store, s->id, &sm) == 0)
 			o->seq = sm.seq;
 	}
 }
@@ -289,7 +290,7 @@ session_expiry_cb(evutil_socket_t fd, short what, void *arg)
 			    s->id);
 			b->sessions_expired++;
 			if (persist_is_durable(s))
-				fh_state_session_del(b->st, s->id);
+				mqtt_store_session_del(b->store, s->id);
 			session_free(s);
 		}
 	}

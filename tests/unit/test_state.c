@@ -96,111 +96,22 @@ stat_of(struct fh_state *st, const char *key)
 	return v;
 }
 
-/* ---- collectors for the load functions ---- */
-
-struct got {
-	char	buf[4096];
-	int	n;
-	int	stop_after;
-};
-
-static int
-got_msg_cb(const struct fh_state_msg *m, void *arg)
-{
-	struct got	*g = arg;
-	size_t		 len = strlen(g->buf);
-
-	snprintf(g->buf + len, sizeof g->buf - len,
-	    "%s=%.*s/q%d%s%s/mid%u/s%d/p%zu;", m->topic, (int)m->payload_len,
-	    (const char *)m->payload, m->qos, m->retain ? "r" : "",
-	    m->dup ? "d" : "", m->mid, (int)m->state, m->props_len);
-	g->n++;
-	return g->stop_after != 0 && g->n >= g->stop_after ? -1 : 0;
-}
-
-static int
-got_session_cb(const struct fh_state_session *ss, void *arg)
-{
-	struct got	*g = arg;
-	size_t		 len = strlen(g->buf), i;
-
-	len += snprintf(g->buf + len, sizeof g->buf - len, "%s:%u:%u:%lld[",
-	    ss->client_id, ss->next_mid, ss->expiry,
-	    (long long)ss->disconnected);
-	for (i = 0; i < ss->nsubs; i++)
-		len += snprintf(g->buf + len, sizeof g->buf - len, "%s/%u,",
-		    ss->subs[i].filter, ss->subs[i].options);
-	snprintf(g->buf + len, sizeof g->buf - len, "];");
-	g->n++;
-	return 0;
-}
-
-static int
-got_mid_cb(uint16_t mid, void *arg)
-{
-	struct got	*g = arg;
-	size_t		 len = strlen(g->buf);
-
-	snprintf(g->buf + len, sizeof g->buf - len, "%u,", mid);
-	g->n++;
-	return 0;
-}
-
-#define MSG(t, p, q) { .topic = (t), .payload = (const uint8_t *)(p), \
-	.payload_len = strlen(p), .qos = (q) }
-
-/* Write one of everything; seq gets the seqs of session a's messages. */
+/* Write a few cursors. */
 static void
-fill(struct fh_state *st, int64_t seq[3])
+fill(struct fh_state *st)
 {
-	struct fh_state_msg	r1 = MSG("gerrit/x", "{\"r\":1}", 1);
-	struct fh_state_msg	r2 = MSG("gerrit/y", "", 0);
-	struct fh_state_msg	m1 = MSG("t/1", "one", 1);
-	struct fh_state_msg	m2 = MSG("t/2", "two", 2);
-	struct fh_state_session	sa = { .client_id = "a", .next_mid = 7,
-	    .expiry = UINT32_MAX, .disconnected = 0 };
-	struct fh_state_session	sb = { .client_id = "b", .next_mid = 1,
-	    .expiry = 60, .disconnected = 1700000000 };
-	static const uint8_t	props[] = { 0x01, 0x00, 0x02 };
-
 	assert_int_equal(fh_state_cursor_set(st, "gerrit", "last", "12345"),
 	    0);
 	assert_int_equal(fh_state_cursor_set(st, "lp", "uidvalidity", "9"), 0);
 	assert_int_equal(fh_state_cursor_set(st, "lp", "uidvalidity", "10"),
 	    0);
-	r1.props = props;
-	r1.props_len = sizeof props;
-	assert_int_equal(fh_state_retain_put(st, &r1), 0);
-	assert_int_equal(fh_state_retain_put(st, &r2), 0);
-	assert_int_equal(fh_state_session_put(st, &sa), 0);
-	assert_int_equal(fh_state_session_put(st, &sb), 0);
-	assert_int_equal(fh_state_sub_put(st, "a", "gerrit/#", 1), 0);
-	assert_int_equal(fh_state_sub_put(st, "a", "ansible/+", 0x22), 0);
-	assert_int_equal(fh_state_sub_put(st, "b", "#", 2), 0);
-	/* The same body to two sessions is stored once. */
-	assert_int_equal(fh_state_msg_push(st, "a", &m1), 0);
-	seq[0] = m1.seq;
-	assert_int_equal(fh_state_msg_push(st, "b", &m1), 0);
-	assert_int_equal(fh_state_msg_push(st, "a", &m2), 0);
-	seq[1] = m2.seq;
-	assert_true(seq[1] > seq[0]);
-	m1.retain = true;
-	assert_int_equal(fh_state_msg_push(st, "a", &m1), 0);
-	seq[2] = m1.seq;
-	assert_int_equal(fh_state_msg_update(st, seq[0], 7,
-	    FH_STATE_MSG_SENT, true), 0);
-	assert_int_equal(fh_state_msg_update(st, seq[1], 8,
-	    FH_STATE_MSG_RELEASED, false), 0);
-	assert_int_equal(fh_state_qos2_put(st, "a", 300), 0);
-	assert_int_equal(fh_state_qos2_put(st, "a", 5), 0);
-	assert_int_equal(fh_state_qos2_put(st, "b", 1), 0);
+	assert_int_equal(fh_state_cursor_set(st, "lp", "last", ""), 0);
 }
 
 static void
 check_filled(struct fh_state *st)
 {
-	struct got	 g;
-	char		*v;
+	char	*v;
 
 	v = fh_state_cursor_get(st, "gerrit", "last");
 	assert_string_equal(v, "12345");
@@ -208,75 +119,26 @@ check_filled(struct fh_state *st)
 	v = fh_state_cursor_get(st, "lp", "uidvalidity");
 	assert_string_equal(v, "10");
 	free(v);
+	v = fh_state_cursor_get(st, "lp", "last");
+	assert_string_equal(v, "");
+	free(v);
 	assert_null(fh_state_cursor_get(st, "lp", "nosuch"));
-
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_retain_load_all(st, got_msg_cb, &g), 0);
-	assert_string_equal(g.buf, "gerrit/x={\"r\":1}/q1r/mid0/s0/p3;"
-	    "gerrit/y=/q0r/mid0/s0/p0;");
-
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_session_load_all(st, got_session_cb, &g), 0);
-	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,"
-	    "gerrit/#/1,];b:1:60:1700000000[#/2,];");
-
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_msg_load(st, "a", got_msg_cb, &g), 0);
-	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
-	    "t/2=two/q2/mid8/s2/p0;t/1=one/q1r/mid0/s0/p0;");
-	assert_int_equal(fh_state_msg_count(st, "a"), 3);
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_msg_load(st, "b", got_msg_cb, &g), 0);
-	assert_string_equal(g.buf, "t/1=one/q1/mid0/s0/p0;");
-
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_qos2_load(st, "a", got_mid_cb, &g), 0);
-	assert_string_equal(g.buf, "5,300,");
 }
 
 static void
 roundtrip(struct fixture *f, const char *dir)
 {
 	struct fh_state	*st = open_ok(f, dir);
-	struct got	 g;
-	int64_t		 seq[3];
 
 	assert_int_equal(fh_state_is_durable(st), dir != NULL);
-	fill(st, seq);
+	fill(st);
 	check_filled(st);		/* reads see staged writes */
 	turn(f);
 	check_filled(st);
-	assert_int_equal(stat_of(st, "bodies_shared"), 1);
-
-	/* A callback may stop the iteration. */
-	memset(&g, 0, sizeof g);
-	g.stop_after = 1;
-	assert_int_equal(fh_state_msg_load(st, "a", got_msg_cb, &g), -1);
-	assert_int_equal(g.n, 1);
-
-	/* Acks, deletes. */
-	assert_int_equal(fh_state_msg_ack(st, seq[0]), 0);
-	assert_int_equal(fh_state_msg_count(st, "a"), 2);
-	assert_int_equal(fh_state_msg_count(st, "b"), 1);
-	assert_int_equal(fh_state_sub_del(st, "a", "gerrit/#"), 0);
-	assert_int_equal(fh_state_qos2_del(st, "a", 5), 0);
-	assert_int_equal(fh_state_retain_del(st, "gerrit/y"), 0);
 	assert_int_equal(fh_state_cursor_del(st, "gerrit", "last"), 0);
-	assert_int_equal(fh_state_session_del(st, "b"), 0);
+	assert_null(fh_state_cursor_get(st, "gerrit", "last"));
 	turn(f);
 	assert_null(fh_state_cursor_get(st, "gerrit", "last"));
-	assert_int_equal(fh_state_msg_count(st, "b"), 0);
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_session_load_all(st, got_session_cb, &g), 0);
-	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,];");
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_qos2_load(st, "b", got_mid_cb, &g), 0);
-	assert_int_equal(g.n, 0);
-	memset(&g, 0, sizeof g);
-	assert_int_equal(fh_state_retain_load_all(st, got_msg_cb, &g), 0);
-	assert_int_equal(g.n, 1);
-	/* Every body left is still referenced (the GC trigger ran). */
-	assert_int_equal(fh_state_session_del(st, "a"), 0);
 	fh_state_close(st);
 }
 
@@ -299,9 +161,8 @@ test_restart(void **state)
 {
 	struct fixture	*f = *state;
 	struct fh_state	*st = open_ok(f, f->dir);
-	int64_t		 seq[3];
 
-	fill(st, seq);
+	fill(st);
 	turn(f);
 	fh_state_close(st);
 	st = open_ok(f, f->dir);
@@ -462,22 +323,19 @@ test_corrupt_pages(void **state)
 {
 	struct fixture		*f = *state;
 	struct fh_state		*st = open_ok(f, f->dir);
-	struct fh_state_msg	 m = MSG("t", "", 1);
-	static uint8_t		 big[2000], junk[4096 * 4];
+	static char		 big[2000];
+	static uint8_t		 junk[4096 * 4];
 	FILE			*fp;
 	int			 i;
 
 	/* A real file with many pages, then its b-tree pages overwritten:
 	 * the header is fine, the content is not. */
-	memset(big, 'x', sizeof big);
-	m.payload = big;
-	m.payload_len = sizeof big;
+	memset(big, 'x', sizeof big - 1);
 	for (i = 0; i < 200; i++) {
-		char topic[32];
+		char key[32];
 
-		snprintf(topic, sizeof topic, "t/%d", i);
-		m.topic = topic;
-		assert_int_equal(fh_state_retain_put(st, &m), 0);
+		snprintf(key, sizeof key, "t/%d", i);
+		assert_int_equal(fh_state_cursor_set(st, "big", key, big), 0);
 	}
 	fh_state_close(st);
 	memset(junk, 0xa5, sizeof junk);
@@ -515,14 +373,13 @@ test_batching(void **state)
 	struct fh_state		*st = open_ok(f, f->dir);
 	struct cb_log		 a = { .st = st }, b = { .st = st },
 				 c = { .st = st };
-	struct fh_state_msg	 m = MSG("t/x", "payload", 1);
-	char			 v[16];
+	char			 v[16], *got;
 	int			 i;
 
 	for (i = 0; i < 1000; i++) {
 		snprintf(v, sizeof v, "%d", i);
 		assert_int_equal(fh_state_cursor_set(st, "s", v, v), 0);
-		assert_int_equal(fh_state_msg_push(st, "sess", &m), 0);
+		assert_int_equal(fh_state_cursor_set(st, "t", "n", v), 0);
 		if (i == 10)
 			fh_state_on_commit(st, cb_record, &a);
 	}
@@ -533,10 +390,10 @@ test_batching(void **state)
 	assert_int_equal(stat_of(st, "commits"), 0);
 	assert_int_equal(a.calls, 0);
 	turn(f);
-	/* One transaction for 2000 writes + 1 body; callbacks after it. */
+	/* One transaction for 2000 writes; callbacks after it. */
 	assert_int_equal(stat_of(st, "commits"), 1);
-	assert_int_equal(stat_of(st, "writes"), 2001);
-	assert_int_equal(stat_of(st, "max_batch"), 2001);
+	assert_int_equal(stat_of(st, "writes"), 2000);
+	assert_int_equal(stat_of(st, "max_batch"), 2000);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(a.commits_seen, 1);
@@ -551,7 +408,9 @@ test_batching(void **state)
 	/* An idle turn commits nothing. */
 	turn(f);
 	assert_int_equal(stat_of(st, "commits"), 1);
-	assert_int_equal(fh_state_msg_count(st, "sess"), 1000);
+	got = fh_state_cursor_get(st, "t", "n");
+	assert_string_equal(got, "999");
+	free(got);
 	fh_state_close(st);
 }
 
@@ -562,11 +421,10 @@ test_failed_batch(void **state)
 	struct fixture		*f = *state;
 	struct fh_state		*st = open_ok(f, f->dir);
 	struct cb_log		 a = { .st = st }, b = { .st = st };
-	struct fh_state_msg	 m = MSG("t", "x", 1);
 
 	assert_int_equal(fh_state_cursor_set(st, "s", "k", "v"), 0);
-	m.payload_len = (size_t)INT32_MAX + 1;	/* refused before reading */
-	assert_int_equal(fh_state_retain_put(st, &m), -1);
+	/* A module's statement that could not even be bound. */
+	fh_state_fail(st, "retain_put", SQLITE_TOOBIG);
 	fh_state_on_commit(st, cb_record, &a);
 	turn(f);
 	assert_int_equal(a.calls, 1);
@@ -925,9 +783,8 @@ test_core_upgrade_from_1(void **state)
 {
 	struct fixture	*f = *state;
 	struct fh_state	*st = open_ok(f, f->dir);
-	int64_t		 seq[3];
 
-	fill(st, seq);
+	fill(st);
 	fh_state_close(st);
 	set_user_version(f->path, 1, "DROP TABLE module;");
 	st = open_ok(f, f->dir);
@@ -947,68 +804,6 @@ test_core_upgrade_from_1(void **state)
 		sqlite3_finalize(s);
 		sqlite3_close(db);
 	}
-}
-
-/*
- * Figures, not assertions: writes per second with one transaction per
- * write versus one per loop turn. FH_STATE_BENCH=N sets the count.
- */
-static double
-now_s(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double
-bench_one(struct fixture *f, enum fh_state_sync sync, int n, int batch)
-{
-	char			*err = NULL;
-	struct fh_state		*st;
-	struct fh_state_msg	 m = MSG("bench/topic", "", 1);
-	static uint8_t		 payload[512];
-	double			 t0;
-	int			 i;
-
-	unlink(f->path);
-	st = fh_state_open(f->base, f->dir, sync, &err);
-	assert_non_null(st);
-	m.payload = payload;
-	m.payload_len = sizeof payload;
-	t0 = now_s();
-	for (i = 0; i < n; i++) {
-		payload[i % sizeof payload]++;
-		assert_int_equal(fh_state_msg_push(st, "bench", &m), 0);
-		if ((i + 1) % batch == 0)
-			turn(f);
-	}
-	turn(f);
-	t0 = now_s() - t0;
-	fh_state_close(st);
-	return n / t0;
-}
-
-static void
-test_bench(void **state)
-{
-	struct fixture	*f = *state;
-	const char	*e = getenv("FH_STATE_BENCH");
-	int		 n = e ? atoi(e) : 2000;
-
-	if (n <= 0)
-		return;
-	printf("# state bench: %d QoS 1 pushes (512-byte payloads), writes/s\n",
-	    n);
-	printf("#   normal, 1 write per commit:   %10.0f\n",
-	    bench_one(f, FH_STATE_SYNC_NORMAL, n, 1));
-	printf("#   normal, 100 writes per commit: %9.0f\n",
-	    bench_one(f, FH_STATE_SYNC_NORMAL, n, 100));
-	printf("#   full,   1 write per commit:   %10.0f\n",
-	    bench_one(f, FH_STATE_SYNC_FULL, n / 10 ? n / 10 : 1, 1));
-	printf("#   full,   100 writes per commit: %9.0f\n",
-	    bench_one(f, FH_STATE_SYNC_FULL, n, 100));
 }
 
 int
@@ -1036,7 +831,6 @@ main(void)
 		T(test_module_staged_writes),
 		T(test_module_register_mid_batch),
 		T(test_core_upgrade_from_1),
-		T(test_bench),
 #undef T
 	};
 
