@@ -74,6 +74,7 @@ struct fh_http_response {
 	const char		*peer;
 	bool			 head_only;
 	bool			 replied;
+	bool			 cache_set;	/* the handler's Cache-Control */
 	int			 status;
 	struct fh_http_stream	*stream;
 };
@@ -404,6 +405,8 @@ fh_http_add_header(struct fh_http_response *r, const char *name,
     const char *value)
 {
 	evbuffer_add_printf(r->headers, "%s: %s\r\n", name, value);
+	if (strcasecmp(name, "Cache-Control") == 0)
+		r->cache_set = true;
 }
 
 struct evbuffer *
@@ -424,10 +427,17 @@ fh_http_reply(struct fh_http_response *r, int status,
 	r->status = status;
 	if (body != NULL && len > 0)
 		evbuffer_add(r->body, body, len);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	    "Connection: close\r\n", status, fh_http_status_text(status),
-	    content_type, evbuffer_get_length(r->body));
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
+	    fh_http_status_text(status));
+	/* A 304 has no content, so no type or length of its own (RFC 9110
+	 * 15.4.5); a handler that sets Cache-Control (the live page's
+	 * revalidated files) replaces the default. */
+	if (status != 304)
+		evbuffer_add_printf(out, "Content-Type: %s\r\n"
+		    "Content-Length: %zu\r\n", content_type,
+		    evbuffer_get_length(r->body));
+	evbuffer_add_printf(out, "%sConnection: close\r\n",
+	    r->cache_set ? "" : "Cache-Control: no-store\r\n");
 	evbuffer_add_buffer(out, r->headers);
 	evbuffer_add(out, "\r\n", 2);
 	if (!r->head_only)
