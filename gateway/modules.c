@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "gateway/module.h"
+#include "sinks/log/page.h"
 #include "sinks/mqtt/mqtt.h"
 #include "sources/ansible/ansible.h"
 #include "sources/gerrit/gerrit.h"
@@ -13,6 +14,7 @@
 
 const struct fh_sink_ops *const fh_sinks[] = {
 	&fh_sink_mqtt,
+	&fh_sink_page,
 	NULL
 };
 

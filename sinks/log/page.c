@@ -1,10 +1,12 @@
 /* The live page: lookup and response of the embedded files; see page.h. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
+#include "gateway/http.h"
+#include "gateway/module.h"
+#include "gateway/xmalloc.h"
 #include "sinks/log/page.h"
 
 static const struct {
@@ -97,25 +99,110 @@ page_etag_matches(const struct page_file *f, const char *inm, size_t len)
 	return false;
 }
 
-int
-page_respond(const struct page_file *f, const char *inm, size_t inm_len,
-    bool head, struct evbuffer *out)
+/* GET / and GET /static/NAME. */
+static void
+page_serve_cb(struct fh_http_request *req, struct fh_http_response *r,
+    void *arg)
 {
-	int	status = page_etag_matches(f, inm, inm_len) ? 304 : 200;
+	const struct page_file	*f;
+	const char		*path = fh_http_path(req), *inm;
 
+	(void)arg;
+	if ((f = page_lookup(path, strlen(path))) == NULL) {
+		fh_http_error(r, 404, "no such page");
+		return;
+	}
 	/* no-cache: keep it, but ask each time (a daemon upgrade changes
 	 * the files under the same URLs); the ETag makes that a 304. */
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
-	    status == 200 ? "OK" : "Not Modified");
-	if (status == 200)
-		evbuffer_add_printf(out, "Content-Type: %s\r\n"
-		    "Content-Length: %zu\r\n", page_content_type(f), f->len);
-	evbuffer_add_printf(out, "ETag: %s\r\nCache-Control: no-cache\r\n"
-	    "Content-Security-Policy: %s\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "Referrer-Policy: no-referrer\r\n"
-	    "Connection: close\r\n\r\n", f->etag, PAGE_CSP);
-	if (status == 200 && !head)
-		evbuffer_add(out, f->data, f->len);
-	return status;
+	fh_http_add_header(r, "ETag", f->etag);
+	fh_http_add_header(r, "Cache-Control", "no-cache");
+	fh_http_add_header(r, "Content-Security-Policy", PAGE_CSP);
+	fh_http_add_header(r, "X-Content-Type-Options", "nosniff");
+	fh_http_add_header(r, "Referrer-Policy", "no-referrer");
+	inm = fh_http_header(req, "If-None-Match");
+	if (page_etag_matches(f, inm, inm ? strlen(inm) : 0))
+		fh_http_reply(r, 304, page_content_type(f), NULL, 0);
+	else
+		fh_http_reply(r, 200, page_content_type(f), f->data, f->len);
 }
+
+/*
+ * The page as a module of its own, with no config section: it is there
+ * whether or not the event log is enabled (live events need only the
+ * broker; "load the last hour" says so when /v1/events is missing).
+ */
+struct page {
+	struct fh_gateway	*gw;
+	bool			 routed;
+};
+
+static void *
+page_create(struct fh_gateway *gw)
+{
+	struct page	*pg = fh_xcalloc(1, sizeof *pg);
+
+	pg->gw = gw;
+	return pg;
+}
+
+static int
+page_configure(void *self, const struct fh_conf *conf, char **errstr)
+{
+	(void)self;
+	(void)conf;
+	(void)errstr;
+	return 0;
+}
+
+static int
+page_start(void *self)
+{
+	struct page	*pg = self;
+
+	if (fh_gateway_http_route(pg->gw, "/", FH_HTTP_GET, page_serve_cb,
+	    pg) != 0 || fh_gateway_http_route(pg->gw, "/static/*",
+	    FH_HTTP_GET, page_serve_cb, pg) != 0)
+		return -1;
+	pg->routed = true;
+	return 0;
+}
+
+static void
+page_stop(void *self)
+{
+	struct page	*pg = self;
+
+	if (!pg->routed)
+		return;
+	fh_gateway_http_unroute(pg->gw, "/");
+	fh_gateway_http_unroute(pg->gw, "/static/*");
+	pg->routed = false;
+}
+
+static void
+page_destroy(void *self)
+{
+	free(self);
+}
+
+/* Events reach the page through the broker, not the bus. */
+static int
+page_publish(void *self, struct fh_event *ev)
+{
+	(void)self;
+	(void)ev;
+	return 0;
+}
+
+static const char *const page_sections[] = { NULL };
+
+const struct fh_sink_ops fh_sink_page = {
+	.name = "page",
+	.sections = page_sections,
+	.create = page_create,
+	.configure = page_configure,
+	.start = page_start,
+	.stop = page_stop,
+	.destroy = page_destroy,
+	.publish = page_publish,
+};

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct evbuffer;
+struct fh_sink_ops;
 
 struct page_file {
 	const char		*name;	/* "index.html", "app.js" ... */
@@ -36,11 +36,7 @@ const char	*page_content_type(const struct page_file *);
 /* Does an If-None-Match value (NULL: none) match the file's ETag? */
 bool		 page_etag_matches(const struct page_file *, const char *inm,
 		    size_t len);
-/*
- * The whole response into out (200, or 304 when if_none_match matches;
- * no body for HEAD), with "Connection: close". Returns the status.
- */
-int		 page_respond(const struct page_file *, const char *inm,
-		    size_t inm_len, bool head, struct evbuffer *out);
+/* The module: routes GET / and GET /static/NAME while started. */
+extern const struct fh_sink_ops fh_sink_page;
 
 #endif

@@ -1,5 +1,5 @@
-/* Unit tests: the embedded live page is the sources' bytes; lookup, types,
- * ETags and the response. */
+/* Unit tests: the embedded live page is the sources' bytes; lookup, types
+ * and ETags. The responses: tests/integration/24-page-live.py. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-
-#include <event2/buffer.h>
 
 #include "sinks/log/page.h"
 
@@ -196,75 +194,6 @@ test_etag_matches(void **state)
 	assert_false(inm(f, buf));
 }
 
-static char *
-respond(const struct page_file *f, const char *etag, bool head, int *st)
-{
-	struct evbuffer	*b = evbuffer_new();
-	size_t		 len;
-	char		*s;
-
-	*st = page_respond(f, etag, etag ? strlen(etag) : 0, head, b);
-	len = evbuffer_get_length(b);
-	s = malloc(len + 1);
-	evbuffer_remove(b, s, len);
-	s[len] = '\0';
-	evbuffer_free(b);
-	return s;
-}
-
-static void
-test_respond(void **state)
-{
-	const struct page_file	*f = by_name("index.html");
-	char			 want[256];
-	const char		*body;
-	char			*s;
-	int			 st;
-
-	(void)state;
-	s = respond(f, NULL, false, &st);
-	assert_int_equal(st, 200);
-	assert_true(strncmp(s, "HTTP/1.1 200 OK\r\n", 17) == 0);
-	assert_non_null(strstr(s, "\r\nContent-Type: text/html; "
-	    "charset=utf-8\r\n"));
-	snprintf(want, sizeof want, "\r\nContent-Length: %zu\r\n", f->len);
-	assert_non_null(strstr(s, want));
-	snprintf(want, sizeof want, "\r\nETag: %s\r\n", f->etag);
-	assert_non_null(strstr(s, want));
-	assert_non_null(strstr(s, "\r\nCache-Control: no-cache\r\n"));
-	assert_non_null(strstr(s, "\r\nContent-Security-Policy: "
-	    "default-src 'none'; script-src 'self'; "));
-	assert_non_null(strstr(s, "\r\nX-Content-Type-Options: nosniff\r\n"));
-	body = strstr(s, "\r\n\r\n");
-	assert_non_null(body);
-	assert_int_equal(strlen(body + 4), f->len);
-	assert_memory_equal(body + 4, f->data, f->len);
-	free(s);
-
-	/* HEAD: the same head, no body. */
-	s = respond(f, NULL, true, &st);
-	assert_int_equal(st, 200);
-	snprintf(want, sizeof want, "\r\nContent-Length: %zu\r\n", f->len);
-	assert_non_null(strstr(s, want));
-	body = strstr(s, "\r\n\r\n");
-	assert_string_equal(body, "\r\n\r\n");
-	free(s);
-
-	/* A matching If-None-Match: 304, ETag again, no body. */
-	s = respond(f, f->etag, false, &st);
-	assert_int_equal(st, 304);
-	assert_true(strncmp(s, "HTTP/1.1 304 Not Modified\r\n", 27) == 0);
-	snprintf(want, sizeof want, "\r\nETag: %s\r\n", f->etag);
-	assert_non_null(strstr(s, want));
-	assert_null(strstr(s, "Content-Length"));
-	assert_string_equal(strstr(s, "\r\n\r\n"), "\r\n\r\n");
-	free(s);
-
-	s = respond(f, "\"stale\"", false, &st);
-	assert_int_equal(st, 200);
-	free(s);
-}
-
 int
 main(void)
 {
@@ -274,7 +203,6 @@ main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_etag_matches),
-		cmocka_unit_test(test_respond),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
