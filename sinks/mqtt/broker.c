@@ -282,6 +282,10 @@ broker_read_cb(struct bufferevent *bev, void *arg)
 		rc = mqtt_packet_decode(fh.type, fh.flags, p + fh.hdrlen,
 		    fh.remaining, c->level, &pkt);
 		b->bytes_in += total;
+		/* the codec speaks 5.0; the broker's sessions do not yet */
+		if (fh.type == MQTT_CONNECT && fh.remaining >= 7 &&
+		    memcmp(p + fh.hdrlen, "\0\4MQTT\5", 7) == 0)
+			rc = MQTT_E_VERSION;
 		if (rc == MQTT_E_VERSION && c->state == CONN_NEW) {
 			c->level = MQTT_PROTO_31;	/* no session flag */
 			handle_connect_refuse(c, MQTT_CONNACK_PROTOCOL,

@@ -2,8 +2,11 @@
  * Unit tests: the MQTT codec. Golden cases in tests/data/packet/<case>/
  * (input: the packet bytes; expected: the decoded packet as text, or the
  * error). Cases named connect* or before-connect* decode before CONNECT
- * (level 0), *-v31* at level 3, the rest at level 4. Valid packets are
- * encoded again and must give the same bytes.
+ * (level 0), *-v31* at level 3, *-v5* at level 5, the rest at level 4.
+ * Valid packets are encoded again and must give the same bytes (*-noncanon*:
+ * the same packet, shorter bytes) and decode to the same dump; their
+ * properties, encoded again from the decoded struct, must decode the same.
+ * The 5.0 inputs are made by tests/data/packet/mkv5.py.
  *
  * FH_REGEN=1 writes missing expected files (review them before commit).
  */
@@ -72,8 +75,79 @@ dump_str(struct dump *d, const char *name, const struct mqtt_str *s,
 }
 
 static void
-dump_packet(struct dump *d, const struct mqtt_packet *p)
+dump_num(struct dump *d, const struct mqtt_props *p, unsigned id,
+    uint32_t v)
 {
+	if (mqtt_props_has(p, id))
+		dump_printf(d, " %s=%u", mqtt_prop_name(id), v);
+}
+
+static void
+dump_pstr(struct dump *d, const struct mqtt_props *p, unsigned id,
+    const struct mqtt_str *s)
+{
+	if (mqtt_props_has(p, id))
+		dump_str(d, mqtt_prop_name(id), s, true);
+}
+
+/* The decoded struct, field by field, then the user properties in order
+ * (and every subscription identifier when there are several). */
+static void
+dump_props(struct dump *d, const char *what, const struct mqtt_props *p)
+{
+	struct mqtt_prop	prop;
+	size_t			off = 0;
+
+	dump_printf(d, " %s{", what);
+	dump_num(d, p, MQTT_PROP_PAYLOAD_FORMAT, p->payload_format);
+	dump_num(d, p, MQTT_PROP_MESSAGE_EXPIRY, p->message_expiry);
+	dump_pstr(d, p, MQTT_PROP_CONTENT_TYPE, &p->content_type);
+	dump_pstr(d, p, MQTT_PROP_RESPONSE_TOPIC, &p->response_topic);
+	dump_pstr(d, p, MQTT_PROP_CORRELATION_DATA, &p->correlation_data);
+	dump_num(d, p, MQTT_PROP_SUBSCRIPTION_ID, p->subid);
+	dump_num(d, p, MQTT_PROP_SESSION_EXPIRY, p->session_expiry);
+	dump_pstr(d, p, MQTT_PROP_ASSIGNED_CLIENT_ID, &p->assigned_client_id);
+	dump_num(d, p, MQTT_PROP_SERVER_KEEPALIVE, p->server_keepalive);
+	dump_pstr(d, p, MQTT_PROP_AUTH_METHOD, &p->auth_method);
+	dump_pstr(d, p, MQTT_PROP_AUTH_DATA, &p->auth_data);
+	dump_num(d, p, MQTT_PROP_REQUEST_PROBLEM_INFO,
+	    p->request_problem_info);
+	dump_num(d, p, MQTT_PROP_WILL_DELAY, p->will_delay);
+	dump_num(d, p, MQTT_PROP_REQUEST_RESPONSE_INFO,
+	    p->request_response_info);
+	dump_pstr(d, p, MQTT_PROP_RESPONSE_INFO, &p->response_info);
+	dump_pstr(d, p, MQTT_PROP_SERVER_REFERENCE, &p->server_reference);
+	dump_pstr(d, p, MQTT_PROP_REASON_STRING, &p->reason_string);
+	dump_num(d, p, MQTT_PROP_RECEIVE_MAXIMUM, p->receive_maximum);
+	dump_num(d, p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, p->topic_alias_maximum);
+	dump_num(d, p, MQTT_PROP_TOPIC_ALIAS, p->topic_alias);
+	dump_num(d, p, MQTT_PROP_MAXIMUM_QOS, p->maximum_qos);
+	dump_num(d, p, MQTT_PROP_RETAIN_AVAILABLE, p->retain_available);
+	dump_num(d, p, MQTT_PROP_MAXIMUM_PACKET_SIZE, p->maximum_packet_size);
+	dump_num(d, p, MQTT_PROP_WILDCARD_AVAILABLE, p->wildcard_available);
+	dump_num(d, p, MQTT_PROP_SUBID_AVAILABLE, p->subid_available);
+	dump_num(d, p, MQTT_PROP_SHARED_AVAILABLE, p->shared_available);
+	if (p->nsubid > 1) {
+		dump_printf(d, " subids=");
+		while (mqtt_prop_next(&p->raw, &off, &prop) > 0)
+			if (prop.id == MQTT_PROP_SUBSCRIPTION_ID)
+				dump_printf(d, "%u,", prop.num);
+		off = 0;
+	}
+	if (p->nuser > 0) {
+		dump_printf(d, " user=%u", p->nuser);
+		while (mqtt_prop_next_user(&p->raw, &off, &prop) > 0) {
+			dump_str(d, "k", &prop.str, true);
+			dump_str(d, "v", &prop.val, true);
+		}
+	}
+	dump_printf(d, " }");
+}
+
+static void
+dump_packet(struct dump *d, const struct mqtt_packet *p, int level)
+{
+	bool	v5 = level == MQTT_PROTO_5;
 	size_t	i;
 
 	dump_printf(d, "%s", type_names[p->type & 15]);
@@ -90,11 +164,18 @@ dump_packet(struct dump *d, const struct mqtt_packet *p)
 		dump_str(d, "will_payload", &c->will_payload, c->will);
 		dump_str(d, "username", &c->username, c->has_username);
 		dump_str(d, "password", &c->password, c->has_password);
+		if (c->level == MQTT_PROTO_5) {
+			dump_props(d, "props", &c->props);
+			if (c->will)
+				dump_props(d, "will_props", &c->will_props);
+		}
 		break;
 	}
 	case MQTT_CONNACK:
 		dump_printf(d, " session_present=%d rc=%u",
 		    p->u.connack.session_present, p->u.connack.rc);
+		if (v5)
+			dump_props(d, "props", &p->u.connack.props);
 		break;
 	case MQTT_PUBLISH:
 		dump_printf(d, " dup=%d qos=%u retain=%d id=%u",
@@ -102,27 +183,53 @@ dump_packet(struct dump *d, const struct mqtt_packet *p)
 		    p->u.publish.id);
 		dump_str(d, "topic", &p->u.publish.topic, true);
 		dump_str(d, "payload", &p->u.publish.payload, true);
+		if (v5)
+			dump_props(d, "props", &p->u.publish.props);
 		break;
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
 	case MQTT_PUBREL:
 	case MQTT_PUBCOMP:
-	case MQTT_UNSUBACK:
 		dump_printf(d, " id=%u", p->u.ack.id);
+		if (v5) {
+			dump_printf(d, " reason=0x%02x", p->u.ack.reason);
+			dump_props(d, "props", &p->u.ack.props);
+		}
+		break;
+	case MQTT_DISCONNECT:
+	case MQTT_AUTH:
+		if (v5) {
+			dump_printf(d, " reason=0x%02x", p->u.ack.reason);
+			dump_props(d, "props", &p->u.ack.props);
+		}
 		break;
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
 		dump_printf(d, " id=%u", p->u.subscribe.id);
+		if (v5)
+			dump_props(d, "props", &p->u.subscribe.props);
 		for (i = 0; i < p->u.subscribe.ntopics; i++) {
-			dump_str(d, "filter", &p->u.subscribe.topics[i].filter,
-			    true);
-			if (p->type == MQTT_SUBSCRIBE)
-				dump_printf(d, " qos=%u",
-				    p->u.subscribe.topics[i].qos);
+			const struct mqtt_topic_req *t =
+			    &p->u.subscribe.topics[i];
+
+			dump_str(d, "filter", &t->filter, true);
+			if (p->type != MQTT_SUBSCRIBE)
+				continue;
+			dump_printf(d, " qos=%u", t->qos);
+			if (v5)
+				dump_printf(d, " nl=%d rap=%d rh=%u",
+				    t->no_local, t->retain_as_published,
+				    t->retain_handling);
 		}
 		break;
 	case MQTT_SUBACK:
-		dump_printf(d, " id=%u codes=", p->u.suback.id);
+	case MQTT_UNSUBACK:
+		dump_printf(d, " id=%u", p->u.suback.id);
+		if (v5)
+			dump_props(d, "props", &p->u.suback.props);
+		if (p->type == MQTT_UNSUBACK && !v5)
+			break;
+		dump_printf(d, " codes=");
 		for (i = 0; i < p->u.suback.ncodes; i++)
 			dump_printf(d, "%s%u", i ? "," : "",
 			    p->u.suback.codes[i]);
@@ -149,58 +256,104 @@ read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* Encode p again with the encoders; returns the bytes (NULL: no encoder). */
+/* Encode p again with the encoders. */
 static uint8_t *
-reencode(const struct mqtt_packet *p, size_t *n)
+reencode(const struct mqtt_packet *p, int level, size_t *n)
 {
 	uint8_t	*out;
-	size_t	 len = 0;
+	size_t	 len;
+
+	len = mqtt_encode(NULL, 0, level, p);
+	out = fh_xmalloc(len);
+	assert_int_equal(mqtt_encode(out, len, level, p), len);
+	*n = len;
+	return out;
+}
+
+/* The property blocks of a packet, with the type each is checked as. */
+static size_t
+packet_props_of(struct mqtt_packet *p, struct mqtt_props **v, int *ptype)
+{
+	size_t	n = 0;
 
 	switch (p->type) {
 	case MQTT_CONNECT:
-		len = mqtt_encode_connect(NULL, 0, &p->u.connect);
-		out = fh_xmalloc(len);
-		mqtt_encode_connect(out, len, &p->u.connect);
+		v[n] = &p->u.connect.props;
+		ptype[n++] = MQTT_CONNECT;
+		if (p->u.connect.will) {
+			v[n] = &p->u.connect.will_props;
+			ptype[n++] = MQTT_PROPS_WILL;
+		}
 		break;
 	case MQTT_CONNACK:
-		out = fh_xmalloc(4);
-		len = mqtt_encode_connack(out, 4,
-		    p->u.connack.session_present, p->u.connack.rc);
+		v[n] = &p->u.connack.props;
+		ptype[n++] = p->type;
 		break;
 	case MQTT_PUBLISH:
-		len = mqtt_encode_publish(NULL, 0, &p->u.publish);
-		out = fh_xmalloc(len);
-		mqtt_encode_publish(out, len, &p->u.publish);
-		break;
-	case MQTT_PUBACK:
-	case MQTT_PUBREC:
-	case MQTT_PUBREL:
-	case MQTT_PUBCOMP:
-	case MQTT_UNSUBACK:
-		out = fh_xmalloc(4);
-		len = mqtt_encode_ack(out, 4, p->type, p->u.ack.id);
+		v[n] = &p->u.publish.props;
+		ptype[n++] = p->type;
 		break;
 	case MQTT_SUBSCRIBE:
 	case MQTT_UNSUBSCRIBE:
-		len = mqtt_encode_subscribe(NULL, 0, p->type,
-		    &p->u.subscribe);
-		out = fh_xmalloc(len);
-		mqtt_encode_subscribe(out, len, p->type, &p->u.subscribe);
+		v[n] = &p->u.subscribe.props;
+		ptype[n++] = p->type;
 		break;
 	case MQTT_SUBACK:
-		len = mqtt_encode_suback(NULL, 0, p->u.suback.id,
-		    p->u.suback.codes, p->u.suback.ncodes);
-		out = fh_xmalloc(len);
-		mqtt_encode_suback(out, len, p->u.suback.id,
-		    p->u.suback.codes, p->u.suback.ncodes);
+	case MQTT_UNSUBACK:
+		v[n] = &p->u.suback.props;
+		ptype[n++] = p->type;
+		break;
+	case MQTT_PINGREQ:
+	case MQTT_PINGRESP:
 		break;
 	default:
-		out = fh_xmalloc(2);
-		len = mqtt_encode_empty(out, 2, p->type);
+		v[n] = &p->u.ack.props;
+		ptype[n++] = p->type;
 		break;
 	}
-	*n = len;
-	return out;
+	return n;
+}
+
+/*
+ * Each property block encoded again from the struct (mqtt_props_encode)
+ * must decode to the same struct and user properties. Returns 0 if so.
+ */
+static int
+props_roundtrip(const char *name, struct mqtt_packet *pkt)
+{
+	struct mqtt_props	*v[2], again;
+	int			 ptype[2], rc, bad = 0;
+	size_t			 n, i, len;
+	uint8_t			*buf;
+	struct dump		 a = { NULL, 0, 0 }, b = { NULL, 0, 0 };
+
+	n = packet_props_of(pkt, v, ptype);
+	for (i = 0; i < n; i++) {
+		if (v[i]->nsubid > 1)	/* the struct keeps only the first */
+			continue;
+		len = mqtt_props_encode(NULL, 0, v[i]);
+		buf = fh_xmalloc(len + 1);
+		assert_int_equal(mqtt_props_encode(buf, len, v[i]), len);
+		rc = mqtt_props_decode(buf, len, ptype[i], &again);
+		a.cap = b.cap = 64;
+		a.len = b.len = 0;
+		a.buf = fh_xmalloc(a.cap);
+		b.buf = fh_xmalloc(b.cap);
+		dump_props(&a, "", v[i]);
+		if (rc == 0)
+			dump_props(&b, "", &again);
+		if (rc != 0 || a.len != b.len ||
+		    memcmp(a.buf, b.buf, a.len) != 0) {
+			fprintf(stderr, "%s: props re-encoded differ (%s)\n"
+			    "  %.*s\n  %.*s\n", name, mqtt_strerror(rc),
+			    (int)a.len, a.buf, (int)b.len, b.buf);
+			bad++;
+		}
+		free(a.buf);
+		free(b.buf);
+		free(buf);
+	}
+	return bad;
 }
 
 static void
@@ -221,7 +374,7 @@ test_golden(void **state)
 		struct dump		 d = { NULL, 0, 0 };
 		uint8_t			*in, *exp, *enc;
 		size_t			 inlen, explen, used = 0, enclen;
-		int			 level = MQTT_PROTO_311, rc;
+		int			 level = MQTT_PROTO_311, plevel, rc;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -235,25 +388,54 @@ test_golden(void **state)
 			level = 0;
 		else if (strstr(de->d_name, "-v31") != NULL)
 			level = MQTT_PROTO_31;
+		else if (strstr(de->d_name, "-v5") != NULL)
+			level = MQTT_PROTO_5;
 		ncases++;
 		d.cap = 64;
 		d.buf = fh_xmalloc(d.cap);
 		d.buf[0] = '\0';
 		rc = mqtt_decode(in, inlen, level, &pkt, &used);
+		if (rc == 0 && pkt.type == MQTT_CONNECT)
+			plevel = pkt.u.connect.level;
+		else
+			plevel = level;
 		if (rc == 0) {
-			dump_packet(&d, &pkt);
-			enc = reencode(&pkt, &enclen);
-			if (enclen != used || memcmp(enc, in, used) != 0) {
+			struct mqtt_packet	again;
+			struct dump		d2 = { NULL, 0, 0 };
+			size_t			used2 = 0;
+			bool			canon;
+
+			dump_packet(&d, &pkt, plevel);
+			enc = reencode(&pkt, plevel, &enclen);
+			canon = strstr(de->d_name, "-noncanon") == NULL;
+			if (canon ? enclen != used ||
+			    memcmp(enc, in, used) != 0 : enclen >= used) {
 				fprintf(stderr, "%s: re-encoding differs\n",
 				    de->d_name);
 				nfail++;
 			}
+			d2.cap = 64;
+			d2.buf = fh_xmalloc(d2.cap);
+			if (mqtt_decode(enc, enclen, level, &again,
+			    &used2) != 0)
+				nfail++;
+			else
+				dump_packet(&d2, &again, plevel);
+			if (d2.len != d.len || memcmp(d2.buf, d.buf, d.len)) {
+				fprintf(stderr, "%s: re-decoded differs\n",
+				    de->d_name);
+				nfail++;
+			}
+			mqtt_packet_clear(&again);
+			free(d2.buf);
 			free(enc);
 			if (used != inlen) {
 				fprintf(stderr, "%s: %zu trailing bytes\n",
 				    de->d_name, inlen - used);
 				nfail++;
 			}
+			if (plevel == MQTT_PROTO_5)
+				nfail += props_roundtrip(de->d_name, &pkt);
 		} else
 			dump_printf(&d, "error: %s\n", mqtt_strerror(rc));
 		mqtt_packet_clear(&pkt);
@@ -284,7 +466,7 @@ test_golden(void **state)
 	}
 	closedir(dp);
 	free(dir);
-	assert_true(ncases >= 70);
+	assert_true(ncases >= 170);
 	assert_int_equal(nfail, 0);
 }
 
@@ -378,9 +560,9 @@ test_large(void **state)
 	p.topic.len = 3;
 	p.payload.p = payload;
 	p.payload.len = plen;
-	n = mqtt_encode_publish(NULL, 0, &p);
+	n = mqtt_encode_publish(NULL, 0, MQTT_PROTO_311, &p);
 	buf = fh_xmalloc(n);
-	assert_int_equal(mqtt_encode_publish(buf, n, &p), n);
+	assert_int_equal(mqtt_encode_publish(buf, n, MQTT_PROTO_311, &p), n);
 	assert_int_equal(n, 1 + 4 + 5 + plen);
 	assert_int_equal(mqtt_decode(buf, n, 4, &pkt, &used), 0);
 	assert_int_equal(used, n);
@@ -392,6 +574,160 @@ test_large(void **state)
 	free(payload);
 }
 
+/* The 5.0 encoders the broker and a client use, byte for byte. */
+static void
+test_v5_encoders(void **state)
+{
+	static const uint8_t	 codes[] = { 0x00, 0x87 };
+	struct mqtt_prop	 list[] = {
+		{ .id = MQTT_PROP_REASON_STRING,
+		  .str = { (const uint8_t *)"no", 2 } },
+		{ .id = MQTT_PROP_USER, .str = { (const uint8_t *)"k", 1 },
+		  .val = { (const uint8_t *)"v", 1 } },
+	};
+	uint8_t			 props[64], buf[128];
+	size_t			 plen, n;
+
+	(void)state;
+	plen = mqtt_props_write(props, sizeof props, list, 2);
+	assert_int_equal(plen, 5 + 7);
+	assert_memory_equal(props, "\x1f\x00\x02no\x26\x00\x01k\x00\x01v",
+	    plen);
+
+	n = mqtt_encode_connack5(buf, sizeof buf, false, 0x87, props, plen);
+	assert_int_equal(n, 2 + 2 + 1 + plen);
+	assert_memory_equal(buf, "\x20\x0f\x00\x87\x0c", 5);
+	assert_memory_equal(buf + 5, props, plen);
+	n = mqtt_encode_connack5(buf, sizeof buf, true, 0, NULL, 0);
+	assert_memory_equal(buf, "\x20\x03\x01\x00\x00", n);
+
+	/* PUBACK: 2, 3 or more bytes of remaining length */
+	n = mqtt_encode_ack5(buf, sizeof buf, MQTT_PUBACK, 5, 0, NULL, 0);
+	assert_memory_equal(buf, "\x40\x02\x00\x05", n);
+	n = mqtt_encode_ack5(buf, sizeof buf, MQTT_PUBREC, 5, 0x87, NULL, 0);
+	assert_memory_equal(buf, "\x50\x03\x00\x05\x87", n);
+	n = mqtt_encode_ack5(buf, sizeof buf, MQTT_PUBREL, 5, 0, props, 5);
+	assert_memory_equal(buf, "\x62\x09\x00\x05\x00\x05\x1f\x00\x02no", n);
+
+	n = mqtt_encode_suback5(buf, sizeof buf, MQTT_SUBACK, 9, NULL, 0,
+	    codes, 2);
+	assert_memory_equal(buf, "\x90\x05\x00\x09\x00\x00\x87", n);
+	n = mqtt_encode_suback5(buf, sizeof buf, MQTT_UNSUBACK, 9, NULL, 0,
+	    codes, 1);
+	assert_memory_equal(buf, "\xb0\x04\x00\x09\x00\x00", n);
+
+	n = mqtt_encode_reason(buf, sizeof buf, MQTT_DISCONNECT, 0, NULL, 0);
+	assert_memory_equal(buf, "\xe0\x00", n);
+	n = mqtt_encode_reason(buf, sizeof buf, MQTT_DISCONNECT, 0x8e, NULL,
+	    0);
+	assert_memory_equal(buf, "\xe0\x01\x8e", n);
+	n = mqtt_encode_reason(buf, sizeof buf, MQTT_AUTH, 0x18, props, 5);
+	assert_memory_equal(buf, "\xf0\x07\x18\x05\x1f\x00\x02no", n);
+
+	/* the head carries the properties; the payload follows */
+	n = mqtt_encode_publish_head5(buf, sizeof buf, false, 1, false,
+	    (const uint8_t *)"t", 1, 3, (const uint8_t *)"\x23\x00\x01", 3,
+	    2);
+	assert_int_equal(n, 2 + 3 + 2 + 4);
+	assert_memory_equal(buf, "\x32\x0b\x00\x01t\x00\x03\x03\x23\x00\x01",
+	    n);
+	/* too small a buffer: the size needed, nothing past cap */
+	memset(buf, 0xee, sizeof buf);
+	assert_int_equal(mqtt_encode_reason(buf, 2, MQTT_AUTH, 0x18, props,
+	    5), 9);
+	assert_int_equal(buf[2], 0xee);
+}
+
+/* Forwarding: drop the per-hop properties, keep the rest in order. */
+static void
+test_props_filter(void **state)
+{
+	static const uint8_t	raw[] = "\x26\x00\x01" "a\x00\x01" "1"
+	    "\x23\x00\x07" "\x0b\x05" "\x02\x00\x00\x00\x3c"
+	    "\x26\x00\x01" "b\x00\x01" "2";
+	struct mqtt_str		r = { raw, sizeof raw - 1 };
+	struct mqtt_props	p;
+	struct mqtt_prop	prop;
+	uint8_t			out[64];
+	size_t			n, off = 0;
+
+	(void)state;
+	/* a PUBLISH to a client: subscription id allowed */
+	assert_int_equal(mqtt_props_decode(raw, sizeof raw - 1, MQTT_PUBLISH,
+	    &p), 0);
+	assert_int_equal(p.nuser, 2);
+	assert_int_equal(p.topic_alias, 7);
+	assert_int_equal(p.subid, 5);
+	assert_int_equal(p.message_expiry, 60);
+	n = mqtt_props_filter(out, sizeof out, &r,
+	    MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS) |
+	    MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID) |
+	    MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY));
+	assert_int_equal(n, 14);
+	assert_memory_equal(out, "\x26\x00\x01" "a\x00\x01" "1"
+	    "\x26\x00\x01" "b\x00\x01" "2", n);
+	/* user properties in order, the rest skipped */
+	assert_int_equal(mqtt_prop_next_user(&r, &off, &prop), 1);
+	assert_memory_equal(prop.str.p, "a", 1);
+	assert_int_equal(mqtt_prop_next_user(&r, &off, &prop), 1);
+	assert_memory_equal(prop.val.p, "2", 1);
+	assert_int_equal(mqtt_prop_next_user(&r, &off, &prop), 0);
+	/* the same bytes are not a SUBSCRIBE's nor a will's */
+	assert_int_equal(mqtt_props_decode(raw, sizeof raw - 1,
+	    MQTT_SUBSCRIBE, &p), MQTT_E_PROP_NOT_ALLOWED);
+	assert_int_equal(mqtt_props_decode(raw, sizeof raw - 1,
+	    MQTT_PROPS_WILL, &p), MQTT_E_PROP_NOT_ALLOWED);
+	assert_string_equal(mqtt_prop_name(MQTT_PROP_TOPIC_ALIAS),
+	    "topic-alias");
+}
+
+static void
+test_err_reason(void **state)
+{
+	(void)state;
+	assert_int_equal(mqtt_err_reason(MQTT_E_MALFORMED), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_UTF8), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_VARINT), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROP_LENGTH), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROP_UNKNOWN), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROP_NOT_ALLOWED), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_SUBOPTS), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROTOCOL), 0x82);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROP_DUPLICATE), 0x82);
+	assert_int_equal(mqtt_err_reason(MQTT_E_PROP_VALUE), 0x82);
+	assert_int_equal(mqtt_err_reason(MQTT_E_REASON), 0x82);
+	assert_int_equal(mqtt_err_reason(MQTT_E_TOPIC_ALIAS), 0x94);
+	assert_int_equal(mqtt_err_reason(MQTT_E_TOO_LARGE), 0x95);
+	assert_int_equal(mqtt_err_reason(MQTT_E_TOPIC), 0x90);
+	assert_int_equal(mqtt_err_reason(MQTT_E_FILTER), 0x8f);
+	assert_true(mqtt_reason_is_valid(MQTT_PUBACK, 0x10));
+	assert_false(mqtt_reason_is_valid(MQTT_PUBACK, 0x92));
+	assert_true(mqtt_reason_is_valid(MQTT_DISCONNECT, 0x8e));
+	assert_false(mqtt_reason_is_valid(MQTT_DISCONNECT, 0x01));
+}
+
+static void
+test_shared(void **state)
+{
+	struct mqtt_str	g, f;
+
+	(void)state;
+	assert_int_equal(mqtt_filter_shared((const uint8_t *)"$share/g/a/#",
+	    12, &g, &f), 1);
+	assert_int_equal(g.len, 1);
+	assert_memory_equal(g.p, "g", 1);
+	assert_int_equal(f.len, 3);
+	assert_memory_equal(f.p, "a/#", 3);
+	assert_int_equal(mqtt_filter_shared((const uint8_t *)"a/b", 3, &g,
+	    &f), 0);
+	assert_int_equal(mqtt_filter_shared((const uint8_t *)"$share/g", 8,
+	    &g, &f), -1);
+	assert_int_equal(mqtt_filter_shared((const uint8_t *)"$share/g/", 9,
+	    &g, &f), -1);
+	assert_int_equal(mqtt_filter_shared((const uint8_t *)"$share/#/a",
+	    10, &g, &f), -1);
+}
+
 int
 main(void)
 {
@@ -401,6 +737,10 @@ main(void)
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_publish_head),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_v5_encoders),
+		cmocka_unit_test(test_props_filter),
+		cmocka_unit_test(test_err_reason),
+		cmocka_unit_test(test_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
