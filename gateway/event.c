@@ -17,6 +17,10 @@ struct fh_event {
 	char		*origin;
 	uint64_t	 seq;
 	int64_t		 time_us;
+	uint8_t		*props;		/* MQTT 5 properties, opaque */
+	size_t		 props_len;
+	int64_t		 expiry_us;	/* 0: never */
+	uint8_t		 payload_format;
 };
 
 static struct fh_event *
@@ -79,6 +83,7 @@ fh_event_unref(struct fh_event *ev)
 	json_decref(ev->json);
 	free(ev->payload);
 	free(ev->origin);
+	free(ev->props);
 	free(ev);
 }
 
@@ -172,6 +177,56 @@ int64_t
 fh_event_time_us(const struct fh_event *ev)
 {
 	return ev->time_us;
+}
+
+void
+fh_event_set_props(struct fh_event *ev, const void *props, size_t len)
+{
+	free(ev->props);
+	ev->props = NULL;
+	ev->props_len = 0;
+	if (len == 0)
+		return;
+	ev->props = fh_xmalloc(len);
+	memcpy(ev->props, props, len);
+	ev->props_len = len;
+}
+
+const uint8_t *
+fh_event_props(const struct fh_event *ev, size_t *len)
+{
+	*len = ev->props_len;
+	return ev->props;
+}
+
+void
+fh_event_set_expiry_us(struct fh_event *ev, int64_t at_us)
+{
+	ev->expiry_us = at_us;
+}
+
+int64_t
+fh_event_expiry_us(const struct fh_event *ev)
+{
+	return ev->expiry_us;
+}
+
+bool
+fh_event_is_expired(const struct fh_event *ev, int64_t now_us)
+{
+	return ev->expiry_us != 0 && now_us >= ev->expiry_us;
+}
+
+void
+fh_event_set_payload_format(struct fh_event *ev, uint8_t pfi)
+{
+	ev->payload_format = pfi;
+}
+
+uint8_t
+fh_event_payload_format(const struct fh_event *ev)
+{
+	return ev->payload_format;
 }
 
 bool

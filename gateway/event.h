@@ -46,6 +46,25 @@ uint64_t	 fh_event_seq(const struct fh_event *);
 /* Wall-clock creation time, microseconds since the epoch. */
 int64_t		 fh_event_time_us(const struct fh_event *);
 
+/*
+ * MQTT 5 properties, opaque to the bus: the PUBLISH property bytes
+ * (without their length) that travel with the message and are forwarded
+ * unchanged. The broker keeps the per-hop ones out (topic alias,
+ * subscription identifiers) and message expiry, which is the deadline
+ * below. set_props copies len bytes (len 0: none); props returns NULL when
+ * there are none.
+ */
+void		 fh_event_set_props(struct fh_event *, const void *props,
+		    size_t len);
+const uint8_t	*fh_event_props(const struct fh_event *, size_t *len);
+/* Message expiry: wall-clock microseconds since the epoch; 0: never. */
+void		 fh_event_set_expiry_us(struct fh_event *, int64_t at_us);
+int64_t		 fh_event_expiry_us(const struct fh_event *);
+bool		 fh_event_is_expired(const struct fh_event *, int64_t now_us);
+/* Payload format indicator: 1 when the publisher said UTF-8 text. */
+void		 fh_event_set_payload_format(struct fh_event *, uint8_t pfi);
+uint8_t		 fh_event_payload_format(const struct fh_event *);
+
 /* Topic name validity for publishing (no wildcards, no NUL, valid UTF-8,
  * 1..65535 bytes). */
 bool		 fh_topic_is_valid(const char *topic, size_t len);
