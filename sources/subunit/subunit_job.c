@@ -1,10 +1,16 @@
-/* A push-subunit job: argument JSON in, topic and payload out (pure). */
+/*
+ * A push-subunit job. First its argument: JSON in, topic and payload out
+ * (pure, fuzzed). Then its life on a gearman connection: start, stop,
+ * finish (one WORK_COMPLETE or WORK_FAIL), free; the fetch in between is
+ * subunit_fetch.c.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "gateway/event.h"
 #include "gateway/xmalloc.h"
+#include "sources/subunit/subunit_int.h"
 #include "sources/subunit/subunit_job.h"
 
 void
@@ -168,3 +174,139 @@ subunit_job_payload(const struct subunit_job_info *info, const char *status,
 	}
 	return o;
 }
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+void
+subunit_job_free(struct subunit_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->easy != NULL) {
+		if (j->su->curl != NULL)
+			fh_curl_cancel(j->su->curl, j->easy);
+		curl_easy_cleanup(j->easy);
+	}
+	if (j->z_init)
+		inflateEnd(&j->z);
+	subunit_parser_free(j->parser);
+	subunit_job_clear(&j->info);
+	free(j->handle);
+	free(j->url);
+	free(j->error);
+	free(j);
+}
+
+/* Publish, then answer gearmand once, then take the next job. */
+void
+subunit_job_finish(struct subunit_job *j, const char *status,
+    const char *error, json_t *summary)
+{
+	struct subunit		*su = j->su;
+	struct subunit_conn	*c = j->conn;
+	struct gearman_arg	 args[2];
+	struct fh_event		*ev;
+	const uint8_t		*payload;
+	size_t			 len;
+	char			*topic;
+	int			 rc = -1;
+
+	topic = subunit_job_topic(su->topic, su->host, &j->info);
+	if (topic == NULL) {
+		fh_log(LOG_WARNING, "subunit %s: job %s: project '%s' makes "
+		    "no valid topic", su->instance, j->handle, j->info.project);
+		su->st.invalid++;
+		json_decref(summary);
+		status = "failed";
+		ev = NULL;
+	} else {
+		ev = fh_event_new(topic, subunit_job_payload(&j->info, status,
+		    error, j->url, summary));
+		fh_event_set_qos(ev, su->qos);
+		fh_event_set_retain(ev, su->retain);
+		fh_event_set_origin(ev, su->instance);
+		rc = fh_gateway_emit(su->gw, ev);
+		if (rc == 0)
+			su->st.emitted++;
+		else
+			su->st.refused++;
+		free(topic);
+	}
+	args[0].p = (const uint8_t *)j->handle;
+	args[0].len = strlen(j->handle);
+	if (rc == 0 && strcmp(status, "failed") != 0) {
+		payload = fh_event_payload(ev, &len);
+		args[1].p = payload;
+		args[1].len = len;
+		subunit_conn_send(c, GEARMAN_WORK_COMPLETE, args, 2);
+		su->st.completed++;
+	} else {
+		subunit_conn_send(c, GEARMAN_WORK_FAIL, args, 1);
+		su->st.failed++;
+	}
+	if (rc == 0)
+		fh_log(LOG_DEBUG, "subunit %s: job %s: %s on %s",
+		    su->instance, j->handle,
+		    status, fh_event_topic(ev));
+	else if (ev != NULL)
+		fh_log(LOG_WARNING, "subunit %s: job %s: the bus refused "
+		    "the event on %s", su->instance, j->handle, fh_event_topic(ev));
+	fh_event_unref(ev);
+	c->job = NULL;
+	subunit_job_free(j);
+	su->busy--;
+	c->state = SUBUNIT_C_IDLE;
+	subunit_conn_try_grab(c);
+	subunit_kick(su);
+}
+
+void
+subunit_job_start(struct subunit_conn *c, const struct gearman_arg *handle,
+    const struct gearman_arg *data)
+{
+	struct subunit		*su = c->su;
+	struct subunit_job	*j = fh_xcalloc(1, sizeof *j);
+	struct gearman_arg	 a;
+	char			*err = NULL;
+
+	j->su = su;
+	j->conn = c;
+	j->handle = fh_xstrndup((const char *)handle->p, handle->len);
+	c->job = j;
+	if (subunit_job_parse(data->p, data->len, &j->info, &err) != 0) {
+		fh_log(LOG_WARNING, "subunit %s: job %s: %s", su->instance,
+		    j->handle, err);
+		free(err);
+		su->st.invalid++;
+		a.p = handle->p;
+		a.len = handle->len;
+		subunit_conn_send(c, GEARMAN_WORK_FAIL, &a, 1);
+		su->st.failed++;
+		c->job = NULL;
+		subunit_job_free(j);
+		su->busy--;
+		c->state = SUBUNIT_C_IDLE;
+		subunit_conn_try_grab(c);
+		return;
+	}
+	if (j->info.aborted) {
+		/* Zuul throws these away; say so instead of failing. */
+		su->st.aborted_builds++;
+		subunit_job_finish(j, "aborted", NULL, NULL);
+		return;
+	}
+	subunit_fetch_start(j);
+}
+
+/* Stop the transfer from the write callback with a reason. */
+size_t
+subunit_job_stop(struct subunit_job *j, const char *counter, char *error)
+{
+	if (j->error == NULL) {
+		j->error = error;
+		j->counter = counter;
+	} else
+		free(error);
+	return 0;	/* CURLE_WRITE_ERROR */
+}
+
