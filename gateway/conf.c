@@ -546,6 +546,19 @@ conf_type_hint(enum fh_conf_type t)
 	}
 }
 
+const char *
+fh_conf_type_name(enum fh_conf_type t)
+{
+	switch (t) {
+	case FH_CONF_T_INT:	 return "integer";
+	case FH_CONF_T_QOS:	 return "QoS (0, 1 or 2)";
+	case FH_CONF_T_BOOL:	 return "boolean";
+	case FH_CONF_T_SIZE:	 return "size";
+	case FH_CONF_T_DURATION: return "duration";
+	default:		 return "string";
+	}
+}
+
 int
 fh_conf_apply(const struct fh_section *sec, const struct fh_conf_var *vars,
     void *obj, char **errstr)

@@ -31,18 +31,43 @@ struct fh_conf_var {
 	size_t			 offset;
 	const char		*def;		/* NULL: no default */
 	bool			 required;
+	const char		*doc;		/* for man firehose.conf; "" */
 };
 
-#define FH_CONF_VAR(k, t, st, field, d, req) \
-	{ (k), (t), offsetof(st, field), (d), (req) }
-#define FH_CONF_STR(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, d, false)
-#define FH_CONF_STR_REQ(k, st, f)	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, NULL, true)
-#define FH_CONF_INT(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_INT, st, f, d, false)
-#define FH_CONF_BOOL(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_BOOL, st, f, d, false)
-#define FH_CONF_SIZE(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_SIZE, st, f, d, false)
-#define FH_CONF_DURATION(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_DURATION, st, f, d, false)
-#define FH_CONF_QOS(k, st, f, d)	FH_CONF_VAR(k, FH_CONF_T_QOS, st, f, d, false)
-#define FH_CONF_END			{ NULL, 0, 0, NULL, false }
+/*
+ * The trailing argument is the key's documentation, a string literal,
+ * optional (FH_CONF_INT("port", struct x, port, "22", "the SSH port")):
+ * the man page firehose.conf(5) is generated from these tables.
+ */
+#define FH_CONF_VAR(k, t, st, field, d, req, ...) \
+	{ .key = (k), .type = (t), .offset = offsetof(st, field), \
+	  .def = (d), .required = (req), .doc = "" __VA_ARGS__ }
+#define FH_CONF_STR(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_STR_REQ(k, st, f, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_STR, st, f, NULL, true, __VA_ARGS__)
+#define FH_CONF_INT(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_INT, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_BOOL(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_BOOL, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_SIZE(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_SIZE, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_DURATION(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_DURATION, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_QOS(k, st, f, d, ...) \
+	FH_CONF_VAR(k, FH_CONF_T_QOS, st, f, d, false, __VA_ARGS__)
+#define FH_CONF_END			{ .key = NULL }
+
+/*
+ * One section's schema, for the generated documentation: the modules'
+ * tables are walked by man/mangen.c, so that the man page lists exactly
+ * the keys the parser accepts.
+ */
+struct fh_conf_schema {
+	const char		 *section;	/* "broker", "listener NAME" */
+	const char		 *doc;		/* a paragraph, or "" */
+	const struct fh_conf_var *vars;
+};
 
 /* Parse a whole file or buffer. On error returns NULL and sets *errstr to
  * "file:line: message". */
@@ -79,6 +104,9 @@ void		 fh_conf_clear(const struct fh_conf_var *vars, void *obj);
  * unknown sections are errors. */
 const struct fh_section *fh_conf_unclaimed(const struct fh_conf *);
 void		 fh_section_mark(const struct fh_section *);
+
+/* The type as the man page names it ("size", "duration"...). */
+const char	*fh_conf_type_name(enum fh_conf_type);
 
 /* Value parsers, shared with anything else that reads user input. */
 int	fh_parse_bool(const char *, bool *);

@@ -36,12 +36,32 @@ struct gateway_conf {
 };
 
 static const struct fh_conf_var gateway_vars[] = {
-	FH_CONF_STR("log_level", struct gateway_conf, log_level, "info"),
-	FH_CONF_STR("state_dir", struct gateway_conf, state_dir, ""),
-	FH_CONF_STR("state_sync", struct gateway_conf, state_sync, "normal"),
-	FH_CONF_STR("user", struct gateway_conf, user, ""),
-	FH_CONF_BOOL("syslog", struct gateway_conf, syslog, "false"),
+	FH_CONF_STR("log_level", struct gateway_conf, log_level, "info",
+	    "error, warning, info or debug (-v forces debug). Reloaded on "
+	    "SIGHUP."),
+	FH_CONF_STR("state_dir", struct gateway_conf, state_dir, "",
+	    "Directory of the durable store (firehose.db): retained "
+	    "messages, persistent sessions with their queued and "
+	    "in-flight QoS 1/2 messages, source cursors. Empty: "
+	    "everything is kept in memory only."),
+	FH_CONF_STR("state_sync", struct gateway_conf, state_sync, "normal",
+	    "normal: every acknowledged message survives the process "
+	    "dying; full: also a power loss (an fsync per commit)."),
+	FH_CONF_STR("user", struct gateway_conf, user, "",
+	    "When started as root: once the listeners are bound (ports "
+	    "below 1024 too), the store is open and the sources are "
+	    "started, switch to this user for good (its groups, gid and "
+	    "uid). state_dir is given to the user first. Files read again "
+	    "on SIGHUP must be readable by it. Empty: stay as started."),
+	FH_CONF_BOOL("syslog", struct gateway_conf, syslog, "false",
+	    "Also log to syslog (facility daemon), not only to standard "
+	    "error."),
 	FH_CONF_END
+};
+
+const struct fh_conf_schema fh_gateway_schema = {
+	"gateway", "The daemon itself: logging, the state store, the user "
+	"it runs as.", gateway_vars
 };
 
 struct fh_gateway {

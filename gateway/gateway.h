@@ -49,6 +49,9 @@ json_t			*fh_gateway_stats(struct fh_gateway *);
 /* Seconds since start. */
 double			 fh_gateway_uptime(struct fh_gateway *);
 
+/* [gateway]'s keys, for the man page. */
+extern const struct fh_conf_schema fh_gateway_schema;
+
 /* The embedded default config used when no file exists, assembled from
  * each module's default_conf; the caller frees it. */
 char			*fh_gateway_default_config(void);

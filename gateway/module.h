@@ -18,6 +18,7 @@ struct fh_gateway;
 struct fh_section;
 struct fh_conf;
 struct fh_event;
+struct fh_conf_schema;
 
 struct fh_source_ops {
 	const char	*name;	/* the "type = " value in [source NAME] */
@@ -36,6 +37,9 @@ struct fh_source_ops {
 	/* Optional: this module's part of the embedded default config
 	 * (firehosed with no config file), or NULL. */
 	const char	*default_conf;
+	/* Optional: the [source NAME] keys for the man page (the table
+	 * given to fh_conf_apply; "type" is added by the gateway). */
+	const struct fh_conf_schema *schema;
 };
 
 struct fh_sink_ops {
@@ -47,6 +51,9 @@ struct fh_sink_ops {
 	const char *const *sections;
 	/* Optional: this sink's part of the embedded default config. */
 	const char	*default_conf;
+	/* Optional: its sections' keys for the man page, one per section
+	 * type, ending with { NULL }. */
+	const struct fh_conf_schema *schema;
 	void		*(*create)(struct fh_gateway *);
 	/* Sinks read the sections they own from the whole file. */
 	int		 (*configure)(void *, const struct fh_conf *,

@@ -62,27 +62,53 @@ struct listener_conf {
 	size_t	 max_message_size;
 };
 
-static const struct fh_conf_var listener_vars[] = {
-	FH_CONF_STR("protocol", struct listener_conf, protocol, "mqtt"),
-	FH_CONF_STR_REQ("bind", struct listener_conf, bind),
-	FH_CONF_STR("cert_file", struct listener_conf, cert_file, ""),
-	FH_CONF_STR("key_file", struct listener_conf, key_file, ""),
-	FH_CONF_STR("ca_file", struct listener_conf, ca_file, ""),
+const struct fh_conf_var mqtt_listener_vars[] = {
+	FH_CONF_STR("protocol", struct listener_conf, protocol, "mqtt",
+	    "mqtt (plain TCP), mqtts (TLS), ws (WebSocket, with /healthz "
+	    "and /metrics) or wss (WebSocket over TLS)."),
+	FH_CONF_STR_REQ("bind", struct listener_conf, bind,
+	    "host:port, [v6]:port, or :port for every address. Ports "
+	    "below 1024 need root (see [gateway] user) or "
+	    "CAP_NET_BIND_SERVICE."),
+	FH_CONF_STR("cert_file", struct listener_conf, cert_file, "",
+	    "mqtts, wss: the server certificate chain (PEM). Reloaded on "
+	    "SIGHUP for new connections."),
+	FH_CONF_STR("key_file", struct listener_conf, key_file, "",
+	    "mqtts, wss: the private key of cert_file (PEM)."),
+	FH_CONF_STR("ca_file", struct listener_conf, ca_file, "",
+	    "mqtts, wss: CA bundle for client certificates; set, clients "
+	    "may present one."),
 	FH_CONF_BOOL("require_certificate", struct listener_conf,
-	    require_certificate, "false"),
+	    require_certificate, "false",
+	    "mqtts, wss: refuse clients without a certificate signed by "
+	    "ca_file."),
 	FH_CONF_BOOL("use_identity_as_username", struct listener_conf,
-	    use_identity_as_username, "false"),
+	    use_identity_as_username, "false",
+	    "mqtts, wss: the client certificate's CN is the user name "
+	    "(authenticated); needs ca_file."),
 	FH_CONF_STR("tls_version", struct listener_conf, tls_version,
-	    TLS_DEFAULT_VERSION),
+	    TLS_DEFAULT_VERSION,
+	    "mqtts, wss: the lowest TLS version accepted: tlsv1.2 or "
+	    "tlsv1.3."),
 	FH_CONF_STR("ciphers", struct listener_conf, ciphers,
-	    TLS_DEFAULT_CIPHERS),
-	FH_CONF_STR("path", struct listener_conf, path, ""),
+	    TLS_DEFAULT_CIPHERS,
+	    "mqtts, wss: OpenSSL cipher list for TLS 1.2."),
+	FH_CONF_STR("path", struct listener_conf, path, "",
+	    "ws, wss: the HTTP path of the WebSocket upgrade; empty: any "
+	    "path."),
 	FH_CONF_STR("allowed_origins", struct listener_conf, allowed_origins,
-	    ""),
+	    "",
+	    "ws, wss: Origin values allowed to upgrade, separated by "
+	    "commas or blanks; empty: any. A request without Origin "
+	    "passes."),
 	FH_CONF_SIZE("max_frame_size", struct listener_conf, max_frame_size,
-	    "0"),
+	    "0",
+	    "ws, wss: a larger WebSocket frame closes the connection "
+	    "(1009). 0: no limit of its own."),
 	FH_CONF_SIZE("max_message_size", struct listener_conf,
-	    max_message_size, "0"),
+	    max_message_size, "0",
+	    "ws, wss: a larger reassembled WebSocket message closes the "
+	    "connection (1009). 0: no limit of its own."),
 	FH_CONF_END
 };
 
@@ -658,7 +684,7 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
 	ws_set_init(&l->ws, l->name);
-	if (fh_conf_apply(sec, listener_vars, &l->conf, errstr) != 0)
+	if (fh_conf_apply(sec, mqtt_listener_vars, &l->conf, errstr) != 0)
 		goto fail;
 	if (fh_parse_hostport(l->conf.bind, &l->host, &l->port) != 0) {
 		listener_error(sec, "bind", errstr, "bad bind address '%s': "
@@ -791,7 +817,7 @@ mqtt_listener_reload(struct mqtt_listener *l, const struct fh_section *sec,
 	int			rc = -1;
 
 	memset(&nc, 0, sizeof nc);
-	if (fh_conf_apply(sec, listener_vars, &nc, errstr) != 0)
+	if (fh_conf_apply(sec, mqtt_listener_vars, &nc, errstr) != 0)
 		goto out;
 	if (strcmp(nc.protocol, l->conf.protocol) != 0 ||
 	    strcmp(nc.bind, l->conf.bind) != 0) {
@@ -803,7 +829,7 @@ mqtt_listener_reload(struct mqtt_listener *l, const struct fh_section *sec,
 	 * (each SSL holds a reference), new ones get the new files. */
 	if (listener_apply(l, sec, &nc, errstr) != 0)
 		goto out;
-	fh_conf_clear(listener_vars, &l->conf);
+	fh_conf_clear(mqtt_listener_vars, &l->conf);
 	l->conf = nc;
 	memset(&nc, 0, sizeof nc);
 	/* The derived options point into conf: refresh them. */
@@ -813,7 +839,7 @@ mqtt_listener_reload(struct mqtt_listener *l, const struct fh_section *sec,
 		    l->name, l->conf.cert_file);
 	rc = 0;
 out:
-	fh_conf_clear(listener_vars, &nc);
+	fh_conf_clear(mqtt_listener_vars, &nc);
 	return rc;
 }
 
@@ -833,7 +859,7 @@ mqtt_listener_free(struct mqtt_listener *l)
 	fh_log_limit_free(l->http_log);
 	SSL_CTX_free(l->ssl_ctx);
 	listener_free_origins(l);
-	fh_conf_clear(listener_vars, &l->conf);
+	fh_conf_clear(mqtt_listener_vars, &l->conf);
 	free(l->host);
 	free(l->name);
 	free(l);

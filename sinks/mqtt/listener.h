@@ -10,10 +10,15 @@
 
 #include <jansson.h>
 
+#include "gateway/conf.h"
+
 struct bufferevent;
 struct fh_gateway;
 struct fh_section;
 struct mqtt_listener;
+
+/* The [listener NAME] keys (for the man page's schema). */
+extern const struct fh_conf_var mqtt_listener_vars[];
 
 struct mqtt_peer {
 	const char	*listener;	/* the [listener NAME] */

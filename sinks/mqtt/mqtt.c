@@ -20,35 +20,69 @@
 
 static const struct fh_conf_var mqtt_broker_vars[] = {
 	FH_CONF_BOOL("allow_anonymous", struct mqtt_broker_conf,
-	    allow_anonymous, "true"),
+	    allow_anonymous, "true",
+	    "Clients without a verified user name may connect and "
+	    "subscribe. false: they get CONNACK 5 (not authorized)."),
 	FH_CONF_BOOL("anonymous_publish", struct mqtt_broker_conf,
-	    anonymous_publish, "false"),
+	    anonymous_publish, "false",
+	    "false: a PUBLISH from an anonymous client is acknowledged as "
+	    "the protocol requires, then dropped and counted; only "
+	    "sources and authenticated users publish."),
 	FH_CONF_STR("password_file", struct mqtt_broker_conf, password_file,
-	    ""),
-	FH_CONF_STR("acl_file", struct mqtt_broker_conf, acl_file, ""),
+	    "",
+	    "Mosquitto password file (mosquitto_passwd, $6$ or $7$ "
+	    "hashes). Users in it who give the right password are "
+	    "authenticated. Reloaded on SIGHUP."),
+	FH_CONF_STR("acl_file", struct mqtt_broker_conf, acl_file, "",
+	    "Mosquitto ACL file (user, topic, pattern with %u and %c). "
+	    "Empty: authenticated users publish anywhere, everyone reads "
+	    "everything. Reloaded on SIGHUP."),
 	FH_CONF_INT("max_connections", struct mqtt_broker_conf,
-	    max_connections, "0"),
+	    max_connections, "0",
+	    "Connections over this are closed at once, counted, logged "
+	    "once. 0: unlimited."),
 	FH_CONF_SIZE("max_packet_size", struct mqtt_broker_conf,
-	    max_packet_size, "1M"),
+	    max_packet_size, "1M",
+	    "A packet whose fixed header announces more than this closes "
+	    "the connection before its body is read."),
 	FH_CONF_INT("max_queued_messages", struct mqtt_broker_conf,
-	    max_queued_messages, "1000"),
+	    max_queued_messages, "1000",
+	    "Per session: QoS 1/2 messages kept while the client is "
+	    "offline or its window is full; over it, see the overflow "
+	    "policy in docs/durability.md."),
 	FH_CONF_SIZE("max_queued_bytes", struct mqtt_broker_conf,
-	    max_queued_bytes, "16M"),
+	    max_queued_bytes, "16M",
+	    "Per session: bytes of QoS 1/2 messages queued or in flight."),
 	FH_CONF_SIZE("max_memory", struct mqtt_broker_conf, max_memory,
-	    "0"),
+	    "0",
+	    "Whole broker: queued bytes of every session plus every "
+	    "client's output buffer. Over it QoS 0 to clients with a "
+	    "backlog is dropped. 0: no limit."),
 	FH_CONF_INT("max_inflight_messages", struct mqtt_broker_conf,
-	    max_inflight_messages, "20"),
-	FH_CONF_BOOL("retain", struct mqtt_broker_conf, retain, "true"),
+	    max_inflight_messages, "20",
+	    "Per session: QoS 1/2 messages sent and not yet acknowledged "
+	    "(1 to 65535)."),
+	FH_CONF_BOOL("retain", struct mqtt_broker_conf, retain, "true",
+	    "Keep retained messages. false: the retain flag is ignored."),
 	FH_CONF_DURATION("sys_interval", struct mqtt_broker_conf,
-	    sys_interval, "10s"),
+	    sys_interval, "10s",
+	    "Publish $SYS/broker/... (retained) this often. 0: off."),
 	FH_CONF_SIZE("max_output_buffer", struct mqtt_broker_conf,
-	    max_output_buffer, "1M"),
+	    max_output_buffer, "1M",
+	    "Slow subscribers, soft limit: while more than this waits to "
+	    "be written to a client, QoS 0 messages to it are dropped and "
+	    "counted."),
 	FH_CONF_SIZE("max_output_buffer_hard", struct mqtt_broker_conf,
-	    max_output_buffer_hard, "64M"),
+	    max_output_buffer_hard, "64M",
+	    "Slow subscribers, hard limit: a client with more than this "
+	    "waiting is disconnected."),
 	FH_CONF_DURATION("connect_timeout", struct mqtt_broker_conf,
-	    connect_timeout, "10s"),
+	    connect_timeout, "10s",
+	    "A connection that has not sent CONNECT by then is closed."),
 	FH_CONF_DURATION("session_expiry", struct mqtt_broker_conf,
-	    session_expiry, "1d"),
+	    session_expiry, "1d",
+	    "An offline persistent session (clean session 0) not resumed "
+	    "within this is dropped with its queue. 0: never."),
 	FH_CONF_END
 };
 
@@ -294,9 +328,23 @@ mqtt_stats(void *self, json_t *out)
 
 static const char *const mqtt_sections[] = { "broker", "listener", NULL };
 
+static const struct fh_conf_schema mqtt_schema[] = {
+	{ .section = "broker",
+	  .doc = "The embedded MQTT 3.1/3.1.1 broker: authentication, "
+	    "limits, retained messages, sessions. One section, optional.",
+	  .vars = mqtt_broker_vars },
+	{ .section = "listener NAME",
+	  .doc = "One listening socket; as many as wanted. The TLS keys "
+	    "apply to mqtts and wss only, the WebSocket keys to ws and "
+	    "wss only.",
+	  .vars = mqtt_listener_vars },
+	{ .section = NULL }
+};
+
 const struct fh_sink_ops fh_sink_mqtt = {
 	.name = "mqtt",
 	.sections = mqtt_sections,
+	.schema = mqtt_schema,
 	/* MQTT on 1883 and MQTT over WebSocket (plus the pages) on 8080. */
 	.default_conf =
 	    "[broker]\n"

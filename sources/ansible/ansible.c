@@ -59,14 +59,32 @@ struct ansible_conf {
 };
 
 static const struct fh_conf_var ansible_vars[] = {
-	FH_CONF_STR("listen", struct ansible_conf, listen, "127.0.0.1:8765"),
-	FH_CONF_STR("socket_mode", struct ansible_conf, socket_mode, "0660"),
-	FH_CONF_STR("token_file", struct ansible_conf, token_file, ""),
-	FH_CONF_SIZE("max_body", struct ansible_conf, max_body, "1M"),
-	FH_CONF_STR("topic", struct ansible_conf, topic, "ansible"),
-	FH_CONF_QOS("qos", struct ansible_conf, qos, "0"),
-	FH_CONF_BOOL("retain", struct ansible_conf, retain, "false"),
+	FH_CONF_STR("listen", struct ansible_conf, listen, "127.0.0.1:8765",
+	    "Where the callback plugin posts: host:port, [v6]:port or "
+	    "unix:/path; a list separated by commas or blanks."),
+	FH_CONF_STR("socket_mode", struct ansible_conf, socket_mode, "0660",
+	    "Mode of the unix sockets (octal)."),
+	FH_CONF_STR("token_file", struct ansible_conf, token_file, "",
+	    "If set, requests need Authorization: Bearer TOKEN, the "
+	    "file's one line (read at start)."),
+	FH_CONF_SIZE("max_body", struct ansible_conf, max_body, "1M",
+	    "Larger request bodies get 413."),
+	FH_CONF_STR("topic", struct ansible_conf, topic, "ansible",
+	    "Base topic of the events."),
+	FH_CONF_QOS("qos", struct ansible_conf, qos, "0",
+	    "QoS of the events."),
+	FH_CONF_BOOL("retain", struct ansible_conf, retain, "false",
+	    "Publish the events retained."),
 	FH_CONF_END
+};
+
+static const struct fh_conf_schema ansible_schema = {
+	.section = "source NAME",
+	.doc =
+	    "type = ansible: events from ansible-playbook, posted by the "
+	    "firehose callback plugin over HTTP or a unix socket "
+	    "(docs/sources/ansible.md).",
+	.vars = ansible_vars,
 };
 
 struct ansible_addr {
@@ -583,6 +601,7 @@ ansible_stats(void *self, json_t *out)
 
 const struct fh_source_ops fh_source_ansible = {
 	.name = "ansible",
+	.schema = &ansible_schema,
 	.create = ansible_create,
 	.configure = ansible_configure,
 	.start = ansible_start,

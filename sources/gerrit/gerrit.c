@@ -24,28 +24,59 @@
 #include "sources/gerrit/gerrit_int.h"
 
 static const struct fh_conf_var gerrit_vars[] = {
-	FH_CONF_STR_REQ("host", struct gerrit_conf, host),
-	FH_CONF_INT("port", struct gerrit_conf, port, "29418"),
-	FH_CONF_STR("user", struct gerrit_conf, user, ""),
-	FH_CONF_STR_REQ("key_file", struct gerrit_conf, key_file),
-	FH_CONF_STR("known_hosts", struct gerrit_conf, known_hosts, ""),
+	FH_CONF_STR_REQ("host", struct gerrit_conf, host,
+	    "The Gerrit server (SSH stream-events)."),
+	FH_CONF_INT("port", struct gerrit_conf, port, "29418",
+	    "Its SSH port."),
+	FH_CONF_STR("user", struct gerrit_conf, user, "",
+	    "SSH user name; empty: the daemon's user name."),
+	FH_CONF_STR_REQ("key_file", struct gerrit_conf, key_file,
+	    "OpenSSH private key (no passphrase) for public-key "
+	    "authentication."),
+	FH_CONF_STR("known_hosts", struct gerrit_conf, known_hosts, "",
+	    "OpenSSH known_hosts file the server key is checked against "
+	    "([host]:port for ports other than 22); required unless "
+	    "host_key_check is false. A mismatch stops this source."),
 	FH_CONF_BOOL("host_key_check", struct gerrit_conf, host_key_check,
-	    "true"),
-	FH_CONF_DURATION("keepalive", struct gerrit_conf, keepalive, "30s"),
+	    "true",
+	    "false: accept any server key (tests only)."),
+	FH_CONF_DURATION("keepalive", struct gerrit_conf, keepalive, "30s",
+	    "SSH keepalive interval; a dead peer is detected and "
+	    "reconnected."),
 	FH_CONF_DURATION("backoff_max", struct gerrit_conf, backoff_max,
-	    "60s"),
-	FH_CONF_STR("topic", struct gerrit_conf, topic, "gerrit"),
-	FH_CONF_QOS("qos", struct gerrit_conf, qos, "0"),
-	FH_CONF_BOOL("retain", struct gerrit_conf, retain, "false"),
-	FH_CONF_SIZE("max_line", struct gerrit_conf, max_line, "16M"),
-	FH_CONF_STR("events_log_url", struct gerrit_conf, events_log_url, ""),
+	    "60s",
+	    "Reconnect delay cap (starts at 1s, doubles, with jitter)."),
+	FH_CONF_STR("topic", struct gerrit_conf, topic, "gerrit",
+	    "Base topic: events go to TOPIC/PROJECT/TYPE."),
+	FH_CONF_QOS("qos", struct gerrit_conf, qos, "0",
+	    "QoS of the events."),
+	FH_CONF_BOOL("retain", struct gerrit_conf, retain, "false",
+	    "Publish the events retained."),
+	FH_CONF_SIZE("max_line", struct gerrit_conf, max_line, "16M",
+	    "Longest event line accepted; a longer one is dropped, "
+	    "counted and logged."),
+	FH_CONF_STR("events_log_url", struct gerrit_conf, events_log_url, "",
+	    "The events-log plugin's REST URL, to replay what was missed "
+	    "while disconnected; empty: no replay."),
 	FH_CONF_INT("events_log_limit", struct gerrit_conf, events_log_limit,
-	    "5000"),
+	    "5000",
+	    "The events-log plugin's returnLimit (page size)."),
 	FH_CONF_STR("events_log_user", struct gerrit_conf, events_log_user,
-	    ""),
+	    "",
+	    "HTTP user for events_log_url (basic or digest auth)."),
 	FH_CONF_STR("events_log_password_file", struct gerrit_conf,
-	    events_log_password_file, ""),
+	    events_log_password_file, "",
+	    "File whose first line is the HTTP password for "
+	    "events_log_url."),
 	FH_CONF_END
+};
+
+static const struct fh_conf_schema gerrit_schema = {
+	.section = "source NAME",
+	.doc =
+	    "type = gerrit: Gerrit stream-events over SSH, with events-log "
+	    "replay after an outage (docs/sources/gerrit.md).",
+	.vars = gerrit_vars,
 };
 
 int64_t
@@ -577,6 +608,7 @@ gerrit_stats(void *self, json_t *out)
 
 const struct fh_source_ops fh_source_gerrit = {
 	.name = "gerrit",
+	.schema = &gerrit_schema,
 	.create = gerrit_create,
 	.configure = gerrit_configure,
 	.start = gerrit_start,

@@ -146,21 +146,47 @@ struct launchpad {
 };
 
 static const struct fh_conf_var launchpad_vars[] = {
-	FH_CONF_STR_REQ("url", struct launchpad, url),
-	FH_CONF_STR_REQ("user", struct launchpad, user),
-	FH_CONF_STR_REQ("password_file", struct launchpad, password_file),
-	FH_CONF_STR("ca_file", struct launchpad, ca_file, ""),
-	FH_CONF_BOOL("idle", struct launchpad, idle, "true"),
-	FH_CONF_DURATION("poll_interval", struct launchpad, poll_ms, "60s"),
-	FH_CONF_STR("after_publish", struct launchpad, after_publish, "seen"),
-	FH_CONF_STR("topic", struct launchpad, topic, "launchpad"),
-	FH_CONF_QOS("qos", struct launchpad, qos, "0"),
-	FH_CONF_BOOL("retain", struct launchpad, retain, "false"),
+	FH_CONF_STR_REQ("url", struct launchpad, url,
+	    "imap:// or imaps:// URL of the mailbox with the bug mail "
+	    "(host, port, mailbox; INBOX by default)."),
+	FH_CONF_STR_REQ("user", struct launchpad, user,
+	    "IMAP login."),
+	FH_CONF_STR_REQ("password_file", struct launchpad, password_file,
+	    "File whose first line is the IMAP password; read at start."),
+	FH_CONF_STR("ca_file", struct launchpad, ca_file, "",
+	    "CA bundle for the server certificate (always verified, host "
+	    "name too)."),
+	FH_CONF_BOOL("idle", struct launchpad, idle, "true",
+	    "Keep a second connection in IMAP IDLE to fetch at once; "
+	    "without server IDLE it polls."),
+	FH_CONF_DURATION("poll_interval", struct launchpad, poll_ms, "60s",
+	    "Fetch cycle period, also with IDLE; at least 1s."),
+	FH_CONF_STR("after_publish", struct launchpad, after_publish, "seen",
+	    "seen: set \\Seen; delete: \\Deleted and expunge; "
+	    "move:FOLDER: move the mail there."),
+	FH_CONF_STR("topic", struct launchpad, topic, "launchpad",
+	    "Base topic of the bug events."),
+	FH_CONF_QOS("qos", struct launchpad, qos, "0",
+	    "QoS of the events."),
+	FH_CONF_BOOL("retain", struct launchpad, retain, "false",
+	    "Publish the events retained."),
 	FH_CONF_DURATION("backoff_max", struct launchpad, backoff_max_ms,
-	    "5m"),
-	FH_CONF_SIZE("max_mail_size", struct launchpad, max_mail_size, "10M"),
-	FH_CONF_SIZE("max_body", struct launchpad, max_body, "256k"),
+	    "5m",
+	    "Reconnect backoff ceiling."),
+	FH_CONF_SIZE("max_mail_size", struct launchpad, max_mail_size, "10M",
+	    "A larger mail is left unread, counted and logged once."),
+	FH_CONF_SIZE("max_body", struct launchpad, max_body, "256k",
+	    "Longer bodies are cut at a character boundary and marked "
+	    "body-truncated."),
 	FH_CONF_END
+};
+
+static const struct fh_conf_schema launchpad_schema = {
+	.section = "source NAME",
+	.doc =
+	    "type = launchpad: Launchpad bug mail read from an IMAP mailbox "
+	    "(docs/sources/launchpad.md).",
+	.vars = launchpad_vars,
 };
 
 static void	launchpad_cycle(struct launchpad *);
@@ -973,6 +999,7 @@ launchpad_stats(void *self, json_t *out)
 
 const struct fh_source_ops fh_source_launchpad = {
 	.name = "launchpad",
+	.schema = &launchpad_schema,
 	.create = launchpad_create,
 	.configure = launchpad_configure,
 	.start = launchpad_start,

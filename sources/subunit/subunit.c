@@ -20,18 +20,37 @@
 #include "sources/subunit/subunit_int.h"
 
 static const struct fh_conf_var subunit_vars[] = {
-	FH_CONF_STR_REQ("gearman", struct subunit, gearman),
-	FH_CONF_STR("function", struct subunit, function, "push-subunit"),
-	FH_CONF_STR("worker_id", struct subunit, worker_id, ""),
-	FH_CONF_INT("concurrency", struct subunit, concurrency, "4"),
-	FH_CONF_DURATION("fetch_timeout", struct subunit, fetch_timeout, "60s"),
+	FH_CONF_STR_REQ("gearman", struct subunit, gearman,
+	    "Gearman servers: host:port (port 4730 by default), "
+	    "comma-separated."),
+	FH_CONF_STR("function", struct subunit, function, "push-subunit",
+	    "The Gearman function to register."),
+	FH_CONF_STR("worker_id", struct subunit, worker_id, "",
+	    "SET_CLIENT_ID; empty: HOSTNAME-pusher."),
+	FH_CONF_INT("concurrency", struct subunit, concurrency, "4",
+	    "Jobs in flight."),
+	FH_CONF_DURATION("fetch_timeout", struct subunit, fetch_timeout, "60s",
+	    "Time limit of each HTTP request."),
 	FH_CONF_SIZE("max_stream_size", struct subunit, max_stream_size,
-	    "256M"),
-	FH_CONF_STR("ca_file", struct subunit, ca_file, ""),
-	FH_CONF_STR("topic", struct subunit, topic, "gearman-subunit"),
-	FH_CONF_QOS("qos", struct subunit, qos, "0"),
-	FH_CONF_BOOL("retain", struct subunit, retain, "false"),
+	    "256M",
+	    "Decoded subunit bytes per job; more fails the job."),
+	FH_CONF_STR("ca_file", struct subunit, ca_file, "",
+	    "CA bundle for https source URLs."),
+	FH_CONF_STR("topic", struct subunit, topic, "gearman-subunit",
+	    "Base topic of the test-run events."),
+	FH_CONF_QOS("qos", struct subunit, qos, "0",
+	    "QoS of the events."),
+	FH_CONF_BOOL("retain", struct subunit, retain, "false",
+	    "Publish the events retained."),
 	FH_CONF_END
+};
+
+static const struct fh_conf_schema subunit_schema = {
+	.section = "source NAME",
+	.doc =
+	    "type = subunit: a Gearman worker that fetches subunit streams "
+	    "of test runs (docs/sources/subunit.md).",
+	.vars = subunit_vars,
 };
 
 /* ---- lifecycle and config ---------------------------------------------- */
@@ -347,6 +366,7 @@ subunit_stats(void *self, json_t *out)
 
 const struct fh_source_ops fh_source_subunit = {
 	.name = "subunit",
+	.schema = &subunit_schema,
 	.create = subunit_create,
 	.configure = subunit_configure,
 	.start = subunit_start,
