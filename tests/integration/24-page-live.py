@@ -85,8 +85,9 @@ def daemon(extra=""):
 
 
 @contextmanager
-def browser(d, query=""):
-    """Chromium on the page, connected to the broker."""
+def browser(d, query="", allowed=None):
+    """Chromium on the page, connected to the broker. At the end, no
+    browser error but those matching the regex allowed."""
     with Chromium(d.tmp) as b:
         p = b.page()
         p.navigate("http://127.0.0.1:%d/%s" % (d.ports["ws"], query))
@@ -96,7 +97,8 @@ def browser(d, query=""):
         p.wait_js("document.getElementById('conn').textContent"
                   ".startsWith('connected: ')", what="SUBACK")
         yield p
-        errs = p.errors()
+        errs = [e for e in p.errors()
+                if allowed is None or not re.search(allowed, e)]
         check(not errs, "browser errors: %r" % errs)
 
 
@@ -405,6 +407,58 @@ path = /mqtt
             got = wait_rows(p, 1, "the event over wss")
             check(got[0][0] == "launchpad/secure", got)
             check(not p.errors(), p.errors())
+
+
+def test_burst_bounded():
+    """A burst of 3000 events and a 512 KiB one: every one is counted, the
+    page keeps the newest 1000 rows, the big one's preview is short."""
+    with daemon() as d, browser(d) as p:
+        pub = publisher(d)
+        try:
+            big = json.dumps({"blob": "y" * (512 * 1024)})
+            pub.pub("bots/big", big, qos=1)
+            for i in range(3000):
+                pub.c.publish("gerrit/burst/%d" % i, '{"i": %d}' % i, 0)
+            pub.pub("launchpad/last", "{}", qos=1)  # after all the rest
+        finally:
+            pub.close()
+        p.wait_js("+document.querySelector('#counts .src-launchpad b')"
+                  ".textContent === 1", timeout=60, what="the last event")
+        c = counts(p)
+        check(c["gerrit"] == 3000 and c["other"] == 1, c)
+        got = rows(p)
+        check(len(got) == 1000, len(got))
+        check(got[0][0] == "launchpad/last", got[0])
+        check(got[1][0] == "gerrit/burst/2999", got[1])
+        check(got[-1][0] == "gerrit/burst/2001", got[-1])
+        # The big one fell off the end; in the detail it would be whole.
+        check(all(len(r[2]) <= 161 for r in got), "long preview")
+
+
+def test_reconnects():
+    """The daemon restarts: the page says it is disconnected, comes back
+    by itself and receives again."""
+    refused = r"WebSocket connection to .* failed"
+    with daemon() as d, browser(d, allowed=refused) as p:
+        check(d.stop() == 0, "daemon exit status")
+        p.wait_js("document.getElementById('conn').dataset.state"
+                  " === 'disconnected'", what="disconnected")
+        # Start again only once a retry has failed against no daemon.
+        deadline = time.time() + 30
+        while not any(re.search(refused, e) for e in p.errors()):
+            check(time.time() < deadline, "no failed retry")
+            p.pump(0.2)
+        d.start()
+        p.wait_js("document.getElementById('conn').textContent"
+                  ".startsWith('connected: ')", timeout=40,
+                  what="reconnected")
+        pub = publisher(d)
+        try:
+            pub.pub("gearman-subunit/w/again", '{"back": true}', qos=1)
+        finally:
+            pub.close()
+        got = wait_rows(p, 1, "an event after the restart")
+        check(got[0][0] == "gearman-subunit/w/again", got)
 
 
 def test_load_last_hour():

@@ -9,10 +9,11 @@
 (() => {
 	const SOURCES = ['gerrit', 'launchpad', 'ansible', 'gearman-subunit'];
 	// Bounds: rows kept on the page, events held while paused, events asked
-	// of the log in one request.
+	// of the log in one request, and requests for one "last hour".
 	const MAX_ROWS = 1000;
 	const MAX_HELD = 1000;
 	const HISTORY_LIMIT = 1000;
+	const HISTORY_PAGES = 100;
 	const PREVIEW = 160;
 
 	const $ = (id) => document.getElementById(id);
@@ -334,31 +335,51 @@
 		return { added, matched };
 	}
 
+	// The next page of a paged answer: Link: <URL>; rel="next".
+	function nextLink(r) {
+		const h = r.headers.get('Link');
+		const m = h && /<([^>]*)>\s*;\s*rel="?next"?/.exec(h);
+		return m ? new URL(m[1], location.href) : null;
+	}
+
+	// since=1h: the daemon's clock decides what the last hour is, not
+	// this browser's. The log answers in pages (Link: rel="next"), oldest
+	// first; each is merged as it comes and only the newest MAX_ROWS
+	// stay, so a busy hour costs time, not memory.
 	async function loadHistory() {
-		const since = isoSeconds(Date.now() - 3600 * 1000);
-		const u = new URL('v1/events', location.href);
-		u.searchParams.set('since', since);
+		let u = new URL('v1/events', location.href);
+		u.searchParams.set('since', '1h');
 		u.searchParams.set('topic', filter);
 		u.searchParams.set('limit', String(HISTORY_LIMIT));
 		ui.history.disabled = true;
 		notice('loading the last hour\u2026');
+		let logged = 0, added = 0, matched = 0, pages = 0;
 		try {
-			const r = await fetch(u, { headers: {
-			    Accept: 'application/json' } });
-			if (!r.ok) {
-				const why = (await r.text()).trim();
-				notice('event log: HTTP ' + r.status +
-				    (why ? ': ' + why.slice(0, 200) : ''));
-				return;
+			while (u !== null && pages < HISTORY_PAGES) {
+				const r = await fetch(u, { headers: {
+				    Accept: 'application/json' } });
+				if (!r.ok) {
+					const why = (await r.text()).trim();
+					notice('event log: HTTP ' + r.status +
+					    (why ? ': ' + why.slice(0, 200) :
+					    ''));
+					return;
+				}
+				const body = await r.json();
+				const list = Array.isArray(body) ? body : [];
+				const res = merge(list.map(fromLog));
+				logged += list.length;
+				added += res.added;
+				matched += res.matched;
+				pages++;
+				u = nextLink(r);
+				notice('last hour: ' + logged + ' logged' +
+				    (u ? '\u2026' : ''));
 			}
-			const body = await r.json();
-			const list = Array.isArray(body) ? body :
-			    Array.isArray(body.events) ? body.events : [];
-			const res = merge(list.map(fromLog));
-			notice('last hour: ' + list.length + ' logged, ' +
-			    res.added + ' added, ' + res.matched +
-			    ' already shown' + (list.length >= HISTORY_LIMIT ?
-			    ' (first ' + HISTORY_LIMIT + ' only)' : ''));
+			notice('last hour: ' + logged + ' logged, ' + added +
+			    ' added, ' + matched + ' already shown' +
+			    (u ? ' (stopped after ' + pages + ' pages)' :
+			    ''));
 			document.body.dataset.history = 'loaded';
 		} catch (e) {
 			notice('event log: ' + e.message);
