@@ -76,6 +76,10 @@ struct fh_gateway {
 	struct timespec		 started;
 	struct fh_state		*state;	/* opened by fh_gateway_start */
 	struct fh_http_registry	*http;
+	const struct fh_reader_ops *readers;
+	void			*readers_arg;
+	const struct fh_replay_ops *replay;
+	void			*replay_arg;
 };
 
 /*
@@ -423,6 +427,64 @@ struct fh_http_registry *
 fh_gateway_http_registry(struct fh_gateway *gw)
 {
 	return gw->http;
+}
+
+void
+fh_gateway_set_readers(struct fh_gateway *gw, const struct fh_reader_ops *ops,
+    void *arg)
+{
+	gw->readers = ops;
+	gw->readers_arg = arg;
+}
+
+int
+fh_gateway_reader_login(struct fh_gateway *gw, const char *user,
+    const char *pw, size_t len)
+{
+	if (gw->readers == NULL)
+		return user == NULL ? 0 : -1;
+	return gw->readers->login(gw->readers_arg, user, pw, len);
+}
+
+bool
+fh_gateway_may_read(struct fh_gateway *gw, const char *user,
+    const char *topic)
+{
+	return gw->readers == NULL ||
+	    gw->readers->may_read(gw->readers_arg, user, topic);
+}
+
+void
+fh_gateway_set_replay(struct fh_gateway *gw, const struct fh_replay_ops *ops,
+    void *arg)
+{
+	gw->replay = ops;
+	gw->replay_arg = arg;
+}
+
+bool
+fh_gateway_has_replay(struct fh_gateway *gw)
+{
+	return gw->replay != NULL;
+}
+
+void *
+fh_gateway_replay_open(struct fh_gateway *gw, const char *topic,
+    const char *user, const struct fh_replay_sink *sink, void *ctx,
+    const char **why)
+{
+	if (gw->replay == NULL) {
+		*why = "no event log";
+		return NULL;
+	}
+	return gw->replay->open(gw->replay_arg, topic, user, sink, ctx, why);
+}
+
+void
+fh_gateway_replay_close(struct fh_gateway *gw, void *handle)
+{
+	if (gw->replay != NULL && handle != NULL)
+		gw->replay->close(handle);
 }
 
 const char *

@@ -6,6 +6,7 @@
 #define FH_GATEWAY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -42,6 +43,63 @@ const char		*fh_gateway_user(struct fh_gateway *);
  * when every sink accepted it, -1 when any refused it.
  */
 int			 fh_gateway_emit(struct fh_gateway *, struct fh_event *);
+
+/*
+ * Who may read what, for the modules that hand events out other than by
+ * MQTT (the event log's HTTP replay). The mqtt sink registers its
+ * password file and ACL here; a sink cannot include another sink's
+ * headers. Without a registration anonymous readers see everything.
+ */
+struct fh_reader_ops {
+	/* May this user (NULL: anonymous) log in with this password (NULL
+	 * for anonymous)? 0 yes, -1 no. */
+	int	(*login)(void *arg, const char *user, const char *pw,
+		    size_t len);
+	/* May this user (NULL: anonymous) receive an event on topic? */
+	bool	(*may_read)(void *arg, const char *user, const char *topic);
+};
+void			 fh_gateway_set_readers(struct fh_gateway *,
+			    const struct fh_reader_ops *, void *arg);
+int			 fh_gateway_reader_login(struct fh_gateway *,
+			    const char *user, const char *pw, size_t len);
+bool			 fh_gateway_may_read(struct fh_gateway *,
+			    const char *user, const char *topic);
+
+/*
+ * Replay for MQTT clients: a subscription to "$replay/..." is handed to
+ * the registered provider (the event log), which feeds the matching
+ * logged events to that client through the sink the broker gives.
+ */
+struct fh_replay_sink {
+	/* Send one event to the client on its own topic, at most at the
+	 * granted QoS. 0, or -1 when the client is gone. */
+	int	(*deliver)(void *ctx, struct fh_event *);
+	/* Is the client's output full (pause; the provider retries)? */
+	bool	(*busy)(void *ctx);
+	/* The replay is over: the broker sends "$replay/done" with
+	 * payload {"last_seq":N,...} (JSON, built by the provider). */
+	void	(*done)(void *ctx, const char *payload, size_t len);
+};
+struct fh_replay_ops {
+	/* topic is the whole "$replay/..." filter. A handle, or NULL with
+	 * *why (a bad form: the broker refuses that subscription). */
+	void	*(*open)(void *arg, const char *topic, const char *user,
+		    const struct fh_replay_sink *, void *ctx,
+		    const char **why);
+	/* The client went away or unsubscribed; the handle dies. */
+	void	 (*close)(void *handle);
+};
+void			 fh_gateway_set_replay(struct fh_gateway *,
+			    const struct fh_replay_ops *, void *arg);
+/* NULL when no provider is registered (the broker then treats $replay/
+ * as a plain topic filter). */
+void			*fh_gateway_replay_open(struct fh_gateway *,
+			    const char *topic, const char *user,
+			    const struct fh_replay_sink *, void *ctx,
+			    const char **why);
+void			 fh_gateway_replay_close(struct fh_gateway *,
+			    void *handle);
+bool			 fh_gateway_has_replay(struct fh_gateway *);
 
 /* {"bus": {...}, "sources": {NAME: {...}}, "sinks": {NAME: {...}}};
  * a new reference. */
