@@ -72,7 +72,8 @@ bool			 fh_gateway_may_read(struct fh_gateway *,
  */
 struct fh_replay_sink {
 	/* Send one event to the client on its own topic, at most at the
-	 * granted QoS. 0, or -1 when the client is gone. */
+	 * granted QoS. 0 sent, 1 not for this client (its ACL), -1 the
+	 * client is gone. */
 	int	(*deliver)(void *ctx, struct fh_event *);
 	/* Is the client's output full (pause; the provider retries)? */
 	bool	(*busy)(void *ctx);

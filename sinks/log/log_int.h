@@ -34,7 +34,8 @@ struct log_reader;
 
 struct log_reader_ops {
 	/* Take one event; 0 taken, 1 full (pause, the row is retried),
-	 * -1 the consumer is gone or dropped (the reader is freed). */
+	 * 2 passed over (not counted), -1 the consumer is gone or dropped
+	 * (the reader is freed). */
 	int	(*row)(struct log_reader *, const struct store_row *);
 	/* Is the consumer full now (pause before reading more)? */
 	bool	(*busy)(struct log_reader *);
@@ -59,6 +60,8 @@ struct log_reader {
 	uint64_t			 sent;
 	bool				 live;
 	bool				 dead;
+	bool				 own_acl;	/* the consumer checks
+							 * (the broker) */
 };
 
 struct log {

@@ -86,7 +86,8 @@ log_reader_wants(struct log_reader *r, const struct store_row *row)
 			break;
 	if (i == r->nfilters)
 		return false;
-	return fh_gateway_may_read(r->log->gw, r->user, row->topic);
+	return r->own_acl ||
+	    fh_gateway_may_read(r->log->gw, r->user, row->topic);
 }
 
 void
@@ -110,10 +111,14 @@ log_reader_row_cb(const struct store_row *row, void *arg)
 	struct log_reader	*r = p->r;
 
 	if (log_reader_wants(r, row)) {
-		if ((p->rc = r->ops->row(r, row)) != 0)
+		p->rc = r->ops->row(r, row);
+		if (p->rc == 1 || p->rc < 0)
 			return 1;	/* this row not taken */
-		r->sent++;
-		r->log->served++;
+		if (p->rc == 0) {
+			r->sent++;
+			r->log->served++;
+		}
+		p->rc = 0;
 	}
 	p->done = row->seq;
 	return 0;
@@ -203,8 +208,10 @@ log_readers_live(struct log *l, const struct store_row *row)
 			continue;
 		}
 		r->after = row->seq;
-		r->sent++;
-		l->served++;
+		if (rc == 0) {
+			r->sent++;
+			l->served++;
+		}
 	}
 }
 

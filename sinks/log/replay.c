@@ -55,11 +55,11 @@ replay_row(struct log_reader *r, const struct store_row *row)
 		free(rp);
 		return -1;	/* the reader goes */
 	}
-	if (rc != 0) {
+	if (rc < 0) {
 		rp->r = NULL;
 		return -1;
 	}
-	return 0;
+	return rc == 1 ? 2 : 0;	/* 1: the ACL says no */
 }
 
 static bool
@@ -128,8 +128,9 @@ replay_open(void *arg, const char *topic, const char *user,
 	rp->ctx = ctx;
 	r = log_reader_new(l, &replay_ops, rp);
 	log_reader_add_filter(r, spec.filter);
-	if (user != NULL)
-		r->user = fh_xstrdup(user);
+	/* The broker applies its ACL with the client id (%c rules). */
+	r->own_acl = true;
+	(void)user;
 	if (spec.by_seq)
 		r->after = spec.after_seq;
 	else {

@@ -61,6 +61,7 @@ broker_conn_free(struct mqtt_conn *c)
 
 	if (b->st != NULL)
 		fh_state_cancel(b->st, c);
+	replay_conn_close(c);
 	free(c->acks);
 	if (s != NULL) {
 		s->conn = NULL;

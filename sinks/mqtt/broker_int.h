@@ -164,6 +164,7 @@ struct mqtt_conn {
 	size_t			 will_len;
 	uint8_t			 will_qos;
 	bool			 will_retain;
+	struct mqtt_replay	*replays;	/* $replay/ (handle_replay.c) */
 };
 TAILQ_HEAD(mqtt_connq, mqtt_conn);
 
@@ -306,5 +307,10 @@ void	persist_restore(struct mqtt_broker *);
 
 /* sys.c */
 void	sys_tick_cb(evutil_socket_t, short, void *b);
+
+/* handle_replay.c */
+bool	replay_subscribe(struct mqtt_conn *, const char *filter, size_t len,
+	    uint8_t qos, uint8_t *code);
+void	replay_conn_close(struct mqtt_conn *);
 
 #endif

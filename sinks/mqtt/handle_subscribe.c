@@ -23,6 +23,9 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	codes = fh_xmalloc(p->ntopics);
 	for (i = 0; i < p->ntopics; i++) {
 		codes[i] = p->topics[i].qos;
+		if (replay_subscribe(c, (const char *)p->topics[i].filter.p,
+		    p->topics[i].filter.len, codes[i], &codes[i]))
+			continue;	/* $replay/: a one-off, not kept */
 		sub = session_sub(s, (const char *)p->topics[i].filter.p,
 		    p->topics[i].filter.len, codes[i]);
 		if (persist_is_durable(s))

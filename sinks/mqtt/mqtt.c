@@ -92,6 +92,32 @@ struct mqtt {
 	struct mqtt_broker	 *broker;
 	struct mqtt_listener	**listeners;
 	size_t			  nlisteners;
+	struct mqtt_auth	 *auth;		/* the broker's; for readers */
+};
+
+/* The gateway's reader seam: HTTP replay applies the broker's rules. */
+static int
+mqtt_reader_login(void *arg, const char *user, const char *pw, size_t len)
+{
+	struct mqtt	*m = arg;
+
+	if (user == NULL)
+		return m->conf.allow_anonymous ? 0 : -1;
+	return mqtt_auth_check_password(m->auth, user, (const uint8_t *)pw,
+	    len);
+}
+
+static bool
+mqtt_reader_may_read(void *arg, const char *user, const char *topic)
+{
+	struct mqtt	*m = arg;
+
+	return mqtt_auth_acl_check(m->auth, user, NULL, topic, MQTT_ACL_READ);
+}
+
+static const struct fh_reader_ops mqtt_readers = {
+	.login = mqtt_reader_login,
+	.may_read = mqtt_reader_may_read,
 };
 
 static void *
@@ -187,6 +213,8 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 		return -1;
 	m->broker = mqtt_broker_create(m->gw, &m->conf);
 	mqtt_broker_set_auth(m->broker, auth);
+	m->auth = auth;
+	fh_gateway_set_readers(m->gw, &mqtt_readers, m);
 
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "listener")) != NULL;) {
 		struct mqtt_listener *l = mqtt_listener_create(m->gw, sec,
@@ -254,6 +282,7 @@ mqtt_destroy(void *self)
 
 	if (m == NULL)
 		return;
+	fh_gateway_set_readers(m->gw, NULL, NULL);
 	for (i = 0; i < m->nlisteners; i++)
 		mqtt_listener_free(m->listeners[i]);
 	free(m->listeners);
@@ -294,6 +323,7 @@ mqtt_reload(void *self, const struct fh_conf *conf, char **errstr)
 	    " and the ACL from " : "", mqtt_auth_has_acl(auth) ?
 	    bc.acl_file : "");
 	mqtt_broker_set_auth(m->broker, auth);
+	m->auth = auth;
 	fh_conf_clear(mqtt_broker_vars, &bc);
 	for (i = 0; i < m->nlisteners; i++) {
 		const struct fh_section *sec = NULL;
