@@ -254,6 +254,7 @@ log_publish(void *self, struct fh_event *ev)
 	r.retain = fh_event_retain(ev);
 	r.time_us = fh_event_time_us(ev);
 	r.bus_seq = fh_event_seq(ev);
+	r.props = fh_event_props(ev, &r.props_len);
 	if (store_append(l->store, &r) != 0) {
 		l->failed++;
 		return 0;	/* counted; the broker must not refuse it */

@@ -47,6 +47,8 @@ replay_row(struct log_reader *r, const struct store_row *row)
 	fh_event_set_qos(ev, row->qos);
 	fh_event_set_seq(ev, row->seq);
 	fh_event_set_origin(ev, "log");
+	if (row->props != NULL)
+		fh_event_set_props(ev, row->props, row->props_len);
 	rp->in_cb++;
 	rc = rp->sink->deliver(rp->ctx, ev);
 	rp->in_cb--;
