@@ -566,3 +566,134 @@ mqtt_auth_acl_check(const struct mqtt_auth *a, const char *user,
 		return false;
 	return r1 > 0 || r2 > 0;
 }
+
+/* The next level of a filter: its length; *p moves past it and its '/';
+ * *more tells whether a level follows. */
+static size_t
+auth_level(const char **p, bool *more)
+{
+	const char	*s = *p, *e = strchr(s, '/');
+
+	*more = e != NULL;
+	if (e == NULL)
+		e = s + strlen(s);
+	*p = *more ? e + 1 : e;
+	return (size_t)(e - s);
+}
+
+/* Is there a topic that both filters match? */
+static bool
+auth_filters_meet(const char *a, const char *b)
+{
+	const char	*la, *lb;
+	size_t		 na, nb;
+	bool		 ma = true, mb = true;
+
+	/* '$' topics are not matched by a leading wildcard */
+	if ((*a == '$' && (*b == '+' || *b == '#')) ||
+	    (*b == '$' && (*a == '+' || *a == '#')))
+		return false;
+	while (ma && mb) {
+		la = a;
+		lb = b;
+		na = auth_level(&a, &ma);
+		nb = auth_level(&b, &mb);
+		if ((na == 1 && *la == '#') || (nb == 1 && *lb == '#'))
+			return true;
+		if ((na == 1 && *la == '+') || (nb == 1 && *lb == '+'))
+			continue;
+		if (na != nb || memcmp(la, lb, na) != 0)
+			return false;
+	}
+	if (ma == mb)
+		return true;
+	/* one goes on: only "/#" still matches the parent level */
+	return strcmp(ma ? a : b, "#") == 0;
+}
+
+/* Does every topic that filter f matches also match rule r? */
+static bool
+auth_filter_covers(const char *r, const char *f)
+{
+	const char	*lr, *lf;
+	size_t		 nr, nf;
+	bool		 mr = true, mf = true;
+
+	if (*f == '$' && (*r == '+' || *r == '#'))
+		return false;
+	while (mr && mf) {
+		lr = r;
+		lf = f;
+		nr = auth_level(&r, &mr);
+		nf = auth_level(&f, &mf);
+		if (nr == 1 && *lr == '#')
+			return true;
+		if (nf == 1 && *lf == '#')
+			return false;
+		if (nr == 1 && *lr == '+')
+			continue;
+		if (nr != nf || memcmp(lr, lf, nr) != 0)
+			return false;
+	}
+	if (!mr && !mf)
+		return true;
+	/* the rule goes on: "a/#" covers "a" */
+	return mr && strcmp(r, "#") == 0;
+}
+
+/* 1: a read rule may grant part of filter, -1: a deny covers it all. */
+static int
+auth_rules_filter(const struct auth_rules *r, const char *user,
+    const char *cid, const char *filter)
+{
+	const char	*t;
+	char		*f;
+	size_t		 i;
+	int		 res = 0;
+
+	for (i = 0; i < r->n; i++) {
+		f = NULL;
+		if (r->rules[i].pattern) {
+			if ((f = auth_expand(r->rules[i].topic, user,
+			    cid)) == NULL)
+				continue;
+			t = f;
+		} else
+			t = r->rules[i].topic;
+		if (r->rules[i].access & AUTH_DENY) {
+			if (auth_filter_covers(t, filter)) {
+				free(f);
+				return -1;
+			}
+		} else if ((r->rules[i].access & MQTT_ACL_READ) &&
+		    auth_filters_meet(t, filter))
+			res = 1;
+		free(f);
+	}
+	return res;
+}
+
+bool
+mqtt_auth_acl_filter_possible(const struct mqtt_auth *a, const char *user,
+    const char *client_id, const char *filter)
+{
+	const struct auth_rules	*set = NULL;
+	size_t			 i;
+	int			 r1 = 0, r2;
+
+	if (a == NULL || !a->has_acl)
+		return true;
+	if (user == NULL)
+		set = &a->sets[0];
+	else
+		for (i = 1; i < a->nsets; i++)
+			if (strcmp(a->sets[i].user, user) == 0)
+				set = &a->sets[i];
+	if (set != NULL && (r1 = auth_rules_filter(set, user, client_id,
+	    filter)) < 0)
+		return false;
+	if ((r2 = auth_rules_filter(&a->patterns, user, client_id,
+	    filter)) < 0)
+		return false;
+	return r1 > 0 || r2 > 0;
+}

@@ -47,6 +47,14 @@ int	mqtt_auth_check_password(const struct mqtt_auth *, const char *user,
 bool	mqtt_auth_acl_check(const struct mqtt_auth *, const char *user,
 	    const char *client_id, const char *topic, int access);
 
+/*
+ * Could a subscription to filter ever receive anything: is some topic it
+ * matches readable for this client? False when no read rule meets the
+ * filter or a deny rule covers all of it (SUBACK then refuses it).
+ */
+bool	mqtt_auth_acl_filter_possible(const struct mqtt_auth *,
+	    const char *user, const char *client_id, const char *filter);
+
 /* Does topic match filter (MQTT wildcard rules incl. '$')? Pure. */
 bool	mqtt_topic_matches(const char *filter, const char *topic);
 

@@ -139,6 +139,49 @@ test_acl(void **state)
 	mqtt_auth_free(a);
 }
 
+/* SUBSCRIBE: may a filter ever be granted anything? */
+static void
+test_acl_filter(void **state)
+{
+	struct mqtt_auth	*a = load(NULL, "acl");
+
+	(void)state;
+	/* anonymous: public/# and $SYS/# only (and clients/<id>) */
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "public/x"));
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "public"));
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "+/x"));
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "#"));
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "$SYS/+"));
+	assert_false(mqtt_auth_acl_filter_possible(a, NULL, "c", "private/#"));
+	assert_false(mqtt_auth_acl_filter_possible(a, NULL, "c", "alice/x"));
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c1", "clients/c1"));
+	assert_false(mqtt_auth_acl_filter_possible(a, NULL, "c1",
+	    "clients/c2"));
+	/* '$' topics are not reached through a leading wildcard rule */
+	assert_false(mqtt_auth_acl_filter_possible(a, "bob", "c", "$SYS/#"));
+	assert_true(mqtt_auth_acl_filter_possible(a, "bob", "c", "x/y"));
+	/* alice: alice/# but not alice/secret; write-only shared/+/in */
+	assert_true(mqtt_auth_acl_filter_possible(a, "alice", "c", "alice/#"));
+	assert_false(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "alice/secret"));
+	assert_true(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "alice/+"));
+	assert_false(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "shared/1/in"));
+	assert_true(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "users/alice"));
+	assert_false(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "users/bob/#"));
+	/* users/alice/x/y is hers */
+	assert_true(mqtt_auth_acl_filter_possible(a, "alice", "c",
+	    "users/+/x/y"));
+	mqtt_auth_free(a);
+	/* no ACL: everything */
+	a = mqtt_auth_create();
+	assert_true(mqtt_auth_acl_filter_possible(a, NULL, "c", "x"));
+	mqtt_auth_free(a);
+}
+
 static void
 test_acl_errors(void **state)
 {
@@ -172,6 +215,7 @@ main(void)
 		cmocka_unit_test(test_passwords),
 		cmocka_unit_test(test_password_errors),
 		cmocka_unit_test(test_acl),
+		cmocka_unit_test(test_acl_filter),
 		cmocka_unit_test(test_acl_errors),
 	};
 
