@@ -388,3 +388,240 @@ class Raw:
 
     def close(self):
         self.s.close()
+
+
+# ---- raw MQTT 5.0 (codec5): properties, reason codes -------------------
+# Property identifiers and their types (OASIS MQTT 5.0, 2.2.2.2).
+P_PAYLOAD_FORMAT = 0x01
+P_MESSAGE_EXPIRY = 0x02
+P_CONTENT_TYPE = 0x03
+P_RESPONSE_TOPIC = 0x08
+P_CORRELATION_DATA = 0x09
+P_SUBSCRIPTION_ID = 0x0B
+P_SESSION_EXPIRY = 0x11
+P_ASSIGNED_CLIENT_ID = 0x12
+P_SERVER_KEEPALIVE = 0x13
+P_AUTH_METHOD = 0x15
+P_REASON_STRING = 0x1F
+P_RECEIVE_MAXIMUM = 0x21
+P_TOPIC_ALIAS_MAXIMUM = 0x22
+P_TOPIC_ALIAS = 0x23
+P_USER = 0x26
+P_MAXIMUM_PACKET_SIZE = 0x27
+
+_PTYPE = {0x01: "u8", 0x02: "u32", 0x03: "str", 0x08: "str", 0x09: "bin",
+          0x0B: "var", 0x11: "u32", 0x12: "str", 0x13: "u16", 0x15: "str",
+          0x16: "bin", 0x17: "u8", 0x18: "u32", 0x19: "u8", 0x1A: "str",
+          0x1C: "str", 0x1F: "str", 0x21: "u16", 0x22: "u16", 0x23: "u16",
+          0x24: "u8", 0x25: "u8", 0x26: "pair", 0x27: "u32", 0x28: "u8",
+          0x29: "u8", 0x2A: "u8"}
+
+
+def prop(pid, value):
+    """One property: prop(P_TOPIC_ALIAS, 3), prop(P_USER, ("k", "v"))."""
+    t = _PTYPE[pid]
+    head = bytes([pid])
+    if t == "u8":
+        return head + bytes([value])
+    if t == "u16":
+        return head + value.to_bytes(2, "big")
+    if t == "u32":
+        return head + value.to_bytes(4, "big")
+    if t == "var":
+        return head + varint(value)
+    if t == "pair":
+        return head + _str(value[0]) + _str(value[1])
+    return head + _str(value)
+
+
+def props5(*ps):
+    """A property length and the properties (bytes from prop())."""
+    body = b"".join(ps)
+    return varint(len(body)) + body
+
+
+def connect5_pkt(cid, clean=True, keepalive=60, props=b"", will=None,
+                 will_props=b"", user=None, pw=None):
+    """A 5.0 CONNECT; props: the raw property bytes (without length)."""
+    flags = 0x02 if clean else 0
+    payload = _str(cid)
+    if will is not None:
+        topic, msg, qos, retain = will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+        payload += props5(will_props) + _str(topic) + _str(msg)
+    if user is not None:
+        flags |= 0x80
+        payload += _str(user)
+    if pw is not None:
+        flags |= 0x40
+        payload += _str(pw)
+    return packet(0x10, _str("MQTT") + bytes([5, flags]) +
+                  keepalive.to_bytes(2, "big") + props5(props) + payload)
+
+
+def publish5_pkt(topic, payload, qos=0, mid=0, retain=False, dup=False,
+                 props=b""):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    first = 0x30 | (qos << 1) | (1 if retain else 0) | (8 if dup else 0)
+    body = _str(topic) + (mid.to_bytes(2, "big") if qos else b"")
+    return packet(first, body + props5(props) + payload)
+
+
+def subscribe5_pkt(mid, filters, props=b""):
+    """filters: (filter, options byte) pairs; options = QoS | 4 No Local |
+    8 Retain As Published | Retain Handling << 4."""
+    body = mid.to_bytes(2, "big") + props5(props)
+    for f, o in filters:
+        body += _str(f) + bytes([o])
+    return packet(0x82, body)
+
+
+def unsubscribe5_pkt(mid, filters, props=b""):
+    body = mid.to_bytes(2, "big") + props5(props)
+    for f in filters:
+        body += _str(f)
+    return packet(0xA2, body)
+
+
+def ack5_pkt(kind, mid, reason=0, props=b""):
+    first = {"puback": 0x40, "pubrec": 0x50, "pubrel": 0x62,
+             "pubcomp": 0x70}[kind]
+    return packet(first, mid.to_bytes(2, "big") + bytes([reason]) +
+                  props5(props))
+
+
+def disconnect5_pkt(reason=0, props=b""):
+    return packet(0xE0, bytes([reason]) + props5(props))
+
+
+def parse_props(b, off=0):
+    """(list of (id, value) in order, offset past them) from the property
+    length at b[off]."""
+    n, mult = 0, 1
+    while True:
+        c = b[off]
+        off += 1
+        n += (c & 0x7F) * mult
+        mult *= 128
+        if not c & 0x80:
+            break
+    end = off + n
+    out = []
+    while off < end:
+        pid = b[off]
+        off += 1
+        t = _PTYPE[pid]
+        if t == "u8":
+            v, off = b[off], off + 1
+        elif t == "u16":
+            v, off = int.from_bytes(b[off:off + 2], "big"), off + 2
+        elif t == "u32":
+            v, off = int.from_bytes(b[off:off + 4], "big"), off + 4
+        elif t == "var":
+            v, mult = 0, 1
+            while True:
+                c = b[off]
+                off += 1
+                v += (c & 0x7F) * mult
+                mult *= 128
+                if not c & 0x80:
+                    break
+        else:
+            ln = int.from_bytes(b[off:off + 2], "big")
+            v = b[off + 2:off + 2 + ln]
+            off += 2 + ln
+            if t == "pair":
+                ln = int.from_bytes(b[off:off + 2], "big")
+                v = (v.decode(), b[off + 2:off + 2 + ln].decode())
+                off += 2 + ln
+            elif t == "str":
+                v = v.decode()
+        out.append((pid, v))
+    return out, end
+
+
+def prop_get(props, pid, default=None):
+    """The first value of pid in a parse_props() list."""
+    for k, v in props:
+        if k == pid:
+            return v
+    return default
+
+
+def parse_publish5(p):
+    """A 5.0 PUBLISH from Raw.read(): a dict of its fields and props."""
+    check(p is not None and p[0] == 3, "want PUBLISH, got %r" % (p,))
+    flags, body = p[1], p[2]
+    tl = int.from_bytes(body[:2], "big")
+    d = {"topic": body[2:2 + tl].decode(), "qos": (flags >> 1) & 3,
+         "retain": bool(flags & 1), "dup": bool(flags & 8), "mid": 0}
+    off = 2 + tl
+    if d["qos"]:
+        d["mid"] = int.from_bytes(body[off:off + 2], "big")
+        off += 2
+    d["props"], off = parse_props(body, off)
+    d["payload"] = body[off:]
+    return d
+
+
+def parse_ack5(p):
+    """(type, packet id, reason, props) of a PUBACK..PUBCOMP."""
+    check(p is not None, "no ack")
+    body = p[2]
+    mid = int.from_bytes(body[:2], "big")
+    reason = body[2] if len(body) > 2 else 0
+    props = parse_props(body, 3)[0] if len(body) > 3 else []
+    return p[0], mid, reason, props
+
+
+def parse_suback5(p):
+    """(type, packet id, props, reason codes) of a SUBACK/UNSUBACK."""
+    check(p is not None and p[0] in (9, 11), "want SUBACK, got %r" % (p,))
+    body = p[2]
+    props, off = parse_props(body, 2)
+    return p[0], int.from_bytes(body[:2], "big"), props, list(body[off:])
+
+
+def parse_reason5(p):
+    """(type, reason, props) of a CONNACK (reason second byte),
+    DISCONNECT or AUTH."""
+    check(p is not None, "no packet")
+    body = p[2]
+    if p[0] == 2:
+        return p[0], body[1], parse_props(body, 2)[0]
+    reason = body[0] if body else 0
+    props = parse_props(body, 1)[0] if len(body) > 1 else []
+    return p[0], reason, props
+
+
+class Raw5(Raw):
+    """A hand-driven 5.0 connection: CONNECT sent, CONNACK checked."""
+
+    def __init__(self, port, cid="raw5", props=b"", expect=0, **kw):
+        Raw.__init__(self, port)
+        self.send(connect5_pkt(cid, props=props, **kw))
+        p = self.read()
+        check(p is not None and p[0] == 2, "no CONNACK: %r" % (p,))
+        _, self.reason, self.connack_props = parse_reason5(p)
+        check(self.reason == expect, "%s: CONNACK reason 0x%02x, want "
+              "0x%02x" % (cid, self.reason, expect))
+
+    def subscribe(self, mid, filters, props=b""):
+        """SUBSCRIBE and its SUBACK's reason codes."""
+        self.send(subscribe5_pkt(mid, filters, props))
+        t, got, _, codes = parse_suback5(self.read())
+        check(t == 9 and got == mid, "SUBACK for %d, want %d" % (got, mid))
+        return codes
+
+    def disconnected(self, timeout=10):
+        """The reason of the server's DISCONNECT, then EOF; None when the
+        connection closed without one."""
+        try:
+            p = self.read(timeout)
+        except EOFError:
+            return None
+        check(p is not None, "neither DISCONNECT nor close")
+        check(p[0] == 14, "want DISCONNECT, got type %d" % p[0])
+        check(self.closed(timeout), "DISCONNECT but not closed")
+        return parse_reason5(p)[1]
