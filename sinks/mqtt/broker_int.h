@@ -182,7 +182,8 @@ struct mqtt_broker {
 	uint64_t		 st_writes;	/* staged by a publish */
 	uint64_t		 acks_deferred, acks_failed;
 	uint64_t		 restored_sessions, restored_msgs,
-				 restored_retained;
+				 restored_retained, restored_expired;
+	time_t			 restore_now;	/* one clock for a restore */
 	struct topic_tree	*topics;
 	struct mqtt_auth	*auth;
 	struct mqtt_connq	 conns;
@@ -211,6 +212,7 @@ struct mqtt_broker {
 	size_t			 sessions_full;
 	uint64_t		 drop_queue_bytes, drop_memory, drop_qos0_memory;
 	uint64_t		 refused_memory;
+	uint64_t		 refused_owner;	/* another user's session */
 	struct event		*trim_ev;
 	size_t			 trim_peak;	/* connections since a trim */
 	struct mqtt_load	 load_msgs_in, load_msgs_out, load_bytes_in,

@@ -28,6 +28,20 @@ handle_connect_refuse(struct mqtt_conn *c, uint8_t rc, const char *why)
 	broker_conn_close(c, NULL, false);
 }
 
+/*
+ * A persistent session an authenticated user owns stays theirs, across
+ * restarts too (its owner is stored): an anonymous client or another user
+ * taking the client id over would read its queued messages, change its
+ * subscriptions or discard it.
+ */
+static bool
+handle_connect_may_take(const struct mqtt_session *s, const char *user)
+{
+	if (s->clean || s->username == NULL)
+		return true;
+	return user != NULL && strcmp(user, s->username) == 0;
+}
+
 void
 handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 {
@@ -104,6 +118,13 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	}
 
 	s = session_find(b, c->client_id);
+	if (s != NULL && !handle_connect_may_take(s, user)) {
+		b->refused_owner++;
+		free(user);
+		handle_connect_refuse(c, MQTT_CONNACK_NOT_AUTHORIZED,
+		    "client id in use by another user's persistent session");
+		return;
+	}
 	if (s != NULL && s->conn != NULL) {
 		struct mqtt_conn *old = s->conn;
 

@@ -30,7 +30,7 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 		    p->topics[i].filter.len, codes[i]);
 		if (persist_is_durable(s))
 			mqtt_store_sub_put(b->store, s->id, sub->filter,
-			    sub->qos);
+			    sub->qos, 0);
 	}
 	n = mqtt_encode_suback(buf, sizeof buf, p->id, codes, p->ntopics);
 	pkt = n <= sizeof buf ? buf : fh_xmalloc(n);

@@ -51,6 +51,7 @@ persist_session(struct mqtt_session *s, bool online)
 	    UINT32_MAX : (uint32_t)sec;
 	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
 	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
+	ss.username = s->username;
 	mqtt_store_session_put(s->b->store, &ss);
 }
 
@@ -91,11 +92,25 @@ persist_msg_restore(const struct mqtt_store_msg *sm)
 	return m;
 }
 
+/* Expired while stored (or while the daemon was down): never delivered. */
+static bool
+persist_expired(const struct mqtt_store_msg *sm, time_t now)
+{
+	return sm->expiry != 0 && sm->expiry <= (int64_t)now;
+}
+
 static int
 persist_restore_retain_cb(const struct mqtt_store_msg *sm, void *arg)
 {
 	struct mqtt_broker	*b = arg;
-	struct mqtt_msg		*m = persist_msg_restore(sm);
+	struct mqtt_msg		*m;
+
+	if (persist_expired(sm, b->restore_now)) {
+		mqtt_store_retain_del(b->store, sm->topic);
+		b->restored_expired++;
+		return 0;
+	}
+	m = persist_msg_restore(sm);
 
 	topic_retain_set(b->topics, (const char *)m->topic, m->topic_len, m);
 	b->restored_retained++;
@@ -114,6 +129,10 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 	s = session_create(b, ss->client_id);
 	s->clean = false;
 	s->next_id = ss->next_mid;
+	/* its owner's ACL applies to what it receives while offline, and
+	 * only its owner may resume it */
+	free(s->username);
+	s->username = ss->username != NULL ? fh_xstrdup(ss->username) : NULL;
 	/* online when the daemon died: offline from now on; the expiry
 	 * timer deletes those offline for too long */
 	s->offline_since.tv_sec = ss->disconnected > 0 ?
@@ -129,8 +148,15 @@ static int
 persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 {
 	struct mqtt_session	*s = arg;
-	struct mqtt_out		*o = fh_xcalloc(1, sizeof *o);
+	struct mqtt_out		*o;
 
+	if (persist_expired(sm, s->b->restore_now)) {
+		/* the ack is staged: the row goes with the first commit */
+		mqtt_store_msg_ack(s->b->store, sm->seq);
+		s->b->restored_expired++;
+		return 0;
+	}
+	o = fh_xcalloc(1, sizeof *o);
 	o->msg = persist_msg_restore(sm);
 	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
 	o->retain = sm->retain;
@@ -172,6 +198,7 @@ persist_restore(struct mqtt_broker *b)
 	struct mqtt_session	*s;
 	size_t			 i;
 
+	b->restore_now = time(NULL);
 	if (b->conf.retain && mqtt_store_retain_load_all(b->store,
 	    persist_restore_retain_cb, b) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all retained messages "
@@ -195,4 +222,7 @@ persist_restore(struct mqtt_broker *b)
 	    "%llu retained from %s", (unsigned long long)b->restored_sessions,
 	    (unsigned long long)b->restored_msgs,
 	    (unsigned long long)b->restored_retained, fh_state_path(b->st));
+	if (b->restored_expired > 0)
+		fh_log(LOG_INFO, "mqtt: dropped %llu stored messages that "
+		    "expired", (unsigned long long)b->restored_expired);
 }

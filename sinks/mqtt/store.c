@@ -47,6 +47,14 @@ static const struct fh_state_migration store_steps[] = {
 	  "CREATE TABLE IF NOT EXISTS qos2 ("
 	  "  client_id TEXT NOT NULL, mid INTEGER NOT NULL,"
 	  "  PRIMARY KEY (client_id, mid)) WITHOUT ROWID;", NULL },
+	/* 2: MQTT 5.0 (message expiry, subscription identifiers, the
+	 * session's protocol level) and the session's owner. */
+	{ "ALTER TABLE retain ADD COLUMN expiry INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE body ADD COLUMN expiry INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE sub ADD COLUMN sub_id INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE session ADD COLUMN username TEXT;"
+	  "ALTER TABLE session ADD COLUMN level INTEGER NOT NULL DEFAULT 4;",
+	  NULL },
 };
 
 enum store_stmt {
@@ -76,32 +84,33 @@ enum store_stmt {
 
 static const char *const store_sql[S_MAX] = {
 	[S_RETAIN_PUT] = "INSERT OR REPLACE INTO retain (topic, payload, "
-	    "props, qos) VALUES (?, ?, ?, ?)",
+	    "props, qos, expiry) VALUES (?, ?, ?, ?, ?)",
 	[S_RETAIN_DEL] = "DELETE FROM retain WHERE topic = ?",
-	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos FROM retain "
+	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos, expiry FROM retain "
 	    "ORDER BY topic",
 	[S_SESSION_PUT] = "INSERT OR REPLACE INTO session (client_id, "
-	    "next_mid, expiry, disconnected) VALUES (?, ?, ?, ?)",
+	    "next_mid, expiry, disconnected, username, level) "
+	    "VALUES (?, ?, ?, ?, ?, ?)",
 	[S_SESSION_DEL] = "DELETE FROM session WHERE client_id = ?",
-	[S_SESSION_ALL] = "SELECT client_id, next_mid, expiry, disconnected "
-	    "FROM session ORDER BY client_id",
+	[S_SESSION_ALL] = "SELECT client_id, next_mid, expiry, disconnected, "
+	    "username, level FROM session ORDER BY client_id",
 	[S_SESSION_DEL_SUBS] = "DELETE FROM sub WHERE client_id = ?",
 	[S_SESSION_DEL_MSGS] = "DELETE FROM msg WHERE client_id = ?",
 	[S_SESSION_DEL_QOS2] = "DELETE FROM qos2 WHERE client_id = ?",
 	[S_SUB_PUT] = "INSERT OR REPLACE INTO sub (client_id, filter, "
-	    "options) VALUES (?, ?, ?)",
+	    "options, sub_id) VALUES (?, ?, ?, ?)",
 	[S_SUB_DEL] = "DELETE FROM sub WHERE client_id = ? AND filter = ?",
-	[S_SUB_LIST] = "SELECT filter, options FROM sub WHERE client_id = ? "
-	    "ORDER BY filter",
-	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props) "
-	    "VALUES (?, ?, ?)",
+	[S_SUB_LIST] = "SELECT filter, options, sub_id FROM sub "
+	    "WHERE client_id = ? ORDER BY filter",
+	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props, expiry) "
+	    "VALUES (?, ?, ?, ?)",
 	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
 	    "mid, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
 	    "WHERE seq = ?",
 	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
 	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
-	    "m.retain, m.dup, m.mid, m.state FROM msg m JOIN body b "
+	    "m.retain, m.dup, m.mid, m.state, b.expiry FROM msg m JOIN body b "
 	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
 	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
 	[S_QOS2_PUT] = "INSERT OR REPLACE INTO qos2 (client_id, mid) "
@@ -120,6 +129,7 @@ struct store_body {
 	size_t		 payload_len;
 	uint8_t		*props;
 	size_t		 props_len;
+	int64_t		 expiry;
 };
 
 struct mqtt_store {
@@ -257,6 +267,7 @@ mqtt_store_retain_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 	    SQLITE_OK)
 		return store_bind_fail(ms, S_RETAIN_PUT, "retain_put", rc);
 	sqlite3_bind_int(s, 4, m->qos);
+	sqlite3_bind_int64(s, 5, m->expiry);
 	return store_exec(ms, S_RETAIN_PUT, "retain_put");
 }
 
@@ -281,6 +292,7 @@ mqtt_store_retain_load_all(struct mqtt_store *ms,
 		m.payload = store_col_blob(s, 1, &m.payload_len);
 		m.props = store_col_blob(s, 2, &m.props_len);
 		m.qos = (uint8_t)sqlite3_column_int(s, 3);
+		m.expiry = sqlite3_column_int64(s, 4);
 		m.retain = true;
 		if (cb(&m, arg) != 0)
 			break;
@@ -300,6 +312,11 @@ mqtt_store_session_put(struct mqtt_store *ms,
 	sqlite3_bind_int(s, 2, ss->next_mid);
 	sqlite3_bind_int64(s, 3, ss->expiry);
 	sqlite3_bind_int64(s, 4, ss->disconnected);
+	if (ss->username != NULL)
+		store_text(s, 5, ss->username);
+	else
+		sqlite3_bind_null(s, 5);
+	sqlite3_bind_int(s, 6, ss->level != 0 ? ss->level : 4);
 	return store_exec(ms, S_SESSION_PUT, "session_put");
 }
 
@@ -321,13 +338,14 @@ mqtt_store_session_del(struct mqtt_store *ms, const char *client_id)
 
 int
 mqtt_store_sub_put(struct mqtt_store *ms, const char *client_id,
-    const char *filter, uint8_t options)
+    const char *filter, uint8_t options, uint32_t sub_id)
 {
 	sqlite3_stmt	*s = ms->stmt[S_SUB_PUT];
 
 	store_text(s, 1, client_id);
 	store_text(s, 2, filter);
 	sqlite3_bind_int(s, 3, options);
+	sqlite3_bind_int64(s, 4, sub_id);
 	return store_exec(ms, S_SUB_PUT, "sub_put");
 }
 
@@ -359,6 +377,7 @@ store_session_subs(struct mqtt_store *ms, struct mqtt_store_session *ss,
 		}
 		(*subs)[ss->nsubs].filter = fh_xstrdup(store_col_text(s, 0));
 		(*subs)[ss->nsubs].options = (uint8_t)sqlite3_column_int(s, 1);
+		(*subs)[ss->nsubs].id = (uint32_t)sqlite3_column_int64(s, 2);
 		ss->nsubs++;
 	}
 	ss->subs = *subs;
@@ -381,6 +400,9 @@ mqtt_store_session_load_all(struct mqtt_store *ms,
 		ss.next_mid = (uint16_t)sqlite3_column_int(s, 1);
 		ss.expiry = (uint32_t)sqlite3_column_int64(s, 2);
 		ss.disconnected = sqlite3_column_int64(s, 3);
+		ss.username = sqlite3_column_type(s, 4) == SQLITE_NULL ? NULL :
+		    store_col_text(s, 4);
+		ss.level = (uint8_t)sqlite3_column_int(s, 5);
 		if (store_session_subs(ms, &ss, &subs, &cap) != 0) {
 			for (i = 0; i < ss.nsubs; i++)
 				free((char *)subs[i].filter);
@@ -407,6 +429,7 @@ static bool
 store_body_is(const struct store_body *b, const struct mqtt_store_msg *m)
 {
 	return b->valid && b->payload_len == m->payload_len &&
+	    b->expiry == m->expiry &&
 	    b->props_len == m->props_len && strcmp(b->topic, m->topic) == 0 &&
 	    (m->payload_len == 0 ||
 	    memcmp(b->payload, m->payload, m->payload_len) == 0) &&
@@ -432,6 +455,7 @@ store_body_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 	    (rc = fh_state_bind_blob(s, 3, m->props, m->props_len)) !=
 	    SQLITE_OK)
 		return store_bind_fail(ms, S_BODY_PUT, "msg_push", rc);
+	sqlite3_bind_int64(s, 4, m->expiry);
 	if (store_exec(ms, S_BODY_PUT, "msg_push") != 0)
 		return -1;
 	b->id = sqlite3_last_insert_rowid(fh_state_db(ms->st));
@@ -444,6 +468,7 @@ store_body_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 	if (m->props_len > 0)
 		memcpy(b->props, m->props, m->props_len);
 	b->props_len = m->props_len;
+	b->expiry = m->expiry;
 	b->valid = true;
 	return 0;
 }
@@ -511,6 +536,7 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 		m.dup = sqlite3_column_int(s, 6) != 0;
 		m.mid = (uint16_t)sqlite3_column_int(s, 7);
 		m.state = (enum mqtt_store_msg_state)sqlite3_column_int(s, 8);
+		m.expiry = sqlite3_column_int64(s, 9);
 		if (cb(&m, arg) != 0)
 			break;
 	}

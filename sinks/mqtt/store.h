@@ -57,6 +57,10 @@ struct mqtt_store_msg {
 	bool		 dup;
 	uint16_t	 mid;		/* packet id, 0 while queued */
 	enum mqtt_store_msg_state state;
+	/* Unix time the message expires (MQTT 5 message expiry interval
+	 * added to its arrival), 0 never. Absolute, so that the time the
+	 * daemon was down counts too. */
+	int64_t		 expiry;
 };
 
 /* Retained: one message per topic; put replaces. */
@@ -76,6 +80,8 @@ struct mqtt_store_sub {
 	const char	*filter;
 	uint8_t		 options;	/* MQTT 5 subscription options byte:
 					 * QoS in bits 0-1, NL, RAP, RH */
+	uint32_t	 id;		/* MQTT 5 subscription identifier, 0
+					 * none */
 };
 
 struct mqtt_store_session {
@@ -85,6 +91,12 @@ struct mqtt_store_session {
 					 * UINT32_MAX = never */
 	int64_t		 disconnected;	/* unix time it went offline; 0 if
 					 * connected */
+	/* The authenticated user who owns the session, NULL anonymous: its
+	 * ACL applies to what the session receives while offline, and only
+	 * that user may resume it. */
+	const char	*username;
+	uint8_t		 level;		/* protocol level of the last CONNECT
+					 * (3, 4, 5); 0 is taken as 4 */
 	const struct mqtt_store_sub *subs;	/* load_all only */
 	size_t		 nsubs;
 };
@@ -96,7 +108,7 @@ int		 mqtt_store_session_put(struct mqtt_store *,
 int		 mqtt_store_session_del(struct mqtt_store *,
 		    const char *client_id);
 int		 mqtt_store_sub_put(struct mqtt_store *, const char *client_id,
-		    const char *filter, uint8_t options);
+		    const char *filter, uint8_t options, uint32_t sub_id);
 int		 mqtt_store_sub_del(struct mqtt_store *, const char *client_id,
 		    const char *filter);
 /* Each session, subscriptions filled in (sorted by filter). */

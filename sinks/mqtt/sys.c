@@ -95,6 +95,8 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_pub(b, "clients/disconnected", "%zu",
 	    b->nsessions > active ? b->nsessions - active : 0);
 	sys_pub(b, "clients/maximum", "%zu", b->maxconns);
+	sys_pub(b, "clients/refused/session_owner", "%llu",
+	    (unsigned long long)b->refused_owner);
 	sys_pub(b, "messages/received", "%llu",
 	    (unsigned long long)b->msgs_in);
 	sys_pub(b, "messages/sent", "%llu",
@@ -155,14 +157,15 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "acl_denied", (json_int_t)b->drop_acl,
 	    "slow_consumer_disconnect", (json_int_t)b->drop_slow_disconnect));
 	json_object_set_new(out, "errors", json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "malformed", (json_int_t)b->err_malformed,
 	    "memory_limit", (json_int_t)b->refused_memory,
 	    "protocol", (json_int_t)b->err_protocol,
 	    "too_large", (json_int_t)b->err_too_large,
 	    "auth_failed", (json_int_t)b->err_auth,
 	    "max_connections", (json_int_t)b->refused_max_conns,
-	    "keepalive_expired", (json_int_t)b->keepalive_expired));
+	    "keepalive_expired", (json_int_t)b->keepalive_expired,
+	    "session_owner", (json_int_t)b->refused_owner));
 	json_object_set_new(out, "sessions_expired",
 	    json_integer((json_int_t)b->sessions_expired));
 	json_object_set_new(out, "sessions_full",
@@ -174,10 +177,11 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "max", (json_int_t)b->conf.max_memory));
 	if (b->st != NULL)
 		json_object_set_new(out, "durable", json_pack(
-		    "{s:I,s:I,s:I,s:I,s:I}",
+		    "{s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "acks_deferred", (json_int_t)b->acks_deferred,
 		    "acks_failed", (json_int_t)b->acks_failed,
 		    "restored_sessions", (json_int_t)b->restored_sessions,
 		    "restored_messages", (json_int_t)b->restored_msgs,
-		    "restored_retained", (json_int_t)b->restored_retained));
+		    "restored_retained", (json_int_t)b->restored_retained,
+		    "restored_expired", (json_int_t)b->restored_expired));
 }

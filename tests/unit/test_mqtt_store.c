@@ -137,9 +137,16 @@ got_msg_cb(const struct mqtt_store_msg *m, void *arg)
 	size_t		 len = strlen(g->buf);
 
 	snprintf(g->buf + len, sizeof g->buf - len,
-	    "%s=%.*s/q%d%s%s/mid%u/s%d/p%zu;", m->topic, (int)m->payload_len,
-	    (const char *)m->payload, m->qos, m->retain ? "r" : "",
-	    m->dup ? "d" : "", m->mid, (int)m->state, m->props_len);
+	    "%s=%.*s/q%d%s%s/mid%u/s%d/p%zu", m->topic,
+	    (int)m->payload_len, (const char *)m->payload, m->qos,
+	    m->retain ? "r" : "", m->dup ? "d" : "", m->mid, (int)m->state,
+	    m->props_len);
+	len = strlen(g->buf);
+	if (m->expiry != 0)
+		snprintf(g->buf + len, sizeof g->buf - len, "/e%lld",
+		    (long long)m->expiry);
+	len = strlen(g->buf);
+	snprintf(g->buf + len, sizeof g->buf - len, ";");
 	g->n++;
 	return g->stop_after != 0 && g->n >= g->stop_after ? -1 : 0;
 }
@@ -150,12 +157,13 @@ got_session_cb(const struct mqtt_store_session *ss, void *arg)
 	struct got	*g = arg;
 	size_t		 len = strlen(g->buf), i;
 
-	len += snprintf(g->buf + len, sizeof g->buf - len, "%s:%u:%u:%lld[",
-	    ss->client_id, ss->next_mid, ss->expiry,
-	    (long long)ss->disconnected);
+	len += snprintf(g->buf + len, sizeof g->buf - len,
+	    "%s:%u:%u:%lld:%s:v%u[", ss->client_id, ss->next_mid, ss->expiry,
+	    (long long)ss->disconnected,
+	    ss->username ? ss->username : "(anon)", ss->level);
 	for (i = 0; i < ss->nsubs; i++)
-		len += snprintf(g->buf + len, sizeof g->buf - len, "%s/%u,",
-		    ss->subs[i].filter, ss->subs[i].options);
+		len += snprintf(g->buf + len, sizeof g->buf - len, "%s/%u/%u,",
+		    ss->subs[i].filter, ss->subs[i].options, ss->subs[i].id);
 	snprintf(g->buf + len, sizeof g->buf - len, "];");
 	g->n++;
 	return 0;
@@ -184,7 +192,8 @@ fill(struct fh_state *st, int64_t seq[3])
 	struct mqtt_store_msg	m1 = MSG("t/1", "one", 1);
 	struct mqtt_store_msg	m2 = MSG("t/2", "two", 2);
 	struct mqtt_store_session	sa = { .client_id = "a", .next_mid = 7,
-	    .expiry = UINT32_MAX, .disconnected = 0 };
+	    .expiry = UINT32_MAX, .disconnected = 0, .username = "alice",
+	    .level = 5 };
 	struct mqtt_store_session	sb = { .client_id = "b", .next_mid = 1,
 	    .expiry = 60, .disconnected = 1700000000 };
 	static const uint8_t	props[] = { 0x01, 0x00, 0x02 };
@@ -196,13 +205,16 @@ fill(struct fh_state *st, int64_t seq[3])
 	    0);
 	r1.props = props;
 	r1.props_len = sizeof props;
+	r1.expiry = 1900000000;
+	m2.expiry = 1800000000;
 	assert_int_equal(mqtt_store_retain_put(ms, &r1), 0);
 	assert_int_equal(mqtt_store_retain_put(ms, &r2), 0);
 	assert_int_equal(mqtt_store_session_put(ms, &sa), 0);
 	assert_int_equal(mqtt_store_session_put(ms, &sb), 0);
-	assert_int_equal(mqtt_store_sub_put(ms, "a", "gerrit/#", 1), 0);
-	assert_int_equal(mqtt_store_sub_put(ms, "a", "ansible/+", 0x22), 0);
-	assert_int_equal(mqtt_store_sub_put(ms, "b", "#", 2), 0);
+	assert_int_equal(mqtt_store_sub_put(ms, "a", "gerrit/#", 1, 0), 0);
+	assert_int_equal(mqtt_store_sub_put(ms, "a", "ansible/+", 0x22,
+	    268435455), 0);
+	assert_int_equal(mqtt_store_sub_put(ms, "b", "#", 2, 1), 0);
 	/* The same body to two sessions is stored once. */
 	assert_int_equal(mqtt_store_msg_push(ms, "a", &m1), 0);
 	seq[0] = m1.seq;
@@ -238,18 +250,20 @@ check_filled(struct fh_state *st)
 
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_retain_load_all(ms, got_msg_cb, &g), 0);
-	assert_string_equal(g.buf, "gerrit/x={\"r\":1}/q1r/mid0/s0/p3;"
+	assert_string_equal(g.buf,
+	    "gerrit/x={\"r\":1}/q1r/mid0/s0/p3/e1900000000;"
 	    "gerrit/y=/q0r/mid0/s0/p0;");
 
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_session_load_all(ms, got_session_cb, &g), 0);
-	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,"
-	    "gerrit/#/1,];b:1:60:1700000000[#/2,];");
+	assert_string_equal(g.buf, "a:7:4294967295:0:alice:v5["
+	    "ansible/+/34/268435455,gerrit/#/1/0,];"
+	    "b:1:60:1700000000:(anon):v4[#/2/1,];");
 
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "a", got_msg_cb, &g), 0);
 	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
-	    "t/2=two/q2/mid8/s2/p0;t/1=one/q1r/mid0/s0/p0;");
+	    "t/2=two/q2/mid8/s2/p0/e1800000000;t/1=one/q1r/mid0/s0/p0;");
 	assert_int_equal(mqtt_store_msg_count(ms, "a"), 3);
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "b", got_msg_cb, &g), 0);
@@ -294,7 +308,8 @@ roundtrip(struct fixture *f, const char *dir)
 	assert_int_equal(mqtt_store_msg_count(ms, "b"), 0);
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_session_load_all(ms, got_session_cb, &g), 0);
-	assert_string_equal(g.buf, "a:7:4294967295:0[ansible/+/34,];");
+	assert_string_equal(g.buf, "a:7:4294967295:0:alice:v5["
+	    "ansible/+/34/268435455,];");
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_qos2_load(ms, "b", got_mid_cb, &g), 0);
 	assert_int_equal(g.n, 0);
