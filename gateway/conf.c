@@ -172,13 +172,9 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 			    "key outside of any section", key);
 			goto fail;
 		}
-		for (kv = sec->kvs; kv != NULL; kv = kv->next) {
-			if (strcmp(kv->key, key) == 0) {
-				conf_error(errstr, name, lineno,
-				    "duplicate key", key);
-				goto fail;
-			}
-		}
+		/* Repeated keys are kept: the schema decides whether a key
+		 * may repeat (fh_conf_apply refuses it, a bridge's "topic"
+		 * lines are read with fh_section_get_nth). */
 		kv = fh_xcalloc(1, sizeof *kv);
 		kv->key = fh_xstrdup(key);
 		kv->value = fh_xstrdup(val);
@@ -332,6 +328,24 @@ fh_section_where(const struct fh_section *sec, const char *key)
 
 	return fh_xasprintf("%s:%d", sec->conf->path,
 	    kv ? kv->line : sec->line);
+}
+
+const char *
+fh_section_get_nth(const struct fh_section *sec, const char *key, size_t n,
+    int *line)
+{
+	struct conf_kv	*kv;
+
+	for (kv = sec->kvs; kv != NULL; kv = kv->next) {
+		if (strcmp(kv->key, key) != 0 || n-- > 0)
+			continue;
+		kv->used = true;
+		((struct fh_section *)sec)->claimed = true;
+		if (line != NULL)
+			*line = kv->line;
+		return kv->value;
+	}
+	return NULL;
 }
 
 void
@@ -577,6 +591,11 @@ fh_conf_apply(const struct fh_section *sec, const struct fh_conf_var *vars,
 	for (kv = sec->kvs; kv != NULL; kv = kv->next) {
 		if (kv->used)
 			continue;
+		if (section_kv(sec, kv->key) != kv) {
+			*errstr = fh_xasprintf("%s:%d: duplicate key '%s'",
+			    sec->conf->path, kv->line, kv->key);
+			return -1;
+		}
 		for (v = vars; v->key != NULL; v++)
 			if (strcmp(v->key, kv->key) == 0)
 				break;

@@ -89,6 +89,12 @@ int		 fh_section_line(const struct fh_section *);
 /* "file:line" of a key, or of the section header when key is NULL/absent. */
 char		*fh_section_where(const struct fh_section *, const char *key);
 
+/* A key that may repeat (a bridge's "topic" lines): its n-th value (from
+ * 0) in file order, NULL past the last; *line (if not NULL) gets its line.
+ * The values are claimed. Every other key repeated is an error from
+ * fh_conf_apply(). */
+const char	*fh_section_get_nth(const struct fh_section *, const char *key,
+		    size_t n, int *line);
 /* Mark a key as handled outside a schema table (like a source's "type"). */
 void		 fh_section_claim(const struct fh_section *, const char *key);
 
