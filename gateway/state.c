@@ -733,6 +733,12 @@ fh_state_write(struct fh_state *st, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+uint64_t
+fh_state_write_count(const struct fh_state *st)
+{
+	return st->writes;
+}
+
 void
 fh_state_fail(struct fh_state *st, const char *what, int rc)
 {

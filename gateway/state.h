@@ -149,6 +149,11 @@ int		 fh_state_stage(struct fh_state *);
  * its bindings; counted in the stats. 0, or -1 and the batch fails. */
 int		 fh_state_write(struct fh_state *, struct sqlite3_stmt *,
 		    const char *what);
+/* Writes staged since the store opened. A module compares it around
+ * fh_gateway_emit() to learn whether any sink staged a write for the event
+ * (a bridge's durable queue), so that its acknowledgement waits for the
+ * commit too. */
+uint64_t	 fh_state_write_count(const struct fh_state *);
 /* Report a statement that failed outside fh_state_write (a bind, a step
  * of the module's own): logged once per batch, the batch is rolled back
  * and its callbacks get -1. rc is the SQLite result code. */

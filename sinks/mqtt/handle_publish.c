@@ -26,6 +26,8 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	struct mqtt_broker	*b = c->b;
 	struct mqtt_session	*s = c->sess;
 	uint64_t		 writes = b->st_writes;
+	/* any sink's writes for this event (a bridge's queue) count too */
+	uint64_t		 all = b->st ? fh_state_write_count(b->st) : 0;
 	char			*topic;
 	bool			 ok;
 
@@ -45,7 +47,8 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		return;
 	if (p->qos == 1)
 		send_ack_publish(c, MQTT_PUBACK, p->id,
-		    b->st_writes != writes);
+		    b->st_writes != writes || (b->st != NULL &&
+		    fh_state_write_count(b->st) != all));
 	else if (p->qos == 2) {
 		if (s->nin_qos2 == s->capin_qos2) {
 			s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
@@ -58,6 +61,7 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 			b->st_writes++;
 		}
 		send_ack_publish(c, MQTT_PUBREC, p->id,
-		    b->st_writes != writes);
+		    b->st_writes != writes || (b->st != NULL &&
+		    fh_state_write_count(b->st) != all));
 	}
 }
