@@ -36,6 +36,7 @@ static const struct {
 	{ "dropped", "dropped", "reason" },
 	{ "errors", "errors", "reason" },
 	{ "connections", "connections", "listener" },
+	{ "links", "link", "bridge" },
 	{ NULL, NULL, NULL }
 };
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "gateway/module.h"
+#include "sinks/bridge/bridge.h"
 #include "sinks/log/log.h"
 #include "sinks/log/page.h"
 #include "sinks/mqtt/mqtt.h"
@@ -17,6 +18,7 @@ const struct fh_sink_ops *const fh_sinks[] = {
 	&fh_sink_mqtt,
 	&fh_sink_log,
 	&fh_sink_page,
+	&fh_sink_bridge,	/* last: its notifications reach the others */
 	NULL
 };
 
