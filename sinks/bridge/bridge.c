@@ -23,7 +23,7 @@
 #include "gateway/xmalloc.h"
 #include "sinks/bridge/bridge.h"
 #include "sinks/bridge/link.h"
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 
 /* The keys of a [bridge NAME] as the schema table reads them. */
 struct bridge_sec {

@@ -39,7 +39,7 @@
 #include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sinks/bridge/link.h"
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 
 /* Output buffered towards the remote before the queue waits for it. */
 #define LINK_HIWAT	(256 * 1024)

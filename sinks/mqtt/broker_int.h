@@ -48,7 +48,7 @@
 #include <event2/util.h>
 
 #include "sinks/mqtt/broker.h"
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 #include "sinks/mqtt/store.h"
 #include "sinks/mqtt/topic.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

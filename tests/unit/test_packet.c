@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "gateway/xmalloc.h"
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 
 static const char *type_names[] = {
 	"RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC",

@@ -10,7 +10,7 @@
 
 #include "gateway/event.h"
 #include "gateway/xmalloc.h"
-#include "sinks/mqtt/packet.h"
+#include "lib/mqtt/packet.h"
 
 #define PACKET_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
