@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -35,6 +36,10 @@ persist_msg(struct mqtt_store_msg *sm, const struct mqtt_msg *m, uint8_t qos,
 	sm->payload_len = m->payload_len;
 	sm->qos = qos;
 	sm->retain = retain;
+	/* MQTT 5: what the bus carries beside the payload */
+	sm->props = fh_event_props(m->ev, &sm->props_len);
+	sm->expiry = fh_event_expiry_us(m->ev);
+	sm->pfi = fh_event_payload_format(m->ev);
 }
 
 /* The session row: next packet id, expiry, online or since when not. */
@@ -87,6 +92,9 @@ persist_msg_restore(const struct mqtt_store_msg *sm)
 	fh_event_set_qos(ev, sm->qos > 2 ? 2 : sm->qos);
 	fh_event_set_retain(ev, sm->retain);
 	fh_event_set_origin(ev, "state");
+	fh_event_set_props(ev, sm->props, sm->props_len);
+	fh_event_set_expiry_us(ev, sm->expiry);
+	fh_event_set_payload_format(ev, sm->pfi);
 	m = msg_create(ev);
 	fh_event_unref(ev);
 	return m;
@@ -94,9 +102,9 @@ persist_msg_restore(const struct mqtt_store_msg *sm)
 
 /* Expired while stored (or while the daemon was down): never delivered. */
 static bool
-persist_expired(const struct mqtt_store_msg *sm, time_t now)
+persist_expired(const struct mqtt_store_msg *sm, int64_t now_us)
 {
-	return sm->expiry != 0 && sm->expiry <= (int64_t)now;
+	return sm->expiry != 0 && sm->expiry <= now_us;
 }
 
 static int
@@ -105,7 +113,7 @@ persist_restore_retain_cb(const struct mqtt_store_msg *sm, void *arg)
 	struct mqtt_broker	*b = arg;
 	struct mqtt_msg		*m;
 
-	if (persist_expired(sm, b->restore_now)) {
+	if (persist_expired(sm, b->restore_now_us)) {
 		mqtt_store_retain_del(b->store, sm->topic);
 		b->restored_expired++;
 		return 0;
@@ -150,7 +158,7 @@ persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 	struct mqtt_session	*s = arg;
 	struct mqtt_out		*o;
 
-	if (persist_expired(sm, s->b->restore_now)) {
+	if (persist_expired(sm, s->b->restore_now_us)) {
 		/* the ack is staged: the row goes with the first commit */
 		mqtt_store_msg_ack(s->b->store, sm->seq);
 		s->b->restored_expired++;
@@ -196,9 +204,11 @@ void
 persist_restore(struct mqtt_broker *b)
 {
 	struct mqtt_session	*s;
+	struct timeval		 tv;
 	size_t			 i;
 
-	b->restore_now = time(NULL);
+	gettimeofday(&tv, NULL);
+	b->restore_now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	if (b->conf.retain && mqtt_store_retain_load_all(b->store,
 	    persist_restore_retain_cb, b) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all retained messages "

@@ -55,6 +55,10 @@ static const struct fh_state_migration store_steps[] = {
 	  "ALTER TABLE session ADD COLUMN username TEXT;"
 	  "ALTER TABLE session ADD COLUMN level INTEGER NOT NULL DEFAULT 4;",
 	  NULL },
+	/* 3: the payload format indicator, which the bus keeps apart from
+	 * the other properties (fh_event_payload_format). */
+	{ "ALTER TABLE retain ADD COLUMN pfi INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE body ADD COLUMN pfi INTEGER NOT NULL DEFAULT 0;", NULL },
 };
 
 enum store_stmt {
@@ -84,10 +88,10 @@ enum store_stmt {
 
 static const char *const store_sql[S_MAX] = {
 	[S_RETAIN_PUT] = "INSERT OR REPLACE INTO retain (topic, payload, "
-	    "props, qos, expiry) VALUES (?, ?, ?, ?, ?)",
+	    "props, qos, expiry, pfi) VALUES (?, ?, ?, ?, ?, ?)",
 	[S_RETAIN_DEL] = "DELETE FROM retain WHERE topic = ?",
-	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos, expiry FROM retain "
-	    "ORDER BY topic",
+	[S_RETAIN_ALL] = "SELECT topic, payload, props, qos, expiry, pfi "
+	    "FROM retain ORDER BY topic",
 	[S_SESSION_PUT] = "INSERT OR REPLACE INTO session (client_id, "
 	    "next_mid, expiry, disconnected, username, level) "
 	    "VALUES (?, ?, ?, ?, ?, ?)",
@@ -102,15 +106,16 @@ static const char *const store_sql[S_MAX] = {
 	[S_SUB_DEL] = "DELETE FROM sub WHERE client_id = ? AND filter = ?",
 	[S_SUB_LIST] = "SELECT filter, options, sub_id FROM sub "
 	    "WHERE client_id = ? ORDER BY filter",
-	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props, expiry) "
-	    "VALUES (?, ?, ?, ?)",
+	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props, expiry, pfi) "
+	    "VALUES (?, ?, ?, ?, ?)",
 	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
 	    "mid, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
 	    "WHERE seq = ?",
 	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
 	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
-	    "m.retain, m.dup, m.mid, m.state, b.expiry FROM msg m JOIN body b "
+	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi "
+	    "FROM msg m JOIN body b "
 	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
 	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
 	[S_QOS2_PUT] = "INSERT OR REPLACE INTO qos2 (client_id, mid) "
@@ -130,6 +135,7 @@ struct store_body {
 	uint8_t		*props;
 	size_t		 props_len;
 	int64_t		 expiry;
+	uint8_t		 pfi;
 };
 
 struct mqtt_store {
@@ -268,6 +274,7 @@ mqtt_store_retain_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 		return store_bind_fail(ms, S_RETAIN_PUT, "retain_put", rc);
 	sqlite3_bind_int(s, 4, m->qos);
 	sqlite3_bind_int64(s, 5, m->expiry);
+	sqlite3_bind_int(s, 6, m->pfi);
 	return store_exec(ms, S_RETAIN_PUT, "retain_put");
 }
 
@@ -293,6 +300,7 @@ mqtt_store_retain_load_all(struct mqtt_store *ms,
 		m.props = store_col_blob(s, 2, &m.props_len);
 		m.qos = (uint8_t)sqlite3_column_int(s, 3);
 		m.expiry = sqlite3_column_int64(s, 4);
+		m.pfi = (uint8_t)sqlite3_column_int(s, 5);
 		m.retain = true;
 		if (cb(&m, arg) != 0)
 			break;
@@ -429,7 +437,7 @@ static bool
 store_body_is(const struct store_body *b, const struct mqtt_store_msg *m)
 {
 	return b->valid && b->payload_len == m->payload_len &&
-	    b->expiry == m->expiry &&
+	    b->expiry == m->expiry && b->pfi == m->pfi &&
 	    b->props_len == m->props_len && strcmp(b->topic, m->topic) == 0 &&
 	    (m->payload_len == 0 ||
 	    memcmp(b->payload, m->payload, m->payload_len) == 0) &&
@@ -456,6 +464,7 @@ store_body_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 	    SQLITE_OK)
 		return store_bind_fail(ms, S_BODY_PUT, "msg_push", rc);
 	sqlite3_bind_int64(s, 4, m->expiry);
+	sqlite3_bind_int(s, 5, m->pfi);
 	if (store_exec(ms, S_BODY_PUT, "msg_push") != 0)
 		return -1;
 	b->id = sqlite3_last_insert_rowid(fh_state_db(ms->st));
@@ -469,6 +478,7 @@ store_body_put(struct mqtt_store *ms, const struct mqtt_store_msg *m)
 		memcpy(b->props, m->props, m->props_len);
 	b->props_len = m->props_len;
 	b->expiry = m->expiry;
+	b->pfi = m->pfi;
 	b->valid = true;
 	return 0;
 }
@@ -537,6 +547,7 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 		m.mid = (uint16_t)sqlite3_column_int(s, 7);
 		m.state = (enum mqtt_store_msg_state)sqlite3_column_int(s, 8);
 		m.expiry = sqlite3_column_int64(s, 9);
+		m.pfi = (uint8_t)sqlite3_column_int(s, 10);
 		if (cb(&m, arg) != 0)
 			break;
 	}

@@ -57,10 +57,12 @@ struct mqtt_store_msg {
 	bool		 dup;
 	uint16_t	 mid;		/* packet id, 0 while queued */
 	enum mqtt_store_msg_state state;
-	/* Unix time the message expires (MQTT 5 message expiry interval
-	 * added to its arrival), 0 never. Absolute, so that the time the
-	 * daemon was down counts too. */
+	/* When the message expires, wall-clock microseconds since the epoch
+	 * (fh_event_expiry_us: MQTT 5 message expiry interval added to its
+	 * arrival), 0 never. Absolute, so that the time the daemon was down
+	 * counts too. */
 	int64_t		 expiry;
+	uint8_t		 pfi;		/* MQTT 5 payload format indicator */
 };
 
 /* Retained: one message per topic; put replaces. */

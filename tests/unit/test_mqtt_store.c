@@ -146,6 +146,9 @@ got_msg_cb(const struct mqtt_store_msg *m, void *arg)
 		snprintf(g->buf + len, sizeof g->buf - len, "/e%lld",
 		    (long long)m->expiry);
 	len = strlen(g->buf);
+	if (m->pfi != 0)
+		snprintf(g->buf + len, sizeof g->buf - len, "/f%u", m->pfi);
+	len = strlen(g->buf);
 	snprintf(g->buf + len, sizeof g->buf - len, ";");
 	g->n++;
 	return g->stop_after != 0 && g->n >= g->stop_after ? -1 : 0;
@@ -205,8 +208,9 @@ fill(struct fh_state *st, int64_t seq[3])
 	    0);
 	r1.props = props;
 	r1.props_len = sizeof props;
-	r1.expiry = 1900000000;
-	m2.expiry = 1800000000;
+	r1.expiry = 1900000000123456;
+	r1.pfi = 1;
+	m2.expiry = 1800000000000001;
 	assert_int_equal(mqtt_store_retain_put(ms, &r1), 0);
 	assert_int_equal(mqtt_store_retain_put(ms, &r2), 0);
 	assert_int_equal(mqtt_store_session_put(ms, &sa), 0);
@@ -251,7 +255,7 @@ check_filled(struct fh_state *st)
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_retain_load_all(ms, got_msg_cb, &g), 0);
 	assert_string_equal(g.buf,
-	    "gerrit/x={\"r\":1}/q1r/mid0/s0/p3/e1900000000;"
+	    "gerrit/x={\"r\":1}/q1r/mid0/s0/p3/e1900000000123456/f1;"
 	    "gerrit/y=/q0r/mid0/s0/p0;");
 
 	memset(&g, 0, sizeof g);
@@ -263,7 +267,8 @@ check_filled(struct fh_state *st)
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "a", got_msg_cb, &g), 0);
 	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
-	    "t/2=two/q2/mid8/s2/p0/e1800000000;t/1=one/q1r/mid0/s0/p0;");
+	    "t/2=two/q2/mid8/s2/p0/e1800000000000001;"
+	    "t/1=one/q1r/mid0/s0/p0;");
 	assert_int_equal(mqtt_store_msg_count(ms, "a"), 3);
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "b", got_msg_cb, &g), 0);
