@@ -352,6 +352,7 @@
 		u.searchParams.set('topic', filter);
 		u.searchParams.set('limit', String(HISTORY_LIMIT));
 		ui.history.disabled = true;
+		document.body.dataset.history = 'loading';
 		notice('loading the last hour\u2026');
 		let logged = 0, added = 0, matched = 0, pages = 0;
 		try {
@@ -363,6 +364,8 @@
 					notice('event log: HTTP ' + r.status +
 					    (why ? ': ' + why.slice(0, 200) :
 					    ''));
+					document.body.dataset.history =
+					    'failed';
 					return;
 				}
 				const body = await r.json();
@@ -383,6 +386,7 @@
 			document.body.dataset.history = 'loaded';
 		} catch (e) {
 			notice('event log: ' + e.message);
+			document.body.dataset.history = 'failed';
 		} finally {
 			ui.history.disabled = false;
 		}
