@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -543,9 +544,23 @@ conf_set(const struct fh_conf_var *v, void *obj, const char *val)
 			return -1;
 		*(long *)(base + v->offset) = ms;
 		return 0;
+	case FH_CONF_T_ENUM:
+		for (i = 0; v->names[i] != NULL; i++) {
+			if (strcmp(v->names[i], val) == 0) {
+				*(int *)(base + v->offset) = i;
+				return 0;
+			}
+		}
+		return -1;
+	case FH_CONF_T_RANGE:
+		if (fh_parse_int(val, &i) != 0 || i < v->lo || i > v->hi)
+			return -1;
+		*(int *)(base + v->offset) = i;
+		return 0;
 	}
 	return -1;
 }
+
 
 static const char *
 conf_type_hint(enum fh_conf_type t)
@@ -569,8 +584,67 @@ fh_conf_type_name(enum fh_conf_type t)
 	case FH_CONF_T_BOOL:	 return "boolean";
 	case FH_CONF_T_SIZE:	 return "size";
 	case FH_CONF_T_DURATION: return "duration";
+	case FH_CONF_T_ENUM:	 return "keyword";
+	case FH_CONF_T_RANGE:	 return "integer";
 	default:		 return "string";
 	}
+}
+
+/* "a, b or c" for an enum's names. */
+static char *
+conf_enum_names(const char *const *names)
+{
+	char	*out = fh_xstrdup(""), *next;
+	size_t	 i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		next = fh_xasprintf("%s%s%s", out, i == 0 ? "" :
+		    names[i + 1] == NULL ? " or " : ", ", names[i]);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* Why val is not a value of v, for the log. */
+static char *
+conf_bad_value(const struct fh_conf_var *v, const char *val)
+{
+	char	*names, *msg;
+
+	switch (v->type) {
+	case FH_CONF_T_ENUM:
+		names = conf_enum_names(v->names);
+		msg = fh_xasprintf("bad %s '%s': expected %s", v->key, val,
+		    names);
+		free(names);
+		return msg;
+	case FH_CONF_T_RANGE:
+		return fh_xasprintf("%s must be %ld..%ld", v->key, v->lo,
+		    v->hi);
+	default:
+		return fh_xasprintf("bad value '%s' for '%s': expected %s",
+		    val, v->key, conf_type_hint(v->type));
+	}
+}
+
+int
+fh_conf_error(char **errstr, const struct fh_section *sec, const char *key,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*where, *msg;
+
+	where = sec != NULL ? fh_section_where(sec, key) :
+	    fh_xstrdup("default");
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		fh_fatal("out of memory");
+	va_end(ap);
+	*errstr = fh_xasprintf("%s: %s", where, msg);
+	free(msg);
+	free(where);
+	return -1;
 }
 
 int
@@ -606,9 +680,11 @@ fh_conf_apply(const struct fh_section *sec, const struct fh_conf_var *vars,
 			return -1;
 		}
 		if (conf_set(v, obj, kv->value) != 0) {
-			*errstr = fh_xasprintf("%s:%d: bad value '%s' for "
-			    "'%s': expected %s", sec->conf->path, kv->line,
-			    kv->value, kv->key, conf_type_hint(v->type));
+			char *why = conf_bad_value(v, kv->value);
+
+			*errstr = fh_xasprintf("%s:%d: %s", sec->conf->path,
+			    kv->line, why);
+			free(why);
 			return -1;
 		}
 		kv->used = true;

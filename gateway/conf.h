@@ -23,6 +23,8 @@ enum fh_conf_type {
 	FH_CONF_T_SIZE,		/* size_t: bytes, k/M/G suffixes */
 	FH_CONF_T_DURATION,	/* long: milliseconds, ms/s/m/h suffixes */
 	FH_CONF_T_QOS,		/* int 0..2 */
+	FH_CONF_T_ENUM,		/* int: the index of the value in names[] */
+	FH_CONF_T_RANGE,	/* int in lo..hi */
 };
 
 struct fh_conf_var {
@@ -32,6 +34,8 @@ struct fh_conf_var {
 	const char		*def;		/* NULL: no default */
 	bool			 required;
 	const char		*doc;		/* for man firehose.conf; "" */
+	const char *const	*names;		/* ENUM: NULL-terminated */
+	long			 lo, hi;	/* RANGE */
 };
 
 /*
@@ -56,6 +60,15 @@ struct fh_conf_var {
 	FH_CONF_VAR(k, FH_CONF_T_DURATION, st, f, d, false, __VA_ARGS__)
 #define FH_CONF_QOS(k, st, f, d, ...) \
 	FH_CONF_VAR(k, FH_CONF_T_QOS, st, f, d, false, __VA_ARGS__)
+/* An enum: the int field gets the index of the value in names (a
+ * NULL-terminated array), so that no module compares strings for it. */
+#define FH_CONF_ENUM(k, st, f, nm, d, ...) \
+	{ .key = (k), .type = FH_CONF_T_ENUM, .offset = offsetof(st, f), \
+	  .def = (d), .names = (nm), .doc = "" __VA_ARGS__ }
+/* An int that must be in l..h. */
+#define FH_CONF_INT_RANGE(k, st, f, d, l, h, ...) \
+	{ .key = (k), .type = FH_CONF_T_RANGE, .offset = offsetof(st, f), \
+	  .def = (d), .lo = (l), .hi = (h), .doc = "" __VA_ARGS__ }
 #define FH_CONF_END			{ .key = NULL }
 
 /*
@@ -103,6 +116,12 @@ void		 fh_section_claim(const struct fh_section *, const char *key);
  * sec NULL only defaults are applied. Frees strings it replaces. */
 int		 fh_conf_apply(const struct fh_section *sec,
 		    const struct fh_conf_var *vars, void *obj, char **errstr);
+/* The one way to report a config error: *errstr = "file:line: message"
+ * for key in sec (the section header when key is NULL or absent;
+ * "default" when sec is NULL). Returns -1. */
+int		 fh_conf_error(char **errstr, const struct fh_section *sec,
+		    const char *key, const char *fmt, ...)
+		    __attribute__((format(printf, 4, 5)));
 /* Free the strings that fh_conf_apply() put into obj. */
 void		 fh_conf_clear(const struct fh_conf_var *vars, void *obj);
 

@@ -28,15 +28,25 @@ struct gateway_sink {
 };
 
 struct gateway_conf {
-	char	*log_level;
+	int	 log_level;	/* index in gateway_log_levels */
 	char	*state_dir;
-	char	*state_sync;
+	int	 state_sync;	/* enum fh_state_sync */
 	char	*user;
 	bool	 syslog;
 };
 
+static const char *const gateway_log_names[] = {
+	"error", "warning", "info", "debug", NULL
+};
+static const int gateway_log_levels[] = {
+	LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG
+};
+/* In the order of enum fh_state_sync. */
+static const char *const gateway_sync_names[] = { "normal", "full", NULL };
+
 static const struct fh_conf_var gateway_vars[] = {
-	FH_CONF_STR("log_level", struct gateway_conf, log_level, "info",
+	FH_CONF_ENUM("log_level", struct gateway_conf, log_level,
+	    gateway_log_names, "info",
 	    "error, warning, info or debug (-v forces debug). Reloaded on "
 	    "SIGHUP."),
 	FH_CONF_STR("state_dir", struct gateway_conf, state_dir, "",
@@ -44,7 +54,8 @@ static const struct fh_conf_var gateway_vars[] = {
 	    "messages, persistent sessions with their queued and "
 	    "in-flight QoS 1/2 messages, source cursors. Empty: "
 	    "everything is kept in memory only."),
-	FH_CONF_STR("state_sync", struct gateway_conf, state_sync, "normal",
+	FH_CONF_ENUM("state_sync", struct gateway_conf, state_sync,
+	    gateway_sync_names, "normal",
 	    "normal: every acknowledged message survives the process "
 	    "dying; full: also a power loss (an fsync per commit)."),
 	FH_CONF_STR("user", struct gateway_conf, user, "",
@@ -139,7 +150,6 @@ gateway_check_sections(const struct fh_conf *conf, char **errstr)
 {
 	const struct fh_section	*sec;
 	const char		*type;
-	char			*where;
 
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, NULL)) != NULL;) {
 		type = fh_section_type(sec);
@@ -147,12 +157,9 @@ gateway_check_sections(const struct fh_conf *conf, char **errstr)
 		    strcmp(type, "source") == 0 ||
 		    gateway_section_owner(type) != NULL)
 			continue;
-		where = fh_section_where(sec, NULL);
-		*errstr = fh_xasprintf("%s: unknown section [%s%s%s]", where,
-		    type, *fh_section_name(sec) ? " " : "",
-		    fh_section_name(sec));
-		free(where);
-		return -1;
+		return fh_conf_error(errstr, sec, NULL,
+		    "unknown section [%s%s%s]", type,
+		    *fh_section_name(sec) ? " " : "", fh_section_name(sec));
 	}
 	return 0;
 }
@@ -162,35 +169,11 @@ gateway_apply_conf(struct gateway_conf *gc, const struct fh_conf *conf,
     char **errstr)
 {
 	const struct fh_section	*sec = fh_conf_find(conf, "gateway");
-	int			 level;
-	char			*where;
 
-	if (sec != NULL && fh_section_name(sec)[0] != '\0') {
-		where = fh_section_where(sec, NULL);
-		*errstr = fh_xasprintf("%s: [gateway] takes no name", where);
-		free(where);
-		return -1;
-	}
-	if (fh_conf_apply(sec, gateway_vars, gc, errstr) != 0)
-		return -1;
-	if (fh_log_level_parse(gc->log_level, &level) != 0) {
-		where = sec ? fh_section_where(sec, "log_level") :
-		    fh_xstrdup("default");
-		*errstr = fh_xasprintf("%s: bad log_level '%s': expected "
-		    "error, warning, info or debug", where, gc->log_level);
-		free(where);
-		return -1;
-	}
-	if (strcmp(gc->state_sync, "normal") != 0 &&
-	    strcmp(gc->state_sync, "full") != 0) {
-		where = sec ? fh_section_where(sec, "state_sync") :
-		    fh_xstrdup("default");
-		*errstr = fh_xasprintf("%s: bad state_sync '%s': expected "
-		    "normal or full", where, gc->state_sync);
-		free(where);
-		return -1;
-	}
-	return 0;
+	if (sec != NULL && fh_section_name(sec)[0] != '\0')
+		return fh_conf_error(errstr, sec, NULL,
+		    "[gateway] takes no name");
+	return fh_conf_apply(sec, gateway_vars, gc, errstr);
 }
 
 static const struct fh_source_ops *
@@ -213,9 +196,7 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	const struct fh_source_ops *ops;
 	struct gateway_source	*src;
 	const char		*type;
-	char			*where;
 	size_t			 i, n;
-	int			 level;
 
 	gw->base = base;
 	clock_gettime(CLOCK_MONOTONIC, &gw->started);
@@ -224,9 +205,8 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	if (gateway_check_sections(conf, errstr) != 0 ||
 	    gateway_apply_conf(&gw->conf, conf, errstr) != 0)
 		goto fail;
-	fh_log_level_parse(gw->conf.log_level, &level);
 	if (fh_log_get_level() < LOG_DEBUG)	/* -v wins over the file */
-		fh_log_set_level(level);
+		fh_log_set_level(gateway_log_levels[gw->conf.log_level]);
 	fh_log_set_syslog(gw->conf.syslog);
 
 	for (n = 0; fh_sinks[n] != NULL; n++)
@@ -246,28 +226,22 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	gw->sources = fh_xcalloc(gw->nsources, sizeof *gw->sources);
 	gw->nsources = 0;
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "source")) != NULL;) {
-		where = fh_section_where(sec, "type");
 		if (fh_section_name(sec)[0] == '\0') {
-			*errstr = fh_xasprintf("%s: [source] needs a name, "
-			    "as in [source gerrit]", where);
-			free(where);
+			fh_conf_error(errstr, sec, "type", "[source] needs a "
+			    "name, as in [source gerrit]");
 			goto fail;
 		}
 		type = fh_section_get(sec, "type");
 		if (type == NULL) {
-			*errstr = fh_xasprintf("%s: missing required key "
-			    "'type' in [source %s]", where,
-			    fh_section_name(sec));
-			free(where);
+			fh_conf_error(errstr, sec, "type", "missing required "
+			    "key 'type' in [source %s]", fh_section_name(sec));
 			goto fail;
 		}
 		if ((ops = gateway_find_source(type)) == NULL) {
-			*errstr = fh_xasprintf("%s: unknown source type '%s'",
-			    where, type);
-			free(where);
+			fh_conf_error(errstr, sec, "type", "unknown source "
+			    "type '%s'", type);
 			goto fail;
 		}
-		free(where);
 		fh_section_claim(sec, "type");
 		src = &gw->sources[gw->nsources++];
 		src->ops = ops;
@@ -278,11 +252,9 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	}
 
 	if ((sec = fh_conf_unclaimed(conf)) != NULL) {
-		where = fh_section_where(sec, NULL);
-		*errstr = fh_xasprintf("%s: unknown section [%s%s%s]", where,
+		fh_conf_error(errstr, sec, NULL, "unknown section [%s%s%s]",
 		    fh_section_type(sec), *fh_section_name(sec) ? " " : "",
 		    fh_section_name(sec));
-		free(where);
 		goto fail;
 	}
 	return gw;
@@ -304,8 +276,7 @@ gateway_open_state(struct fh_gateway *gw)
 	if (gw->state != NULL)
 		return 0;	/* stop() + start() keeps it */
 	gw->state = fh_state_open(gw->base, gw->conf.state_dir,
-	    strcmp(gw->conf.state_sync, "full") == 0 ? FH_STATE_SYNC_FULL :
-	    FH_STATE_SYNC_NORMAL, &err);
+	    (enum fh_state_sync)gw->conf.state_sync, &err);
 	if (gw->state == NULL) {
 		fh_log(LOG_ERR, "state: %s", err);
 		free(err);
@@ -384,7 +355,6 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
     char **errstr)
 {
 	struct gateway_conf	gc;
-	int			level;
 	size_t			i;
 
 	memset(&gc, 0, sizeof gc);
@@ -392,8 +362,7 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 		fh_conf_clear(gateway_vars, &gc);
 		return -1;
 	}
-	fh_log_level_parse(gc.log_level, &level);
-	fh_log_set_level(level);
+	fh_log_set_level(gateway_log_levels[gc.log_level]);
 	fh_log_set_syslog(gc.syslog);
 	fh_conf_clear(gateway_vars, &gc);
 	for (i = 0; i < gw->nsinks; i++) {

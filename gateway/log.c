@@ -56,22 +56,6 @@ fh_log_get_level(void)
 	return log_level;
 }
 
-int
-fh_log_level_parse(const char *s, int *level)
-{
-	if (strcmp(s, "error") == 0)
-		*level = LOG_ERR;
-	else if (strcmp(s, "warning") == 0)
-		*level = LOG_WARNING;
-	else if (strcmp(s, "info") == 0)
-		*level = LOG_INFO;
-	else if (strcmp(s, "debug") == 0)
-		*level = LOG_DEBUG;
-	else
-		return -1;
-	return 0;
-}
-
 void
 fh_log_set_syslog(int on)
 {

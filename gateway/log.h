@@ -7,7 +7,6 @@
 void	fh_log_init(const char *ident);
 void	fh_log_set_level(int level);	/* LOG_ERR .. LOG_DEBUG */
 int	fh_log_get_level(void);
-int	fh_log_level_parse(const char *, int *level);
 void	fh_log_set_syslog(int on);
 int	fh_log_is_enabled(int level);
 void	fh_log(int level, const char *fmt, ...)

@@ -29,6 +29,19 @@ static const struct fh_conf_var sample_vars[] = {
 	FH_CONF_END
 };
 
+static const char *const sample_modes[] = { "off", "on", "auto", NULL };
+
+struct bounded {
+	int	 mode;
+	int	 count;
+};
+
+static const struct fh_conf_var bounded_vars[] = {
+	FH_CONF_ENUM("mode", struct bounded, mode, sample_modes, "auto"),
+	FH_CONF_INT_RANGE("count", struct bounded, count, "4", 1, 256),
+	FH_CONF_END
+};
+
 static struct fh_conf *
 parse(const char *text, char **err)
 {
@@ -126,6 +139,74 @@ test_repeated_keys(void **state)
 	fh_conf_free(c);
 }
 
+/* Enums come back as the index of their name, bounded ints in range;
+ * anything else names the key and what it takes. */
+static void
+test_enum_and_range(void **state)
+{
+	struct bounded	 b;
+	struct fh_conf	*c;
+	char		*err;
+	size_t		 i;
+	static const struct {
+		const char	*text;
+		const char	*want;
+	} bad[] = {
+		{ "[s]\nmode = maybe\n",
+		  "t.conf:2: bad mode 'maybe': expected off, on or auto" },
+		{ "[s]\nmode = ON\n", "t.conf:2: bad mode 'ON'" },
+		{ "[s]\ncount = 0\n", "t.conf:2: count must be 1..256" },
+		{ "[s]\ncount = 257\n", "t.conf:2: count must be 1..256" },
+		{ "[s]\ncount = many\n", "t.conf:2: count must be 1..256" },
+	};
+
+	(void)state;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(fh_conf_apply(NULL, bounded_vars, &b, &err), 0);
+	assert_int_equal(b.mode, 2);
+	assert_int_equal(b.count, 4);
+	c = parse("[s]\nmode = off\ncount = 256\n", &err);
+	assert_int_equal(fh_conf_apply(fh_conf_find(c, "s"), bounded_vars, &b,
+	    &err), 0);
+	assert_int_equal(b.mode, 0);
+	assert_int_equal(b.count, 256);
+	fh_conf_free(c);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		c = parse(bad[i].text, &err);
+		assert_non_null(c);
+		err = NULL;
+		assert_int_equal(fh_conf_apply(fh_conf_find(c, "s"),
+		    bounded_vars, &b, &err), -1);
+		if (err == NULL || strstr(err, bad[i].want) == NULL)
+			fail_msg("%s: got '%s', want '%s'", bad[i].text, err,
+			    bad[i].want);
+		free(err);
+		fh_conf_free(c);
+	}
+}
+
+/* fh_conf_error points at the key, the section header, or "default". */
+static void
+test_conf_error(void **state)
+{
+	struct fh_conf	*c;
+	char		*err = NULL;
+
+	(void)state;
+	c = parse("[s]\na = 1\nb = 2\n", &err);
+	assert_int_equal(fh_conf_error(&err, fh_conf_find(c, "s"), "b",
+	    "b is %d too many", 1), -1);
+	assert_string_equal(err, "t.conf:3: b is 1 too many");
+	free(err);
+	fh_conf_error(&err, fh_conf_find(c, "s"), "nope", "whole section");
+	assert_string_equal(err, "t.conf:1: whole section");
+	free(err);
+	fh_conf_error(&err, NULL, "x", "built in");
+	assert_string_equal(err, "default: built in");
+	free(err);
+	fh_conf_free(c);
+}
+
 static void
 expect_parse_error(const char *text, const char *want)
 {
@@ -210,6 +291,8 @@ main(void)
 		cmocka_unit_test(test_apply_defaults_and_values),
 		cmocka_unit_test(test_apply_errors),
 		cmocka_unit_test(test_repeated_keys),
+		cmocka_unit_test(test_enum_and_range),
+		cmocka_unit_test(test_conf_error),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_comments_keep_url_fragments),
 		cmocka_unit_test(test_value_parsers),
