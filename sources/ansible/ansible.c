@@ -13,7 +13,6 @@
  * ("unix:/run/firehose/ansible.sock", mode socket_mode); listen takes a
  * list separated by commas or spaces.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/secret.h"
 #include "gateway/xmalloc.h"
 #include "sources/ansible/ansible.h"
 #include "sources/ansible/ansible_parse.h"
@@ -129,19 +129,6 @@ ansible_create(struct fh_gateway *gw, const char *instance)
 }
 
 static int
-ansible_conf_error(struct ansible *a, const struct fh_section *sec,
-    const char *key, char **errstr, const char *fmt, const char *arg)
-{
-	char	*where = fh_section_where(sec, key);
-	char	*msg = fh_xasprintf(fmt, arg);
-
-	*errstr = fh_xasprintf("%s: [source %s]: %s", where, a->name, msg);
-	free(msg);
-	free(where);
-	return -1;
-}
-
-static int
 ansible_parse_listen(struct ansible *a, const struct fh_section *sec,
     char **errstr)
 {
@@ -160,57 +147,55 @@ ansible_parse_listen(struct ansible *a, const struct fh_section *sec,
 			ad->unix_path = fh_xstrdup(tok + 5);
 			if (ad->unix_path[0] != '/' || strlen(ad->unix_path) >=
 			    sizeof ((struct sockaddr_un *)0)->sun_path) {
-				rc = ansible_conf_error(a, sec, "listen",
-				    errstr, "bad unix socket '%s': expected "
-				    "unix:/absolute/path (up to 107 bytes)",
-				    tok);
+				rc = fh_conf_error(errstr, sec, "listen",
+				    "[source %s]: bad unix socket '%s': "
+				    "expected unix:/absolute/path (up to 107 "
+				    "bytes)", a->name, tok);
 				break;
 			}
 		} else if (fh_parse_hostport(tok, &ad->host, &ad->port) != 0) {
-			rc = ansible_conf_error(a, sec, "listen", errstr,
-			    "bad listen address '%s': expected host:port, "
-			    "[v6]:port or unix:/path", tok);
+			rc = fh_conf_error(errstr, sec, "listen",
+			    "[source %s]: bad listen address '%s': expected "
+			    "host:port, [v6]:port or unix:/path", a->name,
+			    tok);
 			break;
 		}
 	}
 	if (rc == 0 && a->naddrs == 0)
-		rc = ansible_conf_error(a, sec, "listen", errstr,
-		    "listen is empty%s", "");
+		rc = fh_conf_error(errstr, sec, "listen",
+		    "[source %s]: listen is empty", a->name);
 	free(list);
 	return rc;
 }
 
+/* Read the token file into a->token_md; on error *why says why and the
+ * token held so far stays. */
 static int
-ansible_read_token(struct ansible *a, const struct fh_section *sec,
-    char **errstr)
+ansible_read_token(struct ansible *a, char **why)
 {
-	char	 buf[ANSIBLE_TOKEN_MAX + 2];
+	char	*tok, *err;
 	size_t	 len;
-	FILE	*f;
 
-	if ((f = fopen(a->conf.token_file, "r")) == NULL) {
-		char *why = fh_xasprintf("%s: %s", a->conf.token_file,
-		    strerror(errno));
-		int rc = ansible_conf_error(a, sec, "token_file", errstr,
-		    "cannot read token_file %s", why);
-
-		free(why);
-		return rc;
+	if (fh_secret_read(a->conf.token_file, ANSIBLE_TOKEN_MAX, &tok,
+	    &err) != 0) {
+		*why = fh_xasprintf("cannot read token_file %s: %s",
+		    a->conf.token_file, err);
+		free(err);
+		return -1;
 	}
-	len = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		buf[--len] = '\0';
-	if (len == 0 || len > ANSIBLE_TOKEN_MAX || strpbrk(buf, " \t\r\n"))
-		return ansible_conf_error(a, sec, "token_file", errstr,
-		    "token_file %s must hold one token of 1 to 4096 bytes "
-		    "without spaces", a->conf.token_file);
+	len = strlen(tok);
+	if (len == 0 || strpbrk(tok, " \t") != NULL) {
+		fh_secret_free(tok);
+		*why = fh_xasprintf("token_file %s must hold one token of 1 "
+		    "to %d bytes without spaces", a->conf.token_file,
+		    ANSIBLE_TOKEN_MAX);
+		return -1;
+	}
 	/* Compare digests, so that the compare time says nothing about
 	 * the token, not even its length. */
-	EVP_Digest(buf, len, a->token_md, &a->token_md_len, EVP_sha256(),
+	EVP_Digest(tok, len, a->token_md, &a->token_md_len, EVP_sha256(),
 	    NULL);
-	OPENSSL_cleanse(buf, sizeof buf);
+	fh_secret_free(tok);
 	a->have_token = true;
 	return 0;
 }
@@ -220,7 +205,7 @@ ansible_configure(void *self, const struct fh_section *sec, char **errstr)
 {
 	struct ansible	*a = self;
 	const char	*m;
-	char		*end;
+	char		*end, *why;
 	long		 mode;
 
 	if (fh_conf_apply(sec, ansible_vars, &a->conf, errstr) != 0)
@@ -232,20 +217,24 @@ ansible_configure(void *self, const struct fh_section *sec, char **errstr)
 	mode = strtol(m, &end, 8);
 	if (*m == '\0' || *end != '\0' || errno != 0 || mode < 0 ||
 	    mode > 0777)
-		return ansible_conf_error(a, sec, "socket_mode", errstr,
-		    "bad socket_mode '%s': expected octal like 0660", m);
+		return fh_conf_error(errstr, sec, "socket_mode",
+		    "[source %s]: bad socket_mode '%s': expected octal like "
+		    "0660", a->name, m);
 	a->mode = (mode_t)mode;
 	if (a->conf.max_body == 0 || a->conf.max_body > (size_t)1 << 30)
-		return ansible_conf_error(a, sec, "max_body", errstr,
-		    "max_body must be between 1 and 1G%s", "");
+		return fh_conf_error(errstr, sec, "max_body",
+		    "[source %s]: max_body must be between 1 and 1G", a->name);
 	if (!fh_topic_is_valid(a->conf.topic, strlen(a->conf.topic)) ||
 	    a->conf.topic[strlen(a->conf.topic) - 1] == '/')
-		return ansible_conf_error(a, sec, "topic", errstr,
-		    "bad topic '%s': expected a topic without wildcards or "
-		    "a trailing '/'", a->conf.topic);
-	if (a->conf.token_file[0] != '\0' &&
-	    ansible_read_token(a, sec, errstr) != 0)
+		return fh_conf_error(errstr, sec, "topic",
+		    "[source %s]: bad topic '%s': expected a topic without "
+		    "wildcards or a trailing '/'", a->name, a->conf.topic);
+	if (a->conf.token_file[0] != '\0' && ansible_read_token(a, &why) != 0) {
+		fh_conf_error(errstr, sec, "token_file", "[source %s]: %s",
+		    a->name, why);
+		free(why);
 		return -1;
+	}
 	return 0;
 }
 

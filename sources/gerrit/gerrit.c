@@ -26,7 +26,7 @@
 static const struct fh_conf_var gerrit_vars[] = {
 	FH_CONF_STR_REQ("host", struct gerrit_conf, host,
 	    "The Gerrit server (SSH stream-events)."),
-	FH_CONF_INT("port", struct gerrit_conf, port, "29418",
+	FH_CONF_INT_RANGE("port", struct gerrit_conf, port, "29418", 1, 65535,
 	    "Its SSH port."),
 	FH_CONF_STR("user", struct gerrit_conf, user, "",
 	    "SSH user name; empty: the daemon's user name."),
@@ -58,8 +58,8 @@ static const struct fh_conf_var gerrit_vars[] = {
 	FH_CONF_STR("events_log_url", struct gerrit_conf, events_log_url, "",
 	    "The events-log plugin's REST URL, to replay what was missed "
 	    "while disconnected; empty: no replay."),
-	FH_CONF_INT("events_log_limit", struct gerrit_conf, events_log_limit,
-	    "5000",
+	FH_CONF_INT_RANGE("events_log_limit", struct gerrit_conf,
+	    events_log_limit, "5000", 1, 1000000,
 	    "The events-log plugin's returnLimit (page size)."),
 	FH_CONF_STR("events_log_user", struct gerrit_conf, events_log_user,
 	    "",
@@ -375,39 +375,18 @@ gerrit_create(struct fh_gateway *gw, const char *instance)
 	return g;
 }
 
-static char *
-gerrit_read_secret(const char *path, char **why)
-{
-	FILE	*f;
-	char	 buf[4096];
-	size_t	 n;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		*why = fh_xstrdup(strerror(errno));
-		return NULL;
-	}
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return fh_xstrdup(buf);
-}
-
 static int
 gerrit_configure(void *self, const struct fh_section *sec, char **errstr)
 {
 	struct gerrit		*g = self;
 	struct gerrit_conf	*c = &g->conf;
 	const char		*key = NULL, *why = NULL;
-	char			*where, *reason = NULL;
+	char			*reason = NULL;
 	struct passwd		*pw;
 
 	if (fh_conf_apply(sec, gerrit_vars, c, errstr) != 0)
 		return -1;
-	if (c->port < 1 || c->port > 65535) {
-		key = "port";
-		why = "must be 1..65535";
-	} else if (c->keepalive < 100) {
+	if (c->keepalive < 100) {
 		key = "keepalive";
 		why = "must be at least 100ms";
 	} else if (c->backoff_max < GERRIT_BACKOFF_MIN_MS) {
@@ -432,20 +411,22 @@ gerrit_configure(void *self, const struct fh_section *sec, char **errstr)
 	    strncmp(c->events_log_url, "https://", 8) != 0) {
 		key = "events_log_url";
 		why = "must be an http:// or https:// URL";
-	} else if (c->events_log_limit < 1) {
-		key = "events_log_limit";
-		why = "must be at least 1";
 	} else if (c->events_log_password_file[0] != '\0' &&
 	    c->events_log_user[0] == '\0') {
 		key = "events_log_password_file";
 		why = "needs events_log_user";
 	}
 	if (key == NULL && c->events_log_password_file[0] != '\0') {
-		free(g->password);
-		g->password = gerrit_read_secret(c->events_log_password_file,
-		    &reason);
-		if (g->password == NULL)
+		char *why_file = NULL;
+
+		fh_secret_free(g->password);
+		if (fh_secret_read(c->events_log_password_file, 0,
+		    &g->password, &why_file) != 0) {
 			key = "events_log_password_file";
+			reason = fh_xasprintf("%s %s",
+			    c->events_log_password_file, why_file);
+			free(why_file);
+		}
 	}
 	if (key == NULL) {
 		ssh_key_free(g->key);
@@ -459,10 +440,8 @@ gerrit_configure(void *self, const struct fh_section *sec, char **errstr)
 		}
 	}
 	if (key != NULL) {
-		where = fh_section_where(sec, key);
-		*errstr = fh_xasprintf("%s: %s %s", where, key,
+		fh_conf_error(errstr, sec, key, "%s %s", key,
 		    why != NULL ? why : reason);
-		free(where);
 		free(reason);
 		return -1;
 	}
@@ -570,7 +549,7 @@ gerrit_destroy(void *self)
 		evdns_base_free(g->dns, 0);
 	ssh_key_free(g->key);
 	fh_conf_clear(gerrit_vars, &g->conf);
-	free(g->password);
+	fh_secret_free(g->password);
 	free(g->last_error);
 	free(g->readbuf);
 	free(g->recent);

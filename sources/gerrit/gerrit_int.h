@@ -36,6 +36,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/secret.h"
 #include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sources/gerrit/gerrit.h"

@@ -40,6 +40,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/secret.h"
 #include "gateway/xmalloc.h"
 #include "sources/launchpad/launchpad.h"
 #include "sources/launchpad/lp_idle.h"
@@ -726,26 +727,16 @@ static int
 launchpad_read_password(struct launchpad *lp, const struct fh_section *sec,
     char **errstr)
 {
-	FILE	*f;
-	char	 line[1024], *where;
-	size_t	 n;
+	char	*why;
 
-	where = fh_section_where(sec, "password_file");
-	if ((f = fopen(lp->password_file, "r")) == NULL) {
-		*errstr = fh_xasprintf("%s: cannot read password_file %s: %s",
-		    where, lp->password_file, strerror(errno));
-		free(where);
-		return -1;
-	}
-	if (fgets(line, sizeof line, f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	free(lp->password);
-	lp->password = fh_xstrdup(line);
-	free(where);
-	return 0;
+	fh_secret_free(lp->password);
+	if (fh_secret_read(lp->password_file, 1023, &lp->password,
+	    &why) == 0)
+		return 0;
+	fh_conf_error(errstr, sec, "password_file", "cannot read "
+	    "password_file %s: %s", lp->password_file, why);
+	free(why);
+	return -1;
 }
 
 static int
@@ -754,7 +745,7 @@ launchpad_parse_url(struct launchpad *lp, const struct fh_section *sec,
 {
 	CURLU	*u = curl_url();
 	char	*scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-	char	*where = fh_section_where(sec, "url"), *p, *esc;
+	char	*p, *esc;
 	int	 rc = -1;
 
 	if (curl_url_set(u, CURLUPART_URL, lp->url, 0) != CURLUE_OK ||
@@ -762,13 +753,13 @@ launchpad_parse_url(struct launchpad *lp, const struct fh_section *sec,
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
 	    CURLUE_OK) {
-		*errstr = fh_xasprintf("%s: bad url '%s': expected "
-		    "imap[s]://host[:port]/MAILBOX", where, lp->url);
+		fh_conf_error(errstr, sec, "url", "bad url '%s': expected "
+		    "imap[s]://host[:port]/MAILBOX", lp->url);
 		goto out;
 	}
 	if (strcmp(scheme, "imap") != 0 && strcmp(scheme, "imaps") != 0) {
-		*errstr = fh_xasprintf("%s: url scheme must be imap or imaps, "
-		    "not '%s'", where, scheme);
+		fh_conf_error(errstr, sec, "url", "url scheme must be imap "
+		    "or imaps, not '%s'", scheme);
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) !=
@@ -781,7 +772,7 @@ launchpad_parse_url(struct launchpad *lp, const struct fh_section *sec,
 	free(lp->mailbox);
 	lp->mailbox = fh_xstrdup(*p != '\0' ? p : "INBOX");
 	if ((lp->mbox_quoted = lp_imap_quote(lp->mailbox)) == NULL) {
-		*errstr = fh_xasprintf("%s: bad mailbox name", where);
+		fh_conf_error(errstr, sec, "url", "bad mailbox name");
 		goto out;
 	}
 	free(lp->host);
@@ -804,7 +795,6 @@ out:
 	curl_free(port);
 	curl_free(path);
 	curl_url_cleanup(u);
-	free(where);
 	return rc;
 }
 
@@ -812,7 +802,6 @@ static int
 launchpad_configure(void *self, const struct fh_section *sec, char **errstr)
 {
 	struct launchpad	*lp = self;
-	char			*where;
 
 	if (fh_conf_apply(sec, launchpad_vars, lp, errstr) != 0)
 		return -1;
@@ -820,10 +809,7 @@ launchpad_configure(void *self, const struct fh_section *sec, char **errstr)
 	    launchpad_read_password(lp, sec, errstr) != 0)
 		return -1;
 	if (strchr(lp->user, '\r') != NULL || strchr(lp->user, '\n') != NULL) {
-		where = fh_section_where(sec, "user");
-		*errstr = fh_xasprintf("%s: bad user name", where);
-		free(where);
-		return -1;
+		return fh_conf_error(errstr, sec, "user", "bad user name");
 	}
 	if (strcmp(lp->after_publish, "seen") == 0)
 		lp->done = LP_DONE_SEEN;
@@ -834,37 +820,26 @@ launchpad_configure(void *self, const struct fh_section *sec, char **errstr)
 	    (lp->move_quoted = lp_imap_quote(lp->after_publish + 5)) !=
 	    NULL)
 		lp->done = LP_DONE_MOVE;
-	else {
-		where = fh_section_where(sec, "after_publish");
-		*errstr = fh_xasprintf("%s: bad after_publish '%s': expected "
-		    "seen, delete or move:FOLDER", where, lp->after_publish);
-		free(where);
-		return -1;
-	}
+	else
+		return fh_conf_error(errstr, sec, "after_publish", "bad "
+		    "after_publish '%s': expected seen, delete or move:FOLDER",
+		    lp->after_publish);
 	if (lp->topic[0] == '\0' || strpbrk(lp->topic, "+#") != NULL ||
 	    !fh_topic_is_valid(lp->topic, strlen(lp->topic))) {
-		where = fh_section_where(sec, "topic");
-		*errstr = fh_xasprintf("%s: bad topic '%s'", where, lp->topic);
-		free(where);
-		return -1;
+		return fh_conf_error(errstr, sec, "topic", "bad topic '%s'",
+		    lp->topic);
 	}
 	if (lp->poll_ms < 1000) {
-		where = fh_section_where(sec, "poll_interval");
-		*errstr = fh_xasprintf("%s: poll_interval must be at least 1s",
-		    where);
-		free(where);
-		return -1;
+		return fh_conf_error(errstr, sec, "poll_interval",
+		    "poll_interval must be at least 1s");
 	}
 	if (lp->ssl != NULL) {
 		SSL_CTX_set_verify(lp->ssl, SSL_VERIFY_PEER, NULL);
 		if (lp->ca_file[0] != '\0' ? SSL_CTX_load_verify_locations(
 		    lp->ssl, lp->ca_file, NULL) != 1 :
 		    SSL_CTX_set_default_verify_paths(lp->ssl) != 1) {
-			where = fh_section_where(sec, "ca_file");
-			*errstr = fh_xasprintf("%s: cannot load CA file '%s'",
-			    where, lp->ca_file);
-			free(where);
-			return -1;
+			return fh_conf_error(errstr, sec, "ca_file",
+			    "cannot load CA file '%s'", lp->ca_file);
 		}
 	}
 	fh_backoff_init(&lp->backoff, 500, lp->backoff_max_ms);
@@ -952,7 +927,7 @@ launchpad_destroy(void *self)
 	launchpad_stop(lp);
 	fh_conf_clear(launchpad_vars, lp);
 	free(lp->name);
-	free(lp->password);
+	fh_secret_free(lp->password);
 	free(lp->host);
 	free(lp->mailbox);
 	free(lp->base_url);

@@ -27,8 +27,8 @@ static const struct fh_conf_var subunit_vars[] = {
 	    "The Gearman function to register."),
 	FH_CONF_STR("worker_id", struct subunit, worker_id, "",
 	    "SET_CLIENT_ID; empty: HOSTNAME-pusher."),
-	FH_CONF_INT("concurrency", struct subunit, concurrency, "4",
-	    "Jobs in flight."),
+	FH_CONF_INT_RANGE("concurrency", struct subunit, concurrency, "4", 1,
+	    256, "Jobs in flight."),
 	FH_CONF_DURATION("fetch_timeout", struct subunit, fetch_timeout, "60s",
 	    "Time limit of each HTTP request."),
 	FH_CONF_SIZE("max_stream_size", struct subunit, max_stream_size,
@@ -144,7 +144,7 @@ static int
 subunit_configure(void *self, const struct fh_section *sec, char **errstr)
 {
 	struct subunit	*su = self;
-	char		*why = NULL, *where;
+	char		*why = NULL;
 	const char	*key = NULL;
 	size_t		 i;
 
@@ -156,10 +156,6 @@ subunit_configure(void *self, const struct fh_section *sec, char **errstr)
 	else if (su->function[0] == '\0' || strlen(su->function) > 255) {
 		key = "function";
 		why = fh_xstrdup("function must be 1..255 bytes");
-	} else if (su->concurrency < 1 || su->concurrency > 256) {
-		key = "concurrency";
-		why = fh_xasprintf("concurrency %d out of range 1..256",
-		    su->concurrency);
 	} else if (su->fetch_timeout <= 0) {
 		key = "fetch_timeout";
 		why = fh_xstrdup("fetch_timeout must be more than 0");
@@ -176,9 +172,7 @@ subunit_configure(void *self, const struct fh_section *sec, char **errstr)
 		    su->ca_file, strerror(errno));
 	}
 	if (key != NULL) {
-		where = fh_section_where(sec, key);
-		*errstr = fh_xasprintf("%s: %s", where, why);
-		free(where);
+		fh_conf_error(errstr, sec, key, "%s", why);
 		free(why);
 		return -1;
 	}

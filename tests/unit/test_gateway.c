@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -12,6 +13,7 @@
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
 #include "gateway/module.h"
+#include "gateway/secret.h"
 
 static struct fh_conf *
 parse(const char *text, char **err)
@@ -78,12 +80,68 @@ test_section_owners(void **state)
 	event_base_free(base);
 }
 
+static char *
+secret_file(const char *content, size_t len)
+{
+	char	*path = strdup("/tmp/fh-test-secret-XXXXXX");
+	int	 fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void
+expect_secret(const char *content, size_t len, size_t max, const char *want,
+    const char *why_want)
+{
+	char	*path = secret_file(content, len), *out = NULL, *why = NULL;
+	int	 rc = fh_secret_read(path, max, &out, &why);
+
+	if (want != NULL) {
+		assert_int_equal(rc, 0);
+		assert_string_equal(out, want);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_null(out);
+		assert_non_null(strstr(why, why_want));
+	}
+	fh_secret_free(out);
+	free(why);
+	unlink(path);
+	free(path);
+}
+
+/* The first line without trailing blanks; limits and bad files. */
+static void
+test_secret_read(void **state)
+{
+	char	*out = NULL, *why = NULL;
+
+	(void)state;
+	expect_secret("s3cret\n", 7, 0, "s3cret", NULL);
+	expect_secret("s3cret \t\r\nsecond line\n", 22, 0, "s3cret", NULL);
+	expect_secret("", 0, 0, "", NULL);
+	expect_secret("12345678", 8, 8, "12345678", NULL);
+	expect_secret("123456789", 9, 8, NULL, "is larger than 8 bytes");
+	expect_secret("12345678\nmore", 13, 8, "12345678", NULL);
+	expect_secret("a\0b\n", 4, 0, NULL, "contains a NUL byte");
+	assert_int_equal(fh_secret_read("/nonexistent/secret", 0, &out, &why),
+	    -1);
+	assert_null(out);
+	assert_non_null(strstr(why, "No such file"));
+	free(why);
+	fh_secret_free(NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_section_owners),
+		cmocka_unit_test(test_secret_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
