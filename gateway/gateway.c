@@ -356,6 +356,7 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 {
 	struct gateway_conf	gc;
 	size_t			i;
+	int			rc = 0;
 
 	memset(&gc, 0, sizeof gc);
 	if (gateway_apply_conf(&gc, conf, errstr) != 0) {
@@ -371,7 +372,24 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 		    errstr) != 0)
 			return -1;
 	}
-	return 0;
+	/* Sources re-read their files with the settings they run with; one
+	 * that fails keeps what it had, and the others still reload. */
+	for (i = 0; i < gw->nsources; i++) {
+		char	*err = NULL;
+
+		if (gw->sources[i].ops->reload == NULL ||
+		    gw->sources[i].ops->reload(gw->sources[i].self, &err) == 0)
+			continue;
+		if (rc == 0)
+			*errstr = fh_xasprintf("source %s: %s",
+			    gw->sources[i].name, err);
+		else
+			fh_log(LOG_ERR, "reload: source %s: %s",
+			    gw->sources[i].name, err);
+		free(err);
+		rc = -1;
+	}
+	return rc;
 }
 
 struct event_base *

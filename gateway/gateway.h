@@ -23,7 +23,8 @@ struct fh_gateway	*fh_gateway_create(struct event_base *,
 int			 fh_gateway_start(struct fh_gateway *);
 void			 fh_gateway_stop(struct fh_gateway *);
 void			 fh_gateway_free(struct fh_gateway *);
-/* SIGHUP: log level from [gateway], then each sink's reload(). */
+/* SIGHUP: log level from [gateway], then each sink's reload(), then each
+ * source's (the files it read at start, read again). */
 int			 fh_gateway_reload(struct fh_gateway *,
 			    const struct fh_conf *, char **errstr);
 

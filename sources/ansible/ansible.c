@@ -238,6 +238,21 @@ ansible_configure(void *self, const struct fh_section *sec, char **errstr)
 	return 0;
 }
 
+/* SIGHUP: the token file again; a bad one keeps the token we have. */
+static int
+ansible_reload(void *self, char **errstr)
+{
+	struct ansible	*a = self;
+
+	if (a->conf.token_file[0] == '\0')
+		return 0;
+	if (ansible_read_token(a, errstr) != 0)
+		return -1;
+	fh_log(LOG_INFO, "source %s: token_file %s read again", a->name,
+	    a->conf.token_file);
+	return 0;
+}
+
 static void
 ansible_count(struct ansible *a, int code)
 {
@@ -597,6 +612,7 @@ const struct fh_source_ops fh_source_ansible = {
 	.stop = ansible_stop,
 	.destroy = ansible_destroy,
 	.stats = ansible_stats,
+	.reload = ansible_reload,
 	/* The one source that runs with no config file at all. */
 	.default_conf =
 	    "[source ansible]\n"

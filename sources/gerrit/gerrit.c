@@ -452,6 +452,58 @@ gerrit_configure(void *self, const struct fh_section *sec, char **errstr)
 	return 0;
 }
 
+/*
+ * SIGHUP: the files this source reads, read again with the settings it
+ * runs with: the private key and the events-log password now, and
+ * known_hosts (which libssh reads at each connect) checked. A bad one
+ * keeps what we have. A source stopped by its host key check tries again:
+ * reloading a fixed known_hosts is how an operator lets it go on.
+ */
+static int
+gerrit_reload(void *self, char **errstr)
+{
+	struct gerrit		*g = self;
+	struct gerrit_conf	*c = &g->conf;
+	ssh_key			 key = NULL;
+	char			*password = NULL, *why = NULL;
+
+	if (c->host_key_check && access(c->known_hosts, R_OK) != 0) {
+		*errstr = fh_xasprintf("known_hosts %s: %s", c->known_hosts,
+		    strerror(errno));
+		return -1;
+	}
+	if (ssh_pki_import_privkey_file(c->key_file, NULL, NULL, NULL,
+	    &key) != SSH_OK) {
+		*errstr = fh_xasprintf("key_file: cannot load the private key "
+		    "%s", c->key_file);
+		return -1;
+	}
+	if (c->events_log_password_file[0] != '\0' &&
+	    fh_secret_read(c->events_log_password_file, 0, &password,
+	    &why) != 0) {
+		*errstr = fh_xasprintf("events_log_password_file %s %s",
+		    c->events_log_password_file, why);
+		free(why);
+		ssh_key_free(key);
+		return -1;
+	}
+	ssh_key_free(g->key);
+	g->key = key;
+	if (password != NULL) {
+		fh_secret_free(g->password);
+		g->password = password;
+	}
+	fh_log(LOG_INFO, "source %s: key_file, known_hosts%s read again",
+	    g->name, password != NULL ? " and events_log_password_file" : "");
+	if (g->state == GERRIT_S_FAILED) {
+		fh_log(LOG_INFO, "source %s: connecting again after the "
+		    "reload", g->name);
+		fh_backoff_reset(&g->backoff);
+		gerrit_ssh_connect(g);
+	}
+	return 0;
+}
+
 static int
 gerrit_start(void *self)
 {
@@ -594,5 +646,6 @@ const struct fh_source_ops fh_source_gerrit = {
 	.stop = gerrit_stop,
 	.destroy = gerrit_destroy,
 	.stats = gerrit_stats,
+	.reload = gerrit_reload,
 };
 

@@ -846,6 +846,31 @@ launchpad_configure(void *self, const struct fh_section *sec, char **errstr)
 	return 0;
 }
 
+/* SIGHUP: password_file again, for the next login; a bad file keeps the
+ * password we have. */
+static int
+launchpad_reload(void *self, char **errstr)
+{
+	struct launchpad	*lp = self;
+	char			*pw, *why;
+
+	if (fh_secret_read(lp->password_file, 1023, &pw, &why) != 0) {
+		*errstr = fh_xasprintf("cannot read password_file %s: %s",
+		    lp->password_file, why);
+		free(why);
+		return -1;
+	}
+	fh_secret_free(lp->password);
+	lp->password = pw;
+	if (lp->easy != NULL)
+		curl_easy_setopt(lp->easy, CURLOPT_PASSWORD, lp->password);
+	if (lp->idler != NULL)
+		lp_idle_set_password(lp->idler, lp->password);
+	fh_log(LOG_INFO, "source %s: password_file %s read again", lp->name,
+	    lp->password_file);
+	return 0;
+}
+
 static int
 launchpad_start(void *self)
 {
@@ -981,4 +1006,5 @@ const struct fh_source_ops fh_source_launchpad = {
 	.stop = launchpad_stop,
 	.destroy = launchpad_destroy,
 	.stats = launchpad_stats,
+	.reload = launchpad_reload,
 };

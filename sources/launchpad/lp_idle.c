@@ -15,6 +15,7 @@
 
 #include "gateway/backoff.h"
 #include "gateway/log.h"
+#include "gateway/secret.h"
 #include "gateway/xmalloc.h"
 #include "sources/launchpad/lp_idle.h"
 #include "sources/launchpad/lp_imap.h"
@@ -334,6 +335,13 @@ lp_idle_create(struct event_base *base, struct evdns_base *dns,
 }
 
 void
+lp_idle_set_password(struct lp_idle *im, const char *password)
+{
+	fh_secret_free((char *)im->conf.password);
+	im->conf.password = fh_xstrdup(password);
+}
+
+void
 lp_idle_free(struct lp_idle *im)
 {
 	if (im == NULL)
@@ -342,7 +350,7 @@ lp_idle_free(struct lp_idle *im)
 	event_free(im->timer);
 	free((char *)im->conf.host);
 	free((char *)im->conf.user);
-	free((char *)im->conf.password);
+	fh_secret_free((char *)im->conf.password);
 	free((char *)im->conf.mailbox);
 	free(im);
 }

@@ -36,5 +36,7 @@ struct lp_idle_conf {
 struct lp_idle	*lp_idle_create(struct event_base *, struct evdns_base *,
 		    const struct lp_idle_conf *, lp_idle_cb, void *arg);
 void		 lp_idle_free(struct lp_idle *);	/* NULL-safe */
+/* A new password (SIGHUP), for the next login. */
+void		 lp_idle_set_password(struct lp_idle *, const char *);
 
 #endif
