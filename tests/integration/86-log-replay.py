@@ -1,0 +1,480 @@
+#!/usr/bin/python3
+"""The event log: a consumer that was away gets exactly what it missed.
+
+From GET /v1/events (JSON, NDJSON, paged), GET /v1/stream (Server-Sent
+Events, resumed by Last-Event-ID) and MQTT $replay/ (mosquitto_sub and
+paho, unmodified), in order, without duplicates, across a restart and a
+kill -9; the ACL's read rules apply; bad parameters get 400 naming them.
+"""
+import base64
+import http.client
+import json
+import socket
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from fhtest import Daemon, check, need, run_cases
+from mqtttest import Client
+
+CONF = """[gateway]
+state_dir = {tmp}/state
+[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener mqtt]
+bind = 127.0.0.1:{port}
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{web}
+path = /mqtt
+[log]
+topics = $other/#,+/#
+"""
+
+
+def daemon(conf=CONF, tmp=None, **kw):
+    from fhtest import free_port
+    ports = {"web": free_port()}
+    if tmp is not None:
+        ports["web"] = tmp[1]
+        return Daemon(conf, tmp=tmp[0], ports=ports, **kw)
+    return Daemon(conf, ports=ports, **kw)
+
+
+def get(d, path, headers=None, user=None):
+    """(status, headers dict lower-cased, body bytes)"""
+    h = dict(headers or {})
+    if user is not None:
+        h["Authorization"] = "Basic " + base64.b64encode(
+            ("%s:%s" % user).encode()).decode()
+    c = http.client.HTTPConnection("127.0.0.1", d.ports["web"], timeout=10)
+    c.request("GET", path, headers=h)
+    r = c.getresponse()
+    body = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, body
+
+
+def events(d, query, **kw):
+    st, h, body = get(d, "/v1/events?" + query, **kw)
+    check(st == 200, "GET /v1/events?%s: %d %r" % (query, st, body))
+    return json.loads(body), h
+
+
+def head(d):
+    _, h = events(d, "topic=none/at/all&limit=1")
+    return int(h["x-firehose-head"])
+
+
+def publish(d, topic, payloads, qos=1):
+    c = Client(d.port)
+    for p in payloads:
+        c.pub(topic, p, qos=qos)
+    c.close()
+
+
+def numbered(evs):
+    return [e["payload"]["n"] for e in evs]
+
+
+def test_events_offline_consumer():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "o/a", [json.dumps({"n": i}) for i in range(10)])
+        publish(d, "other/x", ['{"n":-1}'])
+        evs, _ = events(d, "topic=o/%%23&seq=%d" % h)
+        check(numbered(evs) == list(range(10)), "got %r" % evs)
+        seqs = [e["seq"] for e in evs]
+        check(seqs == sorted(set(seqs)) and seqs[0] > h, "seqs %r" % seqs)
+        check(all(e["topic"] == "o/a" and e["qos"] == 1 for e in evs),
+              "fields %r" % evs[0])
+        check(all(e["time"].endswith("Z") for e in evs), evs[0]["time"])
+        # several topic= and since= (a time)
+        evs, _ = events(d, "topic=o/a&topic=other/%%2B&since=%s" %
+                        evs[0]["time"])
+        check(numbered(evs) == list(range(10)) + [-1], "got %r" % evs)
+
+
+def test_events_paging():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "p/a", [json.dumps({"n": i}) for i in range(10)])
+        got, q, pages = [], "topic=p/%%23&limit=3&seq=%d" % h, 0
+        while q is not None and pages < 20:
+            evs, hd = events(d, q)
+            got += numbered(evs)
+            pages += 1
+            nxt = hd.get("x-firehose-next")
+            check(nxt is None or "rel=\"next\"" in hd.get("link", ""),
+                  "Link %r" % hd)
+            q = None if nxt is None else \
+                "topic=p/%%23&limit=3&seq=%s" % nxt
+        check(got == list(range(10)), "paged %r" % got)
+        check(pages == 4, "pages %d" % pages)
+        # over the maximum: paged, not refused
+        evs, hd = events(d, "topic=p/%%23&limit=99999999&seq=%d" % h)
+        check(numbered(evs) == list(range(10)), "big limit %r" % evs)
+
+
+def test_events_ndjson_and_base64():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "b/a", [b"\x00\xffnot json", '{"n":1}', "[1,2]"])
+        st, hd, body = get(d, "/v1/events?topic=b/%%23&seq=%d" % h,
+                           {"Accept": "application/x-ndjson"})
+        check(st == 200 and hd["content-type"] == "application/x-ndjson",
+              "%d %r" % (st, hd))
+        lines = body.decode().splitlines()
+        check(len(lines) == 3, "lines %r" % lines)
+        evs = [json.loads(x) for x in lines]
+        check(evs[0].get("payload_encoding") == "base64" and
+              base64.b64decode(evs[0]["payload"]) == b"\x00\xffnot json",
+              "base64 %r" % evs[0])
+        check(evs[1]["payload"] == {"n": 1} and
+              "payload_encoding" not in evs[1], "json %r" % evs[1])
+        check(evs[2]["payload"] == [1, 2], "array %r" % evs[2])
+
+
+def test_dollar_topics_not_matched_by_wildcards():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "$other/x", ['{"n":1}'])
+        publish(d, "plain/x", ['{"n":2}'])
+        evs, _ = events(d, "topic=%%23&seq=%d" % h)
+        check([e["topic"] for e in evs] == ["plain/x"], "# %r" % evs)
+        evs, _ = events(d, "topic=%%2B/x&seq=%d" % h)
+        check([e["topic"] for e in evs] == ["plain/x"], "+ %r" % evs)
+        evs, _ = events(d, "topic=%%24other/%%23&seq=%d" % h)
+        check([e["topic"] for e in evs] == ["$other/x"], "$ %r" % evs)
+
+
+def test_bad_parameters():
+    bad = [("topic=a/%23/b", "topic"), ("topic=a%2Bb", "topic"),
+           ("since=yesterday", "since"), ("since=2026-13-01T00:00:00Z",
+                                          "since"),
+           ("seq=-1", "seq"), ("seq=12x", "seq"), ("until=soon", "until"),
+           ("limit=0", "limit"), ("limit=ten", "limit"),
+           ("since=1h&seq=3", "seq"), ("colour=red", "colour"),
+           ("topic=%ZZ", None)]
+    with daemon() as d:
+        for q, param in bad:
+            st, hd, body = get(d, "/v1/events?" + q)
+            check(st == 400, "%s: %d %r" % (q, st, body))
+            if param is not None:
+                check(json.loads(body).get("parameter") == param,
+                      "%s: %r" % (q, body))
+        st, _, body = get(d, "/v1/stream?heartbeat=0")
+        check(st == 400 and json.loads(body)["parameter"] == "heartbeat",
+              "stream: %d %r" % (st, body))
+        st, _, body = get(d, "/v1/stream", {"Last-Event-ID": "x1"})
+        check(st == 400, "Last-Event-ID: %d %r" % (st, body))
+        st, _, _ = get(d, "/healthz")
+        check(st == 200, "healthz %d" % st)
+
+
+class Sse:
+    """A raw Server-Sent Events reader."""
+
+    def __init__(self, d, query, last_id=None):
+        self.s = socket.create_connection(("127.0.0.1", d.ports["web"]),
+                                          timeout=10)
+        req = "GET /v1/stream?%s HTTP/1.1\r\nHost: x\r\n" % query
+        if last_id is not None:
+            req += "Last-Event-ID: %s\r\n" % last_id
+        self.s.sendall((req + "\r\n").encode())
+        self.buf = b""
+        self._fill(b"\r\n\r\n")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 200") and
+              b"text/event-stream" in head, "head %r" % head)
+
+    def _fill(self, until):
+        while until not in self.buf:
+            b = self.s.recv(65536)
+            if not b:
+                raise AssertionError("stream closed; have %r" %
+                                     self.buf[-200:])
+            self.buf += b
+
+    def block(self):
+        """The next block (event or comment), as a dict of its fields."""
+        self._fill(b"\n\n")
+        blk, self.buf = self.buf.split(b"\n\n", 1)
+        out = {}
+        for line in blk.decode().split("\n"):
+            k, _, v = line.partition(":")
+            out.setdefault(k, v[1:] if v.startswith(" ") else v)
+        return out
+
+    def event(self):
+        for _ in range(100):
+            b = self.block()
+            if "data" in b:
+                return b
+        raise AssertionError("no event")
+
+    def close(self):
+        self.s.close()
+
+
+def test_stream_resume_by_last_event_id():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "s/a", [json.dumps({"n": i}) for i in range(5)])
+        r = Sse(d, "topic=s/%%23&seq=%d" % h)
+        got = [json.loads(r.event()["data"]) for _ in range(5)]
+        check([e["payload"]["n"] for e in got] == list(range(5)),
+              "backlog %r" % got)
+        # live, then away
+        publish(d, "s/a", ['{"n":5}'])
+        e = r.event()
+        check(json.loads(e["data"])["payload"]["n"] == 5, "live %r" % e)
+        last = e["id"]
+        r.close()
+        publish(d, "s/a", [json.dumps({"n": i}) for i in range(6, 12)])
+        # back, with the URL of before and the last id seen: that wins
+        r = Sse(d, "topic=s/%%23&seq=%d" % h, last_id=last)
+        got = []
+        for i in range(6, 12):
+            ev = r.event()
+            got.append(json.loads(ev["data"])["payload"]["n"])
+            check(ev["id"] == str(json.loads(ev["data"])["seq"]), "id")
+        check(got == list(range(6, 12)), "resumed %r" % got)
+        publish(d, "s/a", ['{"n":12}'])
+        ev = r.event()
+        check(json.loads(ev["data"])["payload"]["n"] == 12, "seam %r" % ev)
+        r.close()
+
+
+def test_stream_backlog_live_seam_under_load():
+    """Events published while the backlog is being read arrive once, in
+    order: the seam has no gap and no duplicate."""
+    with daemon() as d:
+        h = head(d)
+        publish(d, "z/a", [json.dumps({"n": i}) for i in range(2000)], 0)
+        stop = threading.Event()
+
+        def more():
+            c = Client(d.port)
+            for i in range(2000, 3000):
+                c.pub("z/a", json.dumps({"n": i}), qos=0)
+            c.sync()
+            c.close()
+            stop.set()
+        t = threading.Thread(target=more)
+        r = Sse(d, "topic=z/%%23&seq=%d" % h)
+        t.start()
+        got = [json.loads(r.event()["data"])["payload"]["n"]
+               for _ in range(3000)]
+        t.join(30)
+        r.close()
+        check(got == list(range(3000)), "order/dups: first bad at %r" %
+              next((i for i, v in enumerate(got) if v != i), None))
+
+
+def test_stream_heartbeat():
+    with daemon() as d:
+        r = Sse(d, "topic=hb/%23&heartbeat=1")
+        blocks = [r.block() for _ in range(2)]
+        r.close()
+        check(blocks[1].get("") == "keepalive", "heartbeat %r" % blocks)
+
+
+def test_replay_mosquitto_sub():
+    need("mosquitto_sub")
+    with daemon() as d:
+        h = head(d)
+        publish(d, "m/a", [json.dumps({"n": i}) for i in range(7)])
+        publish(d, "m/b/c", ['{"n":7}'])
+        out = subprocess.run(
+            ["mosquitto_sub", "-p", str(d.port), "-v", "-q", "1", "-C", "9",
+             "-W", "10", "-t", "$replay/seq/%d/m/#" % h],
+            capture_output=True, text=True, timeout=20)
+        lines = out.stdout.splitlines()
+        check(len(lines) == 9, "lines %r %r" % (lines, out.stderr))
+        topics = [x.split(" ", 1)[0] for x in lines]
+        check(topics == ["m/a"] * 7 + ["m/b/c", "$replay/done"],
+              "topics %r" % topics)
+        ns = [json.loads(x.split(" ", 1)[1])["n"] for x in lines[:8]]
+        check(ns == list(range(8)), "order %r" % ns)
+        done = json.loads(lines[8].split(" ", 1)[1])
+        check(done["count"] == 8 and done["last_seq"] == head(d),
+              "done %r" % done)
+        # bad forms are refused in the SUBACK
+        out = subprocess.run(
+            ["mosquitto_sub", "-p", str(d.port), "-C", "1", "-W", "5",
+             "-t", "$replay/yesterday/m/#"], capture_output=True, text=True,
+            timeout=20)
+        check("denied" in out.stderr + out.stdout, "refused %r" % (out,))
+
+
+def test_replay_paho_by_time():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "q/a", [json.dumps({"n": i}) for i in range(5)])
+        evs, _ = events(d, "topic=q/%%23&seq=%d" % h)
+        since = evs[0]["time"][:19] + "Z"   # whole seconds: <= first
+        c = Client(d.port)
+        c.sub("q/#", 1)              # the live subscription beside it
+        granted = c.sub("$replay/%s/q/#" % since, 1)
+        check(granted == (1,), "granted %r" % (granted,))
+        got = []
+        for _ in range(6):
+            m = c.get()
+            check(m is not None, "replay stopped after %r" % got)
+            got.append((m.topic, m.payload))
+        check([t for t, _ in got] == ["q/a"] * 5 + ["$replay/done"],
+              "topics %r" % got)
+        check([json.loads(p)["n"] for _, p in got[:5]] == list(range(5)),
+              "payloads %r" % got)
+        last = json.loads(got[5][1])["last_seq"]
+        check(last == head(d), "last_seq %r" % last)
+        # and what comes after is the live subscription's
+        publish(d, "q/a", ['{"n":5}'])
+        c.expect("q/a", '{"n":5}')
+        c.nothing()
+        c.close()
+
+
+def test_restart_keeps_the_log():
+    with daemon() as d:
+        h = head(d)
+        publish(d, "r/a", [json.dumps({"n": i}) for i in range(5)])
+        before, _ = events(d, "topic=r/%%23&seq=%d" % h)
+        d.stop()
+        d.start()
+        after, _ = events(d, "topic=r/%%23&seq=%d" % h)
+        check(after == before, "after restart %r" % after)
+        publish(d, "r/a", ['{"n":5}'])
+        evs, _ = events(d, "topic=r/%%23&seq=%d" % before[-1]["seq"])
+        check(numbered(evs) == [5] and evs[0]["seq"] > before[-1]["seq"],
+              "new seq %r" % evs)
+        # the three replays agree after the restart
+        r = Sse(d, "topic=r/%%23&seq=%d" % h)
+        s = [json.loads(r.event()["data"])["payload"]["n"]
+             for _ in range(6)]
+        r.close()
+        check(s == list(range(6)), "stream %r" % s)
+        c = Client(d.port)
+        c.sub("$replay/seq/%d/r/#" % h, 0)
+        m = [c.get() for _ in range(7)]
+        c.close()
+        check([x.topic for x in m if x] == ["r/a"] * 6 + ["$replay/done"],
+              "replay %r" % m)
+
+
+def test_kill9_keeps_what_was_delivered():
+    """Every event a QoS 1 subscriber received (and acknowledged) is in
+    the log after kill -9, whole, once."""
+    with daemon() as d:
+        h = head(d)
+        got, lock = [], threading.Lock()
+        sub = mqtt.Client(client_id="k9sub", clean_session=True)
+
+        def on_message(c, u, m):
+            with lock:
+                got.append(m.payload)
+        sub.on_message = on_message
+        ready = threading.Event()
+        sub.on_subscribe = lambda *a: ready.set()
+        sub.connect("127.0.0.1", d.port, 60)
+        sub.loop_start()
+        sub.subscribe("k/#", 1)
+        check(ready.wait(10), "no SUBACK")
+        pub = mqtt.Client(client_id="k9pub")
+        pub.connect("127.0.0.1", d.port, 60)
+        pub.loop_start()
+        for i in range(3000):
+            pub.publish("k/a", json.dumps({"n": i, "pad": "x" * 200}), 1)
+            with lock:
+                if len(got) >= 1000:
+                    break
+            if i % 100 == 99:
+                time.sleep(0.01)
+        d.kill9()
+        pub.loop_stop()
+        sub.loop_stop()
+        with lock:
+            seen = [json.loads(p)["n"] for p in got]
+        check(len(seen) > 0, "the subscriber saw nothing")
+        d.start()
+        logged, q, pages = [], "topic=k/%%23&limit=10000&seq=%d" % h, 0
+        while q is not None and pages < 10:
+            evs, hd = events(d, q)
+            logged += evs
+            pages += 1
+            nxt = hd.get("x-firehose-next")
+            q = None if nxt is None else "topic=k/%%23&limit=10000&seq=" + nxt
+        ns = [e["payload"]["n"] for e in logged]
+        check(len(ns) == len(set(ns)), "duplicates in the log")
+        missing = sorted(set(seen) - set(ns))
+        check(not missing, "delivered but not logged: %r" % missing[:10])
+        check(all(e["payload"]["pad"] == "x" * 200 for e in logged),
+              "a torn record")
+
+
+ACL = """topic read pub/#
+
+user alice
+topic readwrite #
+"""
+
+
+def acl_daemon():
+    need("mosquitto_passwd")
+    from fhtest import free_port
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="fh-test-")
+    subprocess.run(["mosquitto_passwd", "-b", "-c", tmp + "/passwd",
+                    "alice", "secret"], check=True, capture_output=True)
+    with open(tmp + "/acl", "w") as f:
+        f.write(ACL)
+    conf = CONF.replace("anonymous_publish = true",
+                        "anonymous_publish = false\npassword_file = "
+                        "{tmp}/passwd\nacl_file = {tmp}/acl")
+    return daemon(conf, tmp=(tmp, free_port()))
+
+
+def test_acl_read_rules():
+    with acl_daemon() as d:
+        h = head(d)
+        c = Client(d.port, user="alice", password="secret")
+        c.pub("pub/x", '{"n":1}', qos=1)
+        c.pub("secret/x", '{"n":2}', qos=1)
+        c.close()
+        evs, _ = events(d, "topic=%%23&seq=%d" % h)
+        check([e["topic"] for e in evs] == ["pub/x"], "anonymous %r" % evs)
+        evs, _ = events(d, "topic=%%23&seq=%d" % h, user=("alice", "secret"))
+        check([e["topic"] for e in evs] == ["pub/x", "secret/x"],
+              "alice %r" % evs)
+        st, hd, _ = get(d, "/v1/events", user=("alice", "wrong"))
+        check(st == 401 and "www-authenticate" in hd, "bad password %d" % st)
+        r = Sse(d, "topic=%%23&seq=%d" % h)
+        e = json.loads(r.event()["data"])
+        check(e["topic"] == "pub/x", "stream %r" % e)
+        r.close()
+        a = Client(d.port)
+        a.sub("$replay/seq/%d/#" % h, 0)
+        m1, m2 = a.get(), a.get()
+        a.close()
+        check((m1.topic, m2.topic) == ("pub/x", "$replay/done") and
+              json.loads(m2.payload)["count"] == 1, "replay %r %r" % (
+                  m1.topic, m2.payload))
+
+
+def test_anonymous_refused_when_not_allowed():
+    conf = CONF.replace("anonymous_publish = true",
+                        "allow_anonymous = false")
+    with daemon(conf) as d:
+        st, hd, _ = get(d, "/v1/events")
+        check(st == 401, "anonymous %d" % st)
+        st, _, _ = get(d, "/v1/stream")
+        check(st == 401, "anonymous stream %d" % st)
+
+
+if __name__ == "__main__":
+    run_cases(globals())
