@@ -221,7 +221,7 @@ events_parse(struct log *l, struct fh_http_request *req,
 			}
 			if (filter_seq_parse(value, &seq) != 0) {
 				events_bad(l, resp, "seq", "bad seq '%s': "
-				    "the seq of the last event you have", value);
+				    "the last seq you have", value);
 				return -1;
 			}
 			a->after = seq;
@@ -428,7 +428,8 @@ events_sse_row(struct log_reader *r, const struct store_row *row)
 	size_t			 len;
 	int			 rc = 0;
 
-	evbuffer_add_printf(b, "id: %llu\ndata: ", (unsigned long long)row->seq);
+	evbuffer_add_printf(b, "id: %llu\ndata: ",
+	    (unsigned long long)row->seq);
 	log_event_json(b, row);
 	evbuffer_add(b, "\n\n", 2);
 	len = evbuffer_get_length(b);

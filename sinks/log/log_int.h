@@ -78,7 +78,7 @@ struct log {
 	size_t				 nreaders;
 	bool				 running;
 	/* counters */
-	uint64_t			 skipped;	/* not in [log] topics */
+	uint64_t			 skipped;	/* not in topics */
 	uint64_t			 failed;
 	uint64_t			 http_requests, http_bad;
 	uint64_t			 streams, streams_dropped;
@@ -97,7 +97,8 @@ void		 log_reader_free(struct log_reader *);
 /* Free one that was never started. NULL-safe. */
 void		 log_reader_discard(struct log_reader *);
 /* Does the reader want this row (filters, $-rule, ACL, time)? */
-bool		 log_reader_wants(struct log_reader *, const struct store_row *);
+bool		 log_reader_wants(struct log_reader *,
+		    const struct store_row *);
 /* Run the backlog of every paused reader (soon, from the loop). */
 void		 log_pump_schedule(struct log *);
 void		 log_pump_cb(int, short, void *);

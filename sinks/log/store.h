@@ -21,7 +21,7 @@ struct store;
 
 struct store_row {
 	uint64_t	 seq;		/* the log's */
-	uint64_t	 bus_seq;	/* the bus's, restarts with the daemon */
+	uint64_t	 bus_seq;	/* the bus's; restarts at 1 */
 	int64_t		 time_us;
 	const char	*topic;
 	size_t		 topic_len;
@@ -57,8 +57,9 @@ uint64_t	 store_seq_before_time(struct store *, int64_t t);
  * (after when none). Returns the number of rows read, -1 on error.
  */
 long		 store_read(struct store *, uint64_t after, int64_t until_us,
-		    size_t max_rows, int (*cb)(const struct store_row *, void *),
-		    void *arg, uint64_t *last);
+		    size_t max_rows,
+		    int (*cb)(const struct store_row *, void *), void *arg,
+		    uint64_t *last);
 void		 store_stats(const struct store *, json_t *out);
 
 #endif
