@@ -183,7 +183,6 @@ struct mqtt_broker {
 	uint64_t		 acks_deferred, acks_failed;
 	uint64_t		 restored_sessions, restored_msgs,
 				 restored_retained, restored_expired;
-	int64_t			 restore_now_us;	/* one clock for a restore */
 	struct topic_tree	*topics;
 	struct mqtt_auth	*auth;
 	struct mqtt_connq	 conns;

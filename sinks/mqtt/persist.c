@@ -100,6 +100,69 @@ persist_msg_restore(const struct mqtt_store_msg *sm)
 	return m;
 }
 
+/*
+ * One restore's scratch: a fan-out was one mqtt_msg shared by every
+ * session before the restart, so the restore shares one per body row too
+ * (else memory after a restart is sessions times the message); and the
+ * expired rows, deleted once each read is over (a table is not changed
+ * under its own running SELECT).
+ */
+struct persist_body {
+	int64_t		 id;		/* 0: free slot */
+	struct mqtt_msg	*m;
+};
+
+struct persist_ctx {
+	struct mqtt_broker	*b;
+	struct mqtt_session	*s;
+	int64_t			 now_us;
+	struct persist_body	*bodies;	/* open addressing */
+	size_t			 nbodies, capbodies;
+	int64_t			*expired_seq;
+	size_t			 nexpired_seq, capexpired_seq;
+	char			**expired_topic;
+	size_t			 nexpired_topic, capexpired_topic;
+};
+
+static size_t
+persist_hash(int64_t id, size_t cap)
+{
+	return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 16) &
+	    (cap - 1);
+}
+
+static struct mqtt_msg **
+persist_body_slot(struct persist_ctx *x, int64_t id)
+{
+	size_t	i, old = x->capbodies;
+
+	if (x->nbodies * 2 >= x->capbodies) {
+		struct persist_body *prev = x->bodies;
+
+		x->capbodies = old ? old * 2 : 1024;
+		x->bodies = fh_xcalloc(x->capbodies, sizeof *x->bodies);
+		for (i = 0; i < old; i++) {
+			size_t j;
+
+			if (prev[i].id == 0)
+				continue;
+			j = persist_hash(prev[i].id, x->capbodies);
+			while (x->bodies[j].id != 0)
+				j = (j + 1) & (x->capbodies - 1);
+			x->bodies[j] = prev[i];
+		}
+		free(prev);
+	}
+	i = persist_hash(id, x->capbodies);
+	while (x->bodies[i].id != 0 && x->bodies[i].id != id)
+		i = (i + 1) & (x->capbodies - 1);
+	if (x->bodies[i].id == 0) {
+		x->bodies[i].id = id;
+		x->nbodies++;
+	}
+	return &x->bodies[i].m;
+}
+
 /* Expired while stored (or while the daemon was down): never delivered. */
 static bool
 persist_expired(const struct mqtt_store_msg *sm, int64_t now_us)
@@ -110,16 +173,21 @@ persist_expired(const struct mqtt_store_msg *sm, int64_t now_us)
 static int
 persist_restore_retain_cb(const struct mqtt_store_msg *sm, void *arg)
 {
-	struct mqtt_broker	*b = arg;
+	struct persist_ctx	*x = arg;
+	struct mqtt_broker	*b = x->b;
 	struct mqtt_msg		*m;
 
-	if (persist_expired(sm, b->restore_now_us)) {
-		mqtt_store_retain_del(b->store, sm->topic);
-		b->restored_expired++;
+	if (persist_expired(sm, x->now_us)) {
+		if (x->nexpired_topic == x->capexpired_topic) {
+			x->capexpired_topic = x->capexpired_topic ?
+			    x->capexpired_topic * 2 : 16;
+			x->expired_topic = fh_xrealloc(x->expired_topic,
+			    x->capexpired_topic * sizeof *x->expired_topic);
+		}
+		x->expired_topic[x->nexpired_topic++] = fh_xstrdup(sm->topic);
 		return 0;
 	}
 	m = persist_msg_restore(sm);
-
 	topic_retain_set(b->topics, (const char *)m->topic, m->topic_len, m);
 	b->restored_retained++;
 	return 0;
@@ -128,7 +196,8 @@ persist_restore_retain_cb(const struct mqtt_store_msg *sm, void *arg)
 static int
 persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 {
-	struct mqtt_broker	*b = arg;
+	struct persist_ctx	*x = arg;
+	struct mqtt_broker	*b = x->b;
 	struct mqtt_session	*s;
 	size_t			 i;
 
@@ -155,17 +224,30 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 static int
 persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 {
-	struct mqtt_session	*s = arg;
+	struct persist_ctx	*x = arg;
+	struct mqtt_session	*s = x->s;
+	struct mqtt_msg		**slot;
 	struct mqtt_out		*o;
 
-	if (persist_expired(sm, s->b->restore_now_us)) {
-		/* the ack is staged: the row goes with the first commit */
-		mqtt_store_msg_ack(s->b->store, sm->seq);
-		s->b->restored_expired++;
+	if (persist_expired(sm, x->now_us)) {
+		if (x->nexpired_seq == x->capexpired_seq) {
+			x->capexpired_seq = x->capexpired_seq ?
+			    x->capexpired_seq * 2 : 64;
+			x->expired_seq = fh_xrealloc(x->expired_seq,
+			    x->capexpired_seq * sizeof *x->expired_seq);
+		}
+		x->expired_seq[x->nexpired_seq++] = sm->seq;
 		return 0;
 	}
 	o = fh_xcalloc(1, sizeof *o);
-	o->msg = persist_msg_restore(sm);
+	slot = sm->body > 0 ? persist_body_slot(x, sm->body) : NULL;
+	if (slot != NULL && *slot != NULL)
+		o->msg = msg_ref(*slot);
+	else {
+		o->msg = persist_msg_restore(sm);
+		if (slot != NULL)
+			*slot = msg_ref(o->msg);
+	}
 	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
 	o->retain = sm->retain;
 	o->seq = sm->seq;
@@ -199,28 +281,54 @@ persist_restore_qos2_cb(uint16_t mid, void *arg)
 	return 0;
 }
 
+/* Delete what expired (staged: it goes with the first commit) and free
+ * the scratch. */
+static void
+persist_ctx_done(struct persist_ctx *x)
+{
+	struct mqtt_broker	*b = x->b;
+	size_t			 i;
+
+	for (i = 0; i < x->nexpired_topic; i++) {
+		mqtt_store_retain_del(b->store, x->expired_topic[i]);
+		free(x->expired_topic[i]);
+	}
+	for (i = 0; i < x->nexpired_seq; i++)
+		mqtt_store_msg_ack(b->store, x->expired_seq[i]);
+	b->restored_expired += x->nexpired_topic + x->nexpired_seq;
+	for (i = 0; i < x->capbodies; i++)
+		msg_unref(x->bodies[i].m);
+	free(x->bodies);
+	free(x->expired_topic);
+	free(x->expired_seq);
+}
+
 /* Retained messages and persistent sessions, as the last run left them. */
 void
 persist_restore(struct mqtt_broker *b)
 {
+	struct persist_ctx	 x;
 	struct mqtt_session	*s;
 	struct timeval		 tv;
 	size_t			 i;
 
+	memset(&x, 0, sizeof x);
+	x.b = b;
 	gettimeofday(&tv, NULL);
-	b->restore_now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	x.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	if (b->conf.retain && mqtt_store_retain_load_all(b->store,
-	    persist_restore_retain_cb, b) != 0)
+	    persist_restore_retain_cb, &x) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all retained messages "
 		    "from %s", fh_state_path(b->st));
 	if (mqtt_store_session_load_all(b->store, persist_restore_session_cb,
-	    b) != 0)
+	    &x) != 0)
 		fh_log(LOG_ERR, "mqtt: could not read all sessions from %s",
 		    fh_state_path(b->st));
 	for (i = 0; i < b->nbuckets; i++) {
 		for (s = b->sessions[i]; s != NULL; s = s->hnext) {
+			x.s = s;
 			if (mqtt_store_msg_load(b->store, s->id,
-			    persist_restore_msg_cb, s) != 0 ||
+			    persist_restore_msg_cb, &x) != 0 ||
 			    mqtt_store_qos2_load(b->store, s->id,
 			    persist_restore_qos2_cb, s) != 0)
 				fh_log(LOG_ERR, "mqtt %s: could not read the "
@@ -228,6 +336,7 @@ persist_restore(struct mqtt_broker *b)
 				    fh_state_path(b->st));
 		}
 	}
+	persist_ctx_done(&x);
 	fh_log(LOG_INFO, "mqtt: restored %llu sessions, %llu messages, "
 	    "%llu retained from %s", (unsigned long long)b->restored_sessions,
 	    (unsigned long long)b->restored_msgs,

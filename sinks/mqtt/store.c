@@ -114,7 +114,7 @@ static const char *const store_sql[S_MAX] = {
 	    "WHERE seq = ?",
 	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
 	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
-	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi "
+	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi, m.body "
 	    "FROM msg m JOIN body b "
 	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
 	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
@@ -548,6 +548,7 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 		m.state = (enum mqtt_store_msg_state)sqlite3_column_int(s, 8);
 		m.expiry = sqlite3_column_int64(s, 9);
 		m.pfi = (uint8_t)sqlite3_column_int(s, 10);
+		m.body = sqlite3_column_int64(s, 11);
 		if (cb(&m, arg) != 0)
 			break;
 	}

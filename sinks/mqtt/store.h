@@ -63,6 +63,9 @@ struct mqtt_store_msg {
 	 * counts too. */
 	int64_t		 expiry;
 	uint8_t		 pfi;		/* MQTT 5 payload format indicator */
+	/* msg_load: the body row. Equal ids are the same message fanned
+	 * out, so the restore can share one copy as the broker did. */
+	int64_t		 body;
 };
 
 /* Retained: one message per topic; put replaces. */
