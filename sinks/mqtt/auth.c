@@ -22,6 +22,7 @@
 
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/auth.h"
+#include "sinks/mqtt/topic.h"
 
 #define AUTH_DENY	0x04
 
@@ -444,43 +445,6 @@ mqtt_auth_check_password(const struct mqtt_auth *a, const char *user,
 	return ok ? 0 : -1;
 }
 
-bool
-mqtt_topic_matches(const char *f, const char *t)
-{
-	if ((*f == '+' || *f == '#') && *t == '$')
-		return false;
-	for (;;) {
-		if (*f == '#')
-			return true;
-		if (*f == '+') {
-			while (*t != '\0' && *t != '/')
-				t++;
-			f++;
-		} else {
-			while (*f != '\0' && *f != '/' && *f == *t) {
-				f++;
-				t++;
-			}
-			if ((*f == '\0' || *f == '/') && (*t == '\0' ||
-			    *t == '/')) {
-				/* level done */
-			} else
-				return false;
-		}
-		if (*f == '\0' && *t == '\0')
-			return true;
-		if (*f == '/' && *t == '/') {
-			f++;
-			t++;
-			continue;
-		}
-		/* "a/#" matches "a" */
-		if (*f == '/' && f[1] == '#' && f[2] == '\0' && *t == '\0')
-			return true;
-		return false;
-	}
-}
-
 /* Substitute %u and %c; NULL when the pattern needs what is missing or
  * unsafe (a wildcard or '/' in the name would widen the rule). */
 static char *
@@ -528,10 +492,10 @@ auth_rules_check(const struct auth_rules *r, const char *user,
 			if ((f = auth_expand(r->rules[i].topic, user,
 			    cid)) == NULL)
 				continue;
-			m = mqtt_topic_matches(f, topic);
+			m = topic_matches(f, topic);
 			free(f);
 		} else
-			m = mqtt_topic_matches(r->rules[i].topic, topic);
+			m = topic_matches(r->rules[i].topic, topic);
 		if (!m)
 			continue;
 		if (r->rules[i].access & AUTH_DENY)

@@ -55,7 +55,4 @@ bool	mqtt_auth_acl_check(const struct mqtt_auth *, const char *user,
 bool	mqtt_auth_acl_filter_possible(const struct mqtt_auth *,
 	    const char *user, const char *client_id, const char *filter);
 
-/* Does topic match filter (MQTT wildcard rules incl. '$')? Pure. */
-bool	mqtt_topic_matches(const char *filter, const char *topic);
-
 #endif

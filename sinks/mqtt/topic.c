@@ -430,3 +430,42 @@ topic_retain_match(struct topic_tree *t, const char *filter, size_t len,
 	if (t->nretained > 0)
 		topic_retain_level(&t->root, filter, len, true, cb, arg);
 }
+
+/* Filter against topic, one level at a time, with no tree: for the ACL
+ * and anything else that holds one filter. */
+bool
+topic_matches(const char *f, const char *t)
+{
+	if ((*f == '+' || *f == '#') && *t == '$')
+		return false;
+	for (;;) {
+		if (*f == '#')
+			return true;
+		if (*f == '+') {
+			while (*t != '\0' && *t != '/')
+				t++;
+			f++;
+		} else {
+			while (*f != '\0' && *f != '/' && *f == *t) {
+				f++;
+				t++;
+			}
+			if ((*f == '\0' || *f == '/') && (*t == '\0' ||
+			    *t == '/')) {
+				/* level done */
+			} else
+				return false;
+		}
+		if (*f == '\0' && *t == '\0')
+			return true;
+		if (*f == '/' && *t == '/') {
+			f++;
+			t++;
+			continue;
+		}
+		/* "a/#" matches "a" */
+		if (*f == '/' && f[1] == '#' && f[2] == '\0' && *t == '\0')
+			return true;
+		return false;
+	}
+}

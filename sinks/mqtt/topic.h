@@ -12,6 +12,7 @@
 #ifndef MQTT_TOPIC_H
 #define MQTT_TOPIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,5 +53,8 @@ size_t	topic_retain_count(const struct topic_tree *);
 /* Call cb for each retained message whose topic matches filter. */
 void	topic_retain_match(struct topic_tree *, const char *filter,
 	    size_t len, topic_retain_cb cb, void *arg);
+
+/* Does topic match filter (MQTT wildcard rules incl. '$')? Pure. */
+bool	topic_matches(const char *filter, const char *topic);
 
 #endif
