@@ -36,7 +36,7 @@
 #include "sinks/mqtt/http.h"
 #include "sinks/mqtt/listener.h"
 #include "sinks/mqtt/tls.h"
-#include "sinks/mqtt/ws.h"
+#include "sinks/mqtt/transport.h"
 
 /* A TLS handshake and an HTTP request (or the flushing of the answer)
  * must be done within this, in total: a deadline, not an idle timeout, so
@@ -178,14 +178,14 @@ struct mqtt_listener {
 	char				**origins;
 	size_t				 norigins;
 	struct http_ws_opts		 http_opts;
-	struct ws_opts			 ws_opts;
+	struct transport_opts		 ws_opts;
 	TAILQ_HEAD(, listener_conn)	 conns;
 	size_t				 npending;
 	bool				 full;	/* logged once per episode */
 	/* Failed handshakes, timeouts, bad HTTP: one line per address a
 	 * minute for each. */
 	struct fh_log_limit		*tls_log, *timeout_log, *http_log;
-	struct ws_set			 ws;
+	struct transport_set		 ws;
 	struct listener_counters	 c;
 };
 
@@ -262,7 +262,9 @@ static void	listener_http_read_cb(struct bufferevent *, void *);
 static void
 listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	static const struct ws_opts listener_raw_opts = { 0, 0, true };
+	static const struct transport_opts listener_plain_opts = {
+		.framing = TRANSPORT_PLAIN,
+	};
 	struct listener_conn	*lc = arg;
 	struct mqtt_listener	*l = lc->l;
 	struct bufferevent	*wbev;
@@ -282,11 +284,11 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				listener_http_read_cb(bev, lc);
 			return;
 		}
-		/* mqtts: the raw session coalesces the broker's small
-		 * writes into big TLS records (see ws.h). */
+		/* mqtts: the plain transport filter coalesces the broker's
+		 * small writes into big TLS records (see transport.h). */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		lc->bev = NULL;
-		if ((wbev = ws_wrap(&l->ws, bev, &listener_raw_opts,
+		if ((wbev = transport_wrap(&l->ws, bev, &listener_plain_opts,
 		    lc->addr)) == NULL) {
 			bufferevent_free(bev);
 			listener_conn_free(lc);
@@ -468,7 +470,8 @@ listener_http_read_cb(struct bufferevent *bev, void *arg)
 	fh_log(LOG_DEBUG, "listener %s: %s: websocket upgrade (%s)", l->name,
 	    lc->addr, sub ? sub : "no subprotocol");
 	lc->bev = NULL;
-	if ((wbev = ws_wrap(&l->ws, bev, &l->ws_opts, lc->addr)) == NULL) {
+	if ((wbev = transport_wrap(&l->ws, bev, &l->ws_opts,
+	    lc->addr)) == NULL) {
 		bufferevent_free(bev);
 		listener_conn_free(lc);
 		return;
@@ -657,6 +660,7 @@ listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
 	l->http_opts.path = lc->path;
 	l->http_opts.origins = l->origins;
 	l->http_opts.norigins = l->norigins;
+	l->ws_opts.framing = TRANSPORT_WEBSOCKET;
 	l->ws_opts.max_frame = lc->max_frame_size;
 	l->ws_opts.max_message = lc->max_message_size;
 	return 0;
@@ -683,7 +687,7 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
 	l->accept_cb = cb;
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
-	ws_set_init(&l->ws, l->name);
+	transport_set_init(&l->ws, l->name);
 	if (fh_conf_apply(sec, mqtt_listener_vars, &l->conf, errstr) != 0)
 		goto fail;
 	if (fh_parse_hostport(l->conf.bind, &l->host, &l->port) != 0) {
@@ -853,7 +857,7 @@ mqtt_listener_free(struct mqtt_listener *l)
 	mqtt_listener_stop(l);
 	while ((lc = TAILQ_FIRST(&l->conns)) != NULL)
 		listener_conn_free(lc);
-	ws_set_release(&l->ws);
+	transport_set_release(&l->ws);
 	fh_log_limit_free(l->tls_log);
 	fh_log_limit_free(l->timeout_log);
 	fh_log_limit_free(l->http_log);
@@ -904,6 +908,6 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 		    json_integer(c->http_streams));
 		json_object_set_new(o, "ws_rejected",
 		    json_integer(c->ws_rejected));
-		ws_set_stats(&l->ws, o);
+		transport_set_stats(&l->ws, o);
 	}
 }

@@ -1,4 +1,4 @@
-/* WebSocket sessions as bufferevent filters; see ws.h. */
+/* The transport filter (WebSocket or plain framing); see transport.h. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,22 +9,22 @@
 
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
-#include "sinks/mqtt/ws.h"
+#include "sinks/mqtt/transport.h"
 #include "sinks/mqtt/ws_frame.h"
 
 /* Largest frame we send; bigger writes become several frames. */
-#define WS_FRAME_OUT	1048576
+#define TRANSPORT_FRAME_OUT	1048576
 /* Bytes queued on the socket before the broker's own buffer fills, and
  * the level under which it is topped up again. */
-#define WS_UNDER_WMARK	65536
-#define WS_UNDER_LOW	16384
+#define TRANSPORT_UNDER_WMARK	65536
+#define TRANSPORT_UNDER_LOW	16384
 /* How long a closing session may take to flush and hear the close. */
-#define WS_LINGER_SEC	5
+#define TRANSPORT_LINGER_SEC	5
 
-struct ws_session {
-	TAILQ_ENTRY(ws_session)	 entry;
-	struct ws_set		*set;		/* NULL once released */
-	struct ws_counters	*c;
+struct transport_session {
+	TAILQ_ENTRY(transport_session)	 entry;
+	struct transport_set		*set;		/* NULL once released */
+	struct transport_counters	*c;
 	struct bufferevent	*under;
 	struct bufferevent	*bev;		/* the broker's filter */
 	struct ws_decoder	 dec;
@@ -32,18 +32,18 @@ struct ws_session {
 	bool			 close_sent;
 	bool			 closing;	/* broker let go */
 	bool			 shut;		/* FIN sent */
-	bool			 raw;		/* no framing (mqtts) */
+	enum transport_framing	 framing;
 };
 
 /* Frames up to this size are copied rather than moved in chains. */
-#define WS_COPY_MAX	16384
+#define TRANSPORT_COPY_MAX	16384
 
-static uint8_t			ws_scratch[16384];
-static uint8_t			ws_out[WS_HEADER_MAX + WS_COPY_MAX];
-static struct ws_counters	ws_orphan_counters;
+static uint8_t			transport_scratch[16384];
+static uint8_t		transport_out[WS_HEADER_MAX + TRANSPORT_COPY_MAX];
+static struct transport_counters	transport_orphan_counters;
 
 void
-ws_set_init(struct ws_set *set, const char *listener)
+transport_set_init(struct transport_set *set, const char *listener)
 {
 	memset(set, 0, sizeof *set);
 	TAILQ_INIT(&set->live);
@@ -51,7 +51,7 @@ ws_set_init(struct ws_set *set, const char *listener)
 }
 
 static void
-ws_session_free(struct ws_session *s)
+transport_session_free(struct transport_session *s)
 {
 	if (s->set != NULL) {
 		TAILQ_REMOVE(&s->set->live, s, entry);
@@ -64,27 +64,27 @@ ws_session_free(struct ws_session *s)
 }
 
 void
-ws_set_release(struct ws_set *set)
+transport_set_release(struct transport_set *set)
 {
-	struct ws_session	*s;
+	struct transport_session	*s;
 
 	while ((s = TAILQ_FIRST(&set->live)) != NULL) {
 		if (s->closing) {
-			ws_session_free(s);
+			transport_session_free(s);
 			continue;
 		}
 		/* The broker still holds the filter: free_ctx finishes. */
 		TAILQ_REMOVE(&set->live, s, entry);
 		set->c.open--;
 		s->set = NULL;
-		s->c = &ws_orphan_counters;
+		s->c = &transport_orphan_counters;
 	}
 }
 
 void
-ws_set_stats(const struct ws_set *set, json_t *o)
+transport_set_stats(const struct transport_set *set, json_t *o)
 {
-	const struct ws_counters *c = &set->c;
+	const struct transport_counters *c = &set->c;
 
 	json_object_set_new(o, "ws_sessions", json_integer(c->sessions));
 	json_object_set_new(o, "ws_open", json_integer(c->open));
@@ -101,8 +101,8 @@ ws_set_stats(const struct ws_set *set, json_t *o)
 }
 
 static void
-ws_send_control(struct ws_session *s, uint8_t opcode, const uint8_t *p,
-    size_t len)
+transport_send_control(struct transport_session *s, uint8_t opcode,
+    const uint8_t *p, size_t len)
 {
 	uint8_t	hdr[WS_HEADER_MAX];
 	size_t	hl;
@@ -114,7 +114,7 @@ ws_send_control(struct ws_session *s, uint8_t opcode, const uint8_t *p,
 }
 
 static void
-ws_send_close(struct ws_session *s, uint16_t code)
+transport_send_close(struct transport_session *s, uint16_t code)
 {
 	uint8_t	p[2];
 
@@ -122,17 +122,17 @@ ws_send_close(struct ws_session *s, uint16_t code)
 		return;
 	s->close_sent = true;
 	if (code == WS_CLOSE_NO_STATUS) {
-		ws_send_control(s, WS_OP_CLOSE, NULL, 0);
+		transport_send_control(s, WS_OP_CLOSE, NULL, 0);
 		return;
 	}
 	p[0] = (uint8_t)(code >> 8);
 	p[1] = (uint8_t)code;
-	ws_send_control(s, WS_OP_CLOSE, p, 2);
+	transport_send_control(s, WS_OP_CLOSE, p, 2);
 }
 
 /* Tell the broker that the stream ended, from a deferred callback. */
 static void
-ws_notify(struct ws_session *s, short what)
+transport_notify(struct transport_session *s, short what)
 {
 	if (s->bev != NULL)
 		bufferevent_trigger_event(s->bev, what | BEV_EVENT_READING,
@@ -140,7 +140,7 @@ ws_notify(struct ws_session *s, short what)
 }
 
 static void
-ws_fail(struct ws_session *s, uint16_t code, const char *why)
+transport_fail(struct transport_session *s, uint16_t code, const char *why)
 {
 	switch (code) {
 	case WS_CLOSE_UNSUPPORTED:
@@ -158,12 +158,12 @@ ws_fail(struct ws_session *s, uint16_t code, const char *why)
 	}
 	fh_log(LOG_WARNING, "listener %s: websocket %s: %s, closing with %u",
 	    s->set ? s->set->listener : "?", s->peer, why, code);
-	ws_send_close(s, code);
-	ws_notify(s, BEV_EVENT_ERROR);
+	transport_send_close(s, code);
+	transport_notify(s, BEV_EVENT_ERROR);
 }
 
 static const char *
-ws_error_text(uint16_t code)
+transport_error_text(uint16_t code)
 {
 	switch (code) {
 	case WS_CLOSE_TOO_BIG:
@@ -176,10 +176,10 @@ ws_error_text(uint16_t code)
 }
 
 static enum bufferevent_filter_result
-ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
-    enum bufferevent_flush_mode mode, void *arg)
+transport_input_filter(struct evbuffer *src, struct evbuffer *dst,
+    ev_ssize_t lim, enum bufferevent_flush_mode mode, void *arg)
 {
-	struct ws_session	*s = arg;
+	struct transport_session	*s = arg;
 	struct evbuffer_iovec	 v;
 	struct ws_decoded	 res;
 	bool			 produced = false;
@@ -189,7 +189,7 @@ ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	 * for bytes it left behind until more arrive. */
 	(void)lim;
 	(void)mode;
-	if (s->raw) {
+	if (s->framing == TRANSPORT_PLAIN) {
 		if (evbuffer_get_length(src) == 0)
 			return BEV_NEED_MORE;
 		evbuffer_add_buffer(dst, src);
@@ -198,31 +198,32 @@ ws_input_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	while (!s->close_sent && evbuffer_get_length(src) > 0) {
 		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
 			break;
-		n = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len, ws_scratch,
-		    sizeof ws_scratch, &res);
+		n = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len,
+		    transport_scratch, sizeof transport_scratch, &res);
 		evbuffer_drain(src, n);
 		if (res.data_len > 0) {
 			if (res.data_opcode != WS_OP_BINARY) {
-				ws_fail(s, WS_CLOSE_UNSUPPORTED,
+				transport_fail(s, WS_CLOSE_UNSUPPORTED,
 				    "text frame (MQTT needs binary)");
 				break;
 			}
-			evbuffer_add(dst, ws_scratch, res.data_len);
+			evbuffer_add(dst, transport_scratch, res.data_len);
 			s->c->bytes_in += res.data_len;
 			produced = true;
 		}
 		switch (res.ev) {
 		case WS_EV_PING:
 			s->c->pings++;
-			ws_send_control(s, WS_OP_PONG, res.ctl, res.ctl_len);
+			transport_send_control(s, WS_OP_PONG, res.ctl,
+			    res.ctl_len);
 			break;
 		case WS_EV_CLOSE:
 			s->c->closes++;
-			ws_send_close(s, res.close_code);
-			ws_notify(s, BEV_EVENT_EOF);
+			transport_send_close(s, res.close_code);
+			transport_notify(s, BEV_EVENT_EOF);
 			break;
 		case WS_EV_ERROR:
-			ws_fail(s, res.close_code, ws_error_text(
+			transport_fail(s, res.close_code, transport_error_text(
 			    res.close_code));
 			break;
 		default:
@@ -239,35 +240,35 @@ out:
 
 /*
  * How much of src goes into the next frame: small amounts whole, else
- * whole chains up to WS_FRAME_OUT, so that the broker's (often shared,
+ * whole chains up to TRANSPORT_FRAME_OUT, so that the broker's (often shared,
  * by-reference) chains move without a copy. Only a single chain larger
- * than WS_FRAME_OUT is split.
+ * than TRANSPORT_FRAME_OUT is split.
  */
 static size_t
-ws_frame_size(struct evbuffer *src, size_t len)
+transport_frame_size(struct evbuffer *src, size_t len)
 {
 	struct evbuffer_iovec	v[16];
 	size_t			n = 0;
 	int			i, nv;
 
-	if (len <= WS_COPY_MAX)
+	if (len <= TRANSPORT_COPY_MAX)
 		return len;
 	nv = evbuffer_peek(src, -1, NULL, v, 16);
 	for (i = 0; i < nv && i < 16; i++) {
-		if (n + v[i].iov_len > WS_FRAME_OUT)
+		if (n + v[i].iov_len > TRANSPORT_FRAME_OUT)
 			break;
 		n += v[i].iov_len;
 	}
 	if (n == 0)
-		n = WS_FRAME_OUT;
+		n = TRANSPORT_FRAME_OUT;
 	return n;
 }
 
 static enum bufferevent_filter_result
-ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
-    enum bufferevent_flush_mode mode, void *arg)
+transport_output_filter(struct evbuffer *src, struct evbuffer *dst,
+    ev_ssize_t lim, enum bufferevent_flush_mode mode, void *arg)
 {
-	struct ws_session	*s = arg;
+	struct transport_session	*s = arg;
 	uint8_t			 hdr[WS_HEADER_MAX];
 	size_t			 len, n, hl, written = 0;
 
@@ -280,28 +281,29 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	while ((len = evbuffer_get_length(src)) > 0) {
 		if (lim >= 0 && written >= (size_t)lim)
 			break;		/* the socket has enough queued */
-		n = ws_frame_size(src, len);
-		if (s->raw) {
-			if (n <= WS_COPY_MAX) {
-				evbuffer_remove(src, ws_out, n);
-				evbuffer_expand(dst, WS_COPY_MAX +
+		n = transport_frame_size(src, len);
+		if (s->framing == TRANSPORT_PLAIN) {
+			if (n <= TRANSPORT_COPY_MAX) {
+				evbuffer_remove(src, transport_out, n);
+				evbuffer_expand(dst, TRANSPORT_COPY_MAX +
 				    WS_HEADER_MAX);
-				evbuffer_add(dst, ws_out, n);
+				evbuffer_add(dst, transport_out, n);
 			} else
 				evbuffer_remove_buffer(src, dst, n);
 			written += n;
 			continue;
 		}
-		if (n <= WS_COPY_MAX) {
+		if (n <= TRANSPORT_COPY_MAX) {
 			/* Small frames are copied whole, so that they
 			 * coalesce in dst: one write, one TLS record for
 			 * many MQTT packets instead of two per packet. */
-			hl = ws_frame_write_header(ws_out, true, WS_OP_BINARY,
-			    n, NULL);
-			evbuffer_remove(src, ws_out + hl, n);
+			hl = ws_frame_write_header(transport_out, true,
+			    WS_OP_BINARY, n, NULL);
+			evbuffer_remove(src, transport_out + hl, n);
 			/* Big chains: TLS writes a record per chain. */
-			evbuffer_expand(dst, WS_COPY_MAX + WS_HEADER_MAX);
-			evbuffer_add(dst, ws_out, hl + n);
+			evbuffer_expand(dst,
+			    TRANSPORT_COPY_MAX + WS_HEADER_MAX);
+			evbuffer_add(dst, transport_out, hl + n);
 		} else {
 			hl = ws_frame_write_header(hdr, true, WS_OP_BINARY, n,
 			    NULL);
@@ -322,7 +324,7 @@ ws_output_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
  * the peer reads it.
  */
 static void
-ws_closing_check(struct ws_session *s)
+transport_closing_check(struct transport_session *s)
 {
 	evutil_socket_t	fd;
 
@@ -335,7 +337,7 @@ ws_closing_check(struct ws_session *s)
 }
 
 static void
-ws_closing_read_cb(struct bufferevent *under, void *arg)
+transport_closing_read_cb(struct bufferevent *under, void *arg)
 {
 	(void)arg;
 	evbuffer_drain(bufferevent_get_input(under),
@@ -343,62 +345,62 @@ ws_closing_read_cb(struct bufferevent *under, void *arg)
 }
 
 static void
-ws_closing_write_cb(struct bufferevent *under, void *arg)
+transport_closing_write_cb(struct bufferevent *under, void *arg)
 {
 	(void)under;
-	ws_closing_check(arg);
+	transport_closing_check(arg);
 }
 
 static void
-ws_closing_event_cb(struct bufferevent *under, short what, void *arg)
+transport_closing_event_cb(struct bufferevent *under, short what, void *arg)
 {
 	(void)under;
 	(void)what;
-	ws_session_free(arg);
+	transport_session_free(arg);
 }
 
 /* The broker freed its filter: close politely, then free the socket. */
 static void
-ws_free_ctx(void *arg)
+transport_free_ctx(void *arg)
 {
-	struct ws_session	*s = arg;
-	struct timeval		 tv = { WS_LINGER_SEC, 0 };
+	struct transport_session	*s = arg;
+	struct timeval		 tv = { TRANSPORT_LINGER_SEC, 0 };
 
 	s->bev = NULL;
 	if (s->set == NULL) {
-		ws_session_free(s);
+		transport_session_free(s);
 		return;
 	}
 	s->closing = true;
-	if (!s->raw)
-		ws_send_close(s, WS_CLOSE_NORMAL);
+	if (s->framing == TRANSPORT_WEBSOCKET)
+		transport_send_close(s, WS_CLOSE_NORMAL);
 	bufferevent_setwatermark(s->under, EV_WRITE, 0, 0);
-	bufferevent_setcb(s->under, ws_closing_read_cb, ws_closing_write_cb,
-	    ws_closing_event_cb, s);
+	bufferevent_setcb(s->under, transport_closing_read_cb,
+	    transport_closing_write_cb, transport_closing_event_cb, s);
 	bufferevent_set_timeouts(s->under, &tv, &tv);
 	bufferevent_enable(s->under, EV_READ | EV_WRITE);
-	ws_closing_check(s);
+	transport_closing_check(s);
 }
 
 struct bufferevent *
-ws_wrap(struct ws_set *set, struct bufferevent *under,
-    const struct ws_opts *o, const char *peer)
+transport_wrap(struct transport_set *set, struct bufferevent *under,
+    const struct transport_opts *o, const char *peer)
 {
-	struct ws_session	*s = fh_xcalloc(1, sizeof *s);
+	struct transport_session	*s = fh_xcalloc(1, sizeof *s);
 
 	s->set = set;
 	s->c = &set->c;
 	s->under = under;
 	s->peer = fh_xstrdup(peer);
-	s->raw = o->raw;
+	s->framing = o->framing;
 	ws_decoder_init(&s->dec, o->max_frame, o->max_message);
-	bufferevent_setwatermark(under, EV_WRITE, WS_UNDER_LOW,
-	    WS_UNDER_WMARK);
-	s->bev = bufferevent_filter_new(under, ws_input_filter,
-	    ws_output_filter, 0, ws_free_ctx, s);
+	bufferevent_setwatermark(under, EV_WRITE, TRANSPORT_UNDER_LOW,
+	    TRANSPORT_UNDER_WMARK);
+	s->bev = bufferevent_filter_new(under, transport_input_filter,
+	    transport_output_filter, 0, transport_free_ctx, s);
 	if (s->bev == NULL) {
 		s->set = NULL;
-		ws_session_free(s);
+		transport_session_free(s);
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&set->live, s, entry);
