@@ -233,6 +233,28 @@ def test_page_loads_in_chromium():
         shot(p, "01-loaded")
 
 
+def test_browser_revalidates():
+    """Chromium keeps the files and revalidates them on reload: 304s, and
+    the page still runs."""
+    with daemon() as d, browser(d) as p:
+        base = "http://127.0.0.1:%d/" % d.ports["ws"]
+        p.forget_requests()
+        n = len(p.events)
+        p.call("Page.reload")
+        p.wait_event("Page.loadEventFired", start=n)
+        p.wait_js("document.getElementById('conn').textContent"
+                  ".startsWith('connected: ')", what="connected again")
+        files = [base + f for f in ("", "static/app.js", "static/mqtt.js",
+                                    "static/style.css")]
+        deadline = time.time() + 10
+        while not all(u in p.wire_status() for u in files):
+            check(time.time() < deadline, "not reloaded: %r"
+                  % p.wire_status())
+            p.pump(0.1)
+        check(all(p.wire_status()[u] == 304 for u in files),
+              p.wire_status())
+
+
 def test_events_from_source_and_publisher():
     """An ansible event (POST to the source) and events of an
     authenticated MQTT publisher appear, newest first, coloured and

@@ -127,6 +127,8 @@ class Page:
         self.next_id = 0
         self.events = []
         self.responses = {}     # url -> Network.responseReceived params
+        self._urls = {}         # requestId -> url
+        self._wire = {}         # requestId -> status on the wire
         self.call("Runtime.enable")
         self.call("Log.enable")
         self.call("Network.enable")
@@ -151,9 +153,24 @@ class Page:
 
     def _event(self, m):
         self.events.append(m)
-        if m["method"] == "Network.responseReceived":
-            r = m["params"]["response"]
-            self.responses[r["url"]] = r
+        p = m["params"]
+        if m["method"] == "Network.requestWillBeSent":
+            self._urls[p["requestId"]] = p["request"]["url"]
+        elif m["method"] == "Network.responseReceived":
+            self.responses[p["response"]["url"]] = p["response"]
+        elif m["method"] == "Network.responseReceivedExtraInfo":
+            self._wire[p["requestId"]] = p["statusCode"]
+
+    def wire_status(self):
+        """url -> the status on the wire of its last request: a 304 is
+        reported by responseReceived as the cached 200. (The extra info
+        may come before or after the request's other events.)"""
+        return {self._urls[i]: st for i, st in self._wire.items()
+                if i in self._urls}
+
+    def forget_requests(self):
+        self._urls.clear()
+        self._wire.clear()
 
     def call(self, method, timeout=30, **params):
         self.next_id += 1
