@@ -398,11 +398,10 @@ bridge_conf_section(struct bridge *b, const struct fh_section *sec,
 	    strcmp(bs.mqtt_version, "mqttv311") == 0)
 		c.version = MQTT_PROTO_311;
 	else if (strcmp(bs.mqtt_version, "5") == 0 ||
-	    strcmp(bs.mqtt_version, "mqttv50") == 0) {
-		bridge_error(errstr, sec, "mqtt_version", "mqtt_version 5 is "
-		    "not supported by bridges yet: use 311");
-		goto out;
-	} else {
+	    strcmp(bs.mqtt_version, "5.0") == 0 ||
+	    strcmp(bs.mqtt_version, "mqttv50") == 0)
+		c.version = MQTT_PROTO_5;
+	else {
 		bridge_error(errstr, sec, "mqtt_version", "bad mqtt_version "
 		    "'%s': expected 311 or 5", bs.mqtt_version);
 		goto out;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -97,6 +98,9 @@ struct link_counters {
 	uint64_t	refused;
 	uint64_t	subscribe_failures;
 	uint64_t	restored;
+	uint64_t	rejected;	/* 5.0: PUBACK/PUBREC reason >= 0x80 */
+	uint64_t	expired;	/* 5.0: message expiry passed */
+	uint64_t	too_large;	/* over the remote's maximum packet */
 };
 
 struct link {
@@ -126,6 +130,13 @@ struct link {
 	uint16_t		 sub_mid;
 	bool			 overflowing;
 	uint64_t		 overflow_dropped;
+
+	/* What the remote's CONNACK allows (5.0; 3.1.1: everything). */
+	int			 send_max;	/* in flight: min(max_inflight,
+						 * receive maximum) */
+	uint8_t			 max_qos;
+	bool			 retain_ok;
+	uint32_t		 remote_max_packet;	/* 0: no limit */
 
 	uint16_t		*in_qos2;	/* remote's QoS 2 ids, PUBREC'd */
 	size_t			 nin_qos2, capin_qos2;
@@ -214,6 +225,13 @@ static const struct fh_state_migration link_db_steps[] = {
 	  "  state INTEGER NOT NULL DEFAULT 0);"
 	  "CREATE INDEX bridge_queue_order ON bridge_queue (bridge, id);",
 	  NULL },
+	/* MQTT 5: the properties that travel with the message, and its
+	 * expiry (wall-clock microseconds, 0: never) */
+	{ "ALTER TABLE bridge_queue ADD COLUMN props BLOB NOT NULL "
+	  "DEFAULT x'';"
+	  "ALTER TABLE bridge_queue ADD COLUMN expiry INTEGER NOT NULL "
+	  "DEFAULT 0;",
+	  NULL },
 };
 
 static const struct fh_state_module link_db_module = {
@@ -234,15 +252,15 @@ link_db_open(struct fh_state *st, char **errstr)
 	db = fh_xcalloc(1, sizeof *db);
 	db->st = st;
 	if ((db->ins = fh_state_prepare(st, "INSERT INTO bridge_queue "
-	    "(bridge, topic, payload, qos, retain) VALUES (?, ?, ?, ?, ?)",
-	    errstr)) == NULL ||
+	    "(bridge, topic, payload, qos, retain, props, expiry) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)", errstr)) == NULL ||
 	    (db->del = fh_state_prepare(st, "DELETE FROM bridge_queue "
 	    "WHERE id = ?", errstr)) == NULL ||
 	    (db->upd = fh_state_prepare(st, "UPDATE bridge_queue SET "
 	    "mid = ?, state = ? WHERE id = ?", errstr)) == NULL ||
 	    (db->sel = fh_state_prepare(st, "SELECT id, topic, payload, qos, "
-	    "retain, mid, state FROM bridge_queue WHERE bridge = ? "
-	    "ORDER BY id", errstr)) == NULL) {
+	    "retain, mid, state, props, expiry FROM bridge_queue "
+	    "WHERE bridge = ? ORDER BY id", errstr)) == NULL) {
 		link_db_close(db);
 		return NULL;
 	}
@@ -303,8 +321,9 @@ link_db_insert(struct link *l, struct link_msg *m)
 {
 	struct link_db	*db = l->db;
 	sqlite3_stmt	*s = db->ins;
-	size_t		 plen;
+	size_t		 plen, prlen;
 	const uint8_t	*p = fh_event_payload(m->ev, &plen);
+	const uint8_t	*pr = fh_event_props(m->ev, &prlen);
 
 	if (fh_state_stage(db->st) != 0)
 		return;
@@ -314,7 +333,10 @@ link_db_insert(struct link *l, struct link_msg *m)
 	    SQLITE_STATIC) != SQLITE_OK ||
 	    fh_state_bind_blob(s, 3, p, plen) != SQLITE_OK ||
 	    sqlite3_bind_int(s, 4, m->qos) != SQLITE_OK ||
-	    sqlite3_bind_int(s, 5, m->retain) != SQLITE_OK) {
+	    sqlite3_bind_int(s, 5, m->retain) != SQLITE_OK ||
+	    fh_state_bind_blob(s, 6, pr, pr ? prlen : 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 7, fh_event_expiry_us(m->ev)) !=
+	    SQLITE_OK) {
 		fh_state_fail(db->st, "bridge queue insert",
 		    sqlite3_errcode(fh_state_db(db->st)));
 		sqlite3_reset(s);
@@ -440,6 +462,10 @@ link_restore_rows(struct link *l)
 			continue;
 		ev = fh_event_create_raw(topic, sqlite3_column_blob(s, 2),
 		    (size_t)sqlite3_column_bytes(s, 2));
+		if (sqlite3_column_bytes(s, 7) > 0)
+			fh_event_set_props(ev, sqlite3_column_blob(s, 7),
+			    (size_t)sqlite3_column_bytes(s, 7));
+		fh_event_set_expiry_us(ev, sqlite3_column_int64(s, 8));
 		m = link_msg_create(ev, fh_xstrdup(topic), strlen(topic),
 		    (uint8_t)(sqlite3_column_int(s, 3) & 3),
 		    sqlite3_column_int(s, 4) != 0);
@@ -475,20 +501,35 @@ link_send_ack(struct link *l, uint8_t type, uint16_t id)
 	link_write(l, buf, mqtt_encode_ack(buf, sizeof buf, type, id));
 }
 
+static size_t
+link_publish_head(struct link *l, uint8_t *out, size_t cap, bool dup,
+    uint8_t qos, bool retain, const char *topic, size_t topic_len,
+    uint16_t mid, const uint8_t *props, size_t prlen, size_t plen)
+{
+	if (l->c.version == MQTT_PROTO_5)
+		return mqtt_encode_publish_head5(out, cap, dup, qos, retain,
+		    (const uint8_t *)topic, topic_len, mid, props, prlen,
+		    plen);
+	return mqtt_encode_publish_head(out, cap, dup, qos, retain,
+	    (const uint8_t *)topic, topic_len, mid, plen);
+}
+
 static void
 link_send_publish(struct link *l, const char *topic, size_t topic_len,
     const uint8_t *payload, size_t plen, uint8_t qos, bool retain,
-    uint16_t mid, bool dup)
+    uint16_t mid, bool dup, const uint8_t *props, size_t prlen)
 {
 	uint8_t	 buf[512], *h = buf;
 	size_t	 n;
 
-	n = mqtt_encode_publish_head(buf, sizeof buf, dup, qos, retain,
-	    (const uint8_t *)topic, topic_len, mid, plen);
+	if (!l->retain_ok)
+		retain = false;
+	n = link_publish_head(l, buf, sizeof buf, dup, qos, retain, topic,
+	    topic_len, mid, props, prlen, plen);
 	if (n > sizeof buf) {
 		h = fh_xmalloc(n);
-		mqtt_encode_publish_head(h, n, dup, qos, retain,
-		    (const uint8_t *)topic, topic_len, mid, plen);
+		link_publish_head(l, h, n, dup, qos, retain, topic, topic_len,
+		    mid, props, prlen, plen);
 	}
 	link_write(l, h, n);
 	if (plen > 0)
@@ -529,22 +570,82 @@ link_new_mid(struct link *l)
 	return 1;	/* cannot happen: max_inflight <= 65535 */
 }
 
+/*
+ * The 5.0 properties of m on the wire: the event's (the per-hop ones are
+ * not in it) and what is left of its message expiry. 0 when it expired.
+ */
+static int
+link_msg_props(struct link *l, struct link_msg *m, uint8_t **out,
+    size_t *len)
+{
+	const uint8_t	*pr;
+	size_t		 prlen = 0, n;
+	int64_t		 exp = fh_event_expiry_us(m->ev), left;
+	struct mqtt_prop prop;
+	struct timeval	 now;
+
+	*out = NULL;
+	*len = 0;
+	if (l->c.version != MQTT_PROTO_5)
+		return 1;
+	pr = fh_event_props(m->ev, &prlen);
+	if (pr == NULL)
+		prlen = 0;
+	memset(&prop, 0, sizeof prop);
+	if (exp != 0) {
+		gettimeofday(&now, NULL);
+		left = exp - ((int64_t)now.tv_sec * 1000000 + now.tv_usec);
+		if (left <= 0)
+			return 0;
+		prop.id = MQTT_PROP_MESSAGE_EXPIRY;
+		prop.num = (uint32_t)((left + 999999) / 1000000);
+	}
+	n = exp != 0 ? mqtt_props_write(NULL, 0, &prop, 1) : 0;
+	*out = fh_xmalloc(prlen + n + 1);
+	if (prlen > 0)
+		memcpy(*out, pr, prlen);
+	if (n > 0)
+		mqtt_props_write(*out + prlen, n, &prop, 1);
+	*len = prlen + n;
+	return 1;
+}
+
 static void
 link_send_msg(struct link *l, struct link_msg *m, bool resend)
 {
-	size_t		 plen;
+	size_t		 plen, prlen;
 	const uint8_t	*p = fh_event_payload(m->ev, &plen);
+	uint8_t		*props, qos = m->qos;
+	int		 alive = link_msg_props(l, m, &props, &prlen);
 
-	if (m->qos == 0) {
-		link_send_publish(l, m->topic, m->topic_len, p, plen, 0,
-		    m->retain, 0, false);
+	if (!alive || (l->remote_max_packet != 0 &&
+	    m->topic_len + plen + prlen + 16 > l->remote_max_packet)) {
+		/* expired, or more than the remote takes: it never goes */
+		if (!alive)
+			l->n.expired++;
+		else
+			l->n.too_large++;
+		free(props);
+		link_db_delete(l, m);
 		link_msg_remove(l, m);
 		return;
 	}
+	if (qos > l->max_qos)	/* the remote's Maximum QoS */
+		qos = l->max_qos;
+	if (qos == 0) {
+		link_send_publish(l, m->topic, m->topic_len, p, plen, 0,
+		    m->retain, 0, false, props, prlen);
+		free(props);
+		link_db_delete(l, m);
+		link_msg_remove(l, m);
+		return;
+	}
+	m->qos = qos;
 	l->inflight++;
 	if (resend && m->state == MSG_RELEASED) {
 		link_send_ack(l, MQTT_PUBREL, m->mid);
 		l->n.resent++;
+		free(props);
 		return;
 	}
 	if (!resend || m->mid == 0)
@@ -552,7 +653,8 @@ link_send_msg(struct link *l, struct link_msg *m, bool resend)
 	else
 		l->n.resent++;
 	link_send_publish(l, m->topic, m->topic_len, p, plen, m->qos,
-	    m->retain, m->mid, resend);
+	    m->retain, m->mid, resend, props, prlen);
+	free(props);
 	if (m->state != MSG_SENT) {
 		m->state = MSG_SENT;
 		/* QoS 2 must come back with the same id after a restart */
@@ -573,7 +675,7 @@ link_pump(struct link *l)
 	out = bufferevent_get_output(l->bev);
 	while ((m = l->next) != NULL &&
 	    evbuffer_get_length(out) < LINK_HIWAT) {
-		if (m->qos > 0 && l->inflight >= l->c.max_inflight)
+		if (m->qos > 0 && l->inflight >= l->send_max)
 			break;
 		l->next = TAILQ_NEXT(m, entry);
 		link_send_msg(l, m, false);
@@ -600,11 +702,27 @@ static void
 link_send_connect(struct link *l)
 {
 	struct mqtt_connect	 c;
-	uint8_t			*buf;
+	struct mqtt_props	 pr;
+	uint8_t			*buf, props[32];
 	size_t			 n;
 
 	memset(&c, 0, sizeof c);
-	c.level = (uint8_t)(l->c.version | (l->c.try_private ? 0x80 : 0));
+	if (l->c.version == MQTT_PROTO_5) {
+		/* No Local does what the bridge bit did; a session that is
+		 * kept must say for how long [MQTT-3.1.2-23] */
+		c.level = MQTT_PROTO_5;
+		memset(&pr, 0, sizeof pr);
+		pr.present = MQTT_PROP_BIT(MQTT_PROP_MAXIMUM_PACKET_SIZE);
+		pr.maximum_packet_size = (uint32_t)l->c.max_packet_size;
+		if (!l->c.clean_session) {
+			pr.present |= MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY);
+			pr.session_expiry = UINT32_MAX;
+		}
+		c.props.raw.p = props;
+		c.props.raw.len = mqtt_props_encode(props, sizeof props, &pr);
+	} else
+		c.level = (uint8_t)(l->c.version |
+		    (l->c.try_private ? 0x80 : 0));
 	c.clean = l->c.clean_session;
 	c.keepalive = (uint16_t)(l->c.keepalive_ms / 1000);
 	c.client_id.p = (const uint8_t *)l->c.client_id;
@@ -653,6 +771,10 @@ link_send_subscribe(struct link *l)
 		    (const uint8_t *)l->c.topics[i].remote_filter;
 		t[s.ntopics].filter.len = strlen(l->c.topics[i].remote_filter);
 		t[s.ntopics].qos = (uint8_t)l->c.topics[i].qos;
+		/* 5.0: what we publish never comes back [MQTT-3.8.3-3], and
+		 * retained stays retained, as Mosquitto does for bridges */
+		t[s.ntopics].no_local = true;
+		t[s.ntopics].retain_as_published = true;
 		s.ntopics++;
 	}
 	if (s.ntopics == 0) {
@@ -773,9 +895,42 @@ link_ping_cb(evutil_socket_t fd, short what, void *arg)
 	    MQTT_PINGREQ));
 }
 
-static const char *
-link_connack_text(uint8_t rc)
+/* ": <reason string>" of a 5.0 packet, or "". */
+static void
+link_reason_string(const struct mqtt_props *p, char *buf, size_t len)
 {
+	if (!mqtt_props_has(p, MQTT_PROP_REASON_STRING))
+		return;
+	snprintf(buf, len, ": %.*s", (int)(p->reason_string.len > 120 ? 120 :
+	    p->reason_string.len), (const char *)p->reason_string.p);
+}
+
+static const char *
+link_connack_text(struct link *l, uint8_t rc)
+{
+	if (l->c.version == MQTT_PROTO_5) {
+		switch (rc) {
+		case MQTT_RC_UNSUPPORTED_VERSION:
+			return "unsupported protocol version";
+		case MQTT_RC_CLIENT_ID_INVALID:
+			return "client identifier not valid";
+		case MQTT_RC_BAD_CREDENTIALS:
+			return "bad user name or password";
+		case MQTT_RC_NOT_AUTHORIZED:
+			return "not authorized";
+		case MQTT_RC_SERVER_UNAVAILABLE:
+			return "server unavailable";
+		case MQTT_RC_SERVER_BUSY:
+			return "server busy";
+		case MQTT_RC_BANNED:
+			return "banned";
+		case MQTT_RC_USE_ANOTHER_SERVER:
+		case MQTT_RC_SERVER_MOVED:
+			return "use another server";
+		default:
+			return "refused";
+		}
+	}
 	switch (rc) {
 	case MQTT_CONNACK_PROTOCOL:
 		return "unacceptable protocol version";
@@ -792,8 +947,31 @@ link_connack_text(uint8_t rc)
 	}
 }
 
+/* 5.0 CONNACK properties: the limits the remote sets for us. */
 static void
-link_up(struct link *l, bool session_present)
+link_limits(struct link *l, const struct mqtt_connack *ca)
+{
+	const struct mqtt_props	*p = &ca->props;
+
+	l->send_max = l->c.max_inflight;
+	l->max_qos = 2;
+	l->retain_ok = true;
+	l->remote_max_packet = 0;
+	if (l->c.version != MQTT_PROTO_5)
+		return;
+	if (mqtt_props_has(p, MQTT_PROP_RECEIVE_MAXIMUM) &&
+	    p->receive_maximum < l->send_max)
+		l->send_max = p->receive_maximum;
+	if (mqtt_props_has(p, MQTT_PROP_MAXIMUM_QOS))
+		l->max_qos = p->maximum_qos;
+	if (mqtt_props_has(p, MQTT_PROP_RETAIN_AVAILABLE))
+		l->retain_ok = p->retain_available != 0;
+	if (mqtt_props_has(p, MQTT_PROP_MAXIMUM_PACKET_SIZE))
+		l->remote_max_packet = p->maximum_packet_size;
+}
+
+static void
+link_up(struct link *l, bool session_present, long ka)
 {
 	struct link_addr	*a = &l->c.addrs[l->addr];
 	struct link_msg		*m, *nm;
@@ -808,12 +986,12 @@ link_up(struct link *l, bool session_present)
 		free(l->addr_err[i]);
 		l->addr_err[i] = NULL;
 	}
-	if (l->c.keepalive_ms > 0) {
-		tv.tv_sec = l->c.keepalive_ms * 3 / 2 / 1000;
-		tv.tv_usec = (l->c.keepalive_ms * 3 / 2 % 1000) * 1000;
+	if (ka > 0) {
+		tv.tv_sec = ka * 3 / 2 / 1000;
+		tv.tv_usec = (ka * 3 / 2 % 1000) * 1000;
 		bufferevent_set_timeouts(l->bev, &tv, NULL);
-		tv.tv_sec = l->c.keepalive_ms / 1000;
-		tv.tv_usec = (l->c.keepalive_ms % 1000) * 1000;
+		tv.tv_sec = ka / 1000;
+		tv.tv_usec = (ka % 1000) * 1000;
 		event_add(l->ping_ev, &tv);
 	} else
 		bufferevent_set_timeouts(l->bev, NULL, NULL);
@@ -852,9 +1030,37 @@ link_up(struct link *l, bool session_present)
 	if (l->c.notifications)
 		link_send_publish(l, l->c.notification_topic,
 		    strlen(l->c.notification_topic), (const uint8_t *)"1", 1,
-		    0, true, 0, false);
+		    0, true, 0, false, NULL, 0);
 	link_local_state(l, "1");
 	link_pump(l);
+}
+
+/* 5.0: the properties travel on; the per-hop ones and message expiry
+ * (which becomes the event's deadline) do not. */
+static void
+link_in_props(struct fh_event *ev, const struct mqtt_props *pr)
+{
+	uint8_t		*buf;
+	size_t		 n;
+	struct timeval	 now;
+	uint64_t	 drop = MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS) |
+			    MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID) |
+			    MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+
+	if (pr->raw.len > 0) {
+		n = mqtt_props_filter(NULL, 0, &pr->raw, drop);
+		buf = fh_xmalloc(n + 1);
+		mqtt_props_filter(buf, n, &pr->raw, drop);
+		fh_event_set_props(ev, buf, n);
+		free(buf);
+	}
+	if (mqtt_props_has(pr, MQTT_PROP_MESSAGE_EXPIRY)) {
+		gettimeofday(&now, NULL);
+		fh_event_set_expiry_us(ev, ((int64_t)now.tv_sec +
+		    pr->message_expiry) * 1000000 + now.tv_usec);
+	}
+	if (mqtt_props_has(pr, MQTT_PROP_PAYLOAD_FORMAT))
+		fh_event_set_payload_format(ev, pr->payload_format);
 }
 
 static void
@@ -875,6 +1081,12 @@ link_in_publish(struct link *l, const struct mqtt_publish *p)
 			link_send_ack(l, MQTT_PUBREC, p->id);
 			return;
 		}
+	}
+	if (p->topic.len == 0) {
+		/* a topic alias, which our CONNECT never allowed */
+		l->n.bad_packets++;
+		link_fail(l, "protocol error: PUBLISH with a topic alias");
+		return;
 	}
 	topic = fh_xstrndup((const char *)p->topic.p, p->topic.len);
 	for (i = 0; i < l->c.ntopics; i++) {
@@ -909,6 +1121,8 @@ link_in_publish(struct link *l, const struct mqtt_publish *p)
 	}
 	ev = fh_event_create_raw(local, p->payload.p, p->payload.len);
 	free(local);
+	if (l->c.version == MQTT_PROTO_5)
+		link_in_props(ev, &p->props);
 	fh_event_set_qos(ev, p->qos);
 	fh_event_set_retain(ev, p->retain);
 	fh_event_set_origin(ev, l->origin);	/* never sent back out */
@@ -943,6 +1157,16 @@ link_find_sent(struct link *l, uint16_t mid, uint8_t qos)
 }
 
 static void
+link_rejected(struct link *l, struct link_msg *m, uint8_t reason)
+{
+	l->n.rejected++;
+	fh_log(l->n.rejected == 1 ? LOG_WARNING : LOG_DEBUG, "bridge %s: "
+	    "the remote refused a message to '%s' (reason 0x%02x)%s",
+	    l->c.name, m->topic, reason, l->n.rejected == 1 ?
+	    "; later refusals are counted (rejected)" : "");
+}
+
+static void
 link_acked(struct link *l, struct link_msg *m)
 {
 	l->inflight--;
@@ -956,6 +1180,7 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 {
 	struct link_msg	*m;
 	size_t		 i;
+	long		 ka;
 
 	if (l->state == LINK_CONNACK) {
 		if (pkt->type != MQTT_CONNACK) {
@@ -965,14 +1190,24 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 			return;
 		}
 		if (pkt->u.connack.rc != MQTT_CONNACK_ACCEPTED) {
+			char	rs[160] = "";
+
 			l->n.refused++;
-			link_fail(l, "refused by the remote: %s (code %d)",
-			    link_connack_text(pkt->u.connack.rc),
-			    pkt->u.connack.rc);
+			link_reason_string(&pkt->u.connack.props, rs,
+			    sizeof rs);
+			link_fail(l, "refused by the remote: %s (code %d)%s",
+			    link_connack_text(l, pkt->u.connack.rc),
+			    pkt->u.connack.rc, rs);
 			return;
 		}
+		ka = l->c.keepalive_ms;
+		if (l->c.version == MQTT_PROTO_5 &&
+		    mqtt_props_has(&pkt->u.connack.props,
+		    MQTT_PROP_SERVER_KEEPALIVE))
+			ka = pkt->u.connack.props.server_keepalive * 1000L;
+		link_limits(l, &pkt->u.connack);
 		link_up(l, pkt->u.connack.session_present &&
-		    !l->c.clean_session);
+		    !l->c.clean_session, ka);
 		return;
 	}
 	switch (pkt->type) {
@@ -980,10 +1215,21 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 		link_in_publish(l, &pkt->u.publish);
 		break;
 	case MQTT_PUBACK:
-		if ((m = link_find_sent(l, pkt->u.ack.id, 1)) != NULL)
+		if ((m = link_find_sent(l, pkt->u.ack.id, 1)) != NULL) {
+			if (pkt->u.ack.reason >= 0x80)
+				link_rejected(l, m, pkt->u.ack.reason);
 			link_acked(l, m);
+		}
 		break;
 	case MQTT_PUBREC:
+		if (pkt->u.ack.reason >= 0x80) {
+			/* 5.0: refused; the exchange ends here */
+			if ((m = link_find_sent(l, pkt->u.ack.id, 2)) != NULL) {
+				link_rejected(l, m, pkt->u.ack.reason);
+				link_acked(l, m);
+			}
+			break;
+		}
 		if ((m = link_find_sent(l, pkt->u.ack.id, 2)) == NULL) {
 			/* not ours (any more): let the remote finish */
 			link_send_ack(l, MQTT_PUBREL, pkt->u.ack.id);
@@ -1013,7 +1259,7 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 			break;
 		l->sub_mid = 0;
 		for (i = 0; i < pkt->u.suback.ncodes; i++) {
-			if (pkt->u.suback.codes[i] != MQTT_SUBACK_FAILURE)
+			if (pkt->u.suback.codes[i] < 0x80)
 				continue;
 			l->n.subscribe_failures++;
 			fh_log(LOG_WARNING, "bridge %s: the remote refused a "
@@ -1024,6 +1270,16 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 	case MQTT_UNSUBACK:
 	case MQTT_PINGRESP:
 		break;
+	case MQTT_DISCONNECT:	/* 5.0: the remote says why */
+		if (l->c.version == MQTT_PROTO_5) {
+			char	rs[160] = "";
+
+			link_reason_string(&pkt->u.ack.props, rs, sizeof rs);
+			link_fail(l, "disconnected by the remote (reason "
+			    "0x%02x)%s", pkt->u.ack.reason, rs);
+			return;
+		}
+		/* FALLTHROUGH */
 	default:
 		l->n.bad_packets++;
 		link_fail(l, "protocol error: unexpected packet type %d from "
@@ -1420,7 +1676,7 @@ link_name(const struct link *l)
 void
 link_publish(struct link *l, struct fh_event *ev)
 {
-	const struct link_topic	*t;
+	const struct link_topic	*t = NULL;
 	const char		*topic = fh_event_topic(ev);
 	size_t			 tlen = fh_event_topic_len(ev), i, lp, rp;
 	char			*remote;
@@ -1490,5 +1746,8 @@ link_stats(struct link *l, json_t *out)
 	LINK_STAT("loop_skipped", l->n.skipped_loop);
 	LINK_STAT("subscribe_failures", l->n.subscribe_failures);
 	LINK_STAT("restored", l->n.restored);
+	LINK_STAT("rejected", l->n.rejected);
+	LINK_STAT("expired", l->n.expired);
+	LINK_STAT("too_large", l->n.too_large);
 #undef LINK_STAT
 }

@@ -6,9 +6,11 @@ fail-over to the second address; TLS with a test CA and a client
 certificate; username and password; two firehosed bridged both ways to
 one Mosquitto without any message circulating; config errors."""
 import os
-import subprocess
+import queue
 import tempfile
 import time
+
+import paho.mqtt.client as mqtt
 
 from bridgetest import Mosquitto, Sub, bridge_metric, conf, need_mosquitto, \
     pub, wait_connected
@@ -227,6 +229,91 @@ def test_two_firehosed_both_ways_no_loop():
         remote.close()
 
 
+def v5_client(port, got, topic):
+    from paho.mqtt.packettypes import PacketTypes  # noqa: F401
+    c = mqtt.Client(client_id="", protocol=mqtt.MQTTv5)
+    ready = queue.Queue()
+    c.on_connect = lambda c, u, f, rc, props=None: c.subscribe(topic, 1)
+    c.on_subscribe = lambda c, u, mid, g, props=None: ready.put(g)
+    c.on_message = lambda c, u, m: got.put(m)
+    c.connect("127.0.0.1", port, 60)
+    c.loop_start()
+    ready.get(timeout=10)
+    return c
+
+
+def v5_pub(port, topic, payload, user):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    c = mqtt.Client(client_id="", protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", port, 60)
+    c.loop_start()
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("origin", user)]
+    props.MessageExpiryInterval = 3600
+    c.publish(topic, payload, 1, properties=props).wait_for_publish()
+    c.disconnect()
+    c.loop_stop()
+
+
+def user_props(m):
+    return dict(getattr(m.properties, "UserProperty", []) or [])
+
+
+def test_mqtt5_no_local_and_properties():
+    """mqtt_version = 5 without the Mosquitto bridge flag: No Local keeps
+    our own messages from coming back; user properties and message expiry
+    of a remote message survive the bus (in over one bridge, out over
+    another)."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    with Mosquitto(tmp) as m:
+        rgot = queue.Queue()
+        rc = v5_client(m.port, rgot, "#")
+        with daemon("[bridge up]\naddress = 127.0.0.1:%d\n"
+                    "mqtt_version = 5\ntry_private = false\n"
+                    "topic = \"#\" both 1 local/ remote/\n"
+                    "topic = relayed/# out 1 \"\" back/\n"
+                    "[bridge relay]\naddress = 127.0.0.1:%d\n"
+                    "mqtt_version = 5\n"
+                    "topic = props/# in 1 relayed/ \"\"\n"
+                    % (m.port, m.port)) as d:
+            wait_connected(d)
+            wait_connected(d, "relay")
+            local = Sub(d.port, "local/#")
+            pub(d.port, "local/a", "out5", qos=1)
+            r = rgot.get(timeout=10)
+            check((r.topic, r.payload, r.qos) == ("remote/a", b"out5", 1),
+                  "v5 out: %r" % ((r.topic, r.payload, r.qos),))
+            check(local.get()[:2] == ("local/a", "out5"), "local copy")
+            v5_pub(m.port, "remote/b", "in5", "remote-side")
+            r = rgot.get(timeout=10)	# the remote's own subscriber
+            check(r.topic == "remote/b", "remote copy")
+            check(local.get()[:2] == ("local/b", "in5"), "v5 in")
+            # no echo either way
+            local.none(1.0)
+            try:
+                x = rgot.get(timeout=0.2)
+                raise AssertionError("echo: %s %r" % (x.topic, x.payload))
+            except queue.Empty:
+                pass
+            check(bridge_metric(d, "loop_skipped", "up") == 1,
+                  "the incoming one was not sent back")
+            v5_pub(m.port, "props/x", "with-props", "remote-side")
+            r = rgot.get(timeout=10)
+            check(r.topic == "props/x", "the original")
+            r = rgot.get(timeout=10)
+            check((r.topic, r.payload) == ("back/relayed/props/x",
+                                           b"with-props"),
+                  "relayed: %r" % ((r.topic, r.payload),))
+            check(user_props(r) == {"origin": "remote-side"},
+                  "user property kept: %r" % r.properties)
+            check(0 < getattr(r.properties, "MessageExpiryInterval", 0)
+                  <= 3600, "expiry kept: %r" % r.properties)
+            local.close()
+        rc.disconnect()
+        rc.loop_stop()
+
+
 BAD = [
     ("address = 127.0.0.1:1\n", "needs at least one 'topic"),
     ("topic = x out 0\n", "missing required key 'address'"),
@@ -238,7 +325,7 @@ BAD = [
     ("address = 127.0.0.1:1\ntopic = x out 0 a/+/ b/\n", "wildcards"),
     ("address = 127.0.0.1:1\ntopic = x\nprotocol = smtp\n",
      ":7: bad protocol 'smtp'"),
-    ("address = 127.0.0.1:1\ntopic = x\nmqtt_version = 4\n",
+    ("address = 127.0.0.1:1\ntopic = x\nmqtt_version = 3\n",
      ":7: bad mqtt_version"),
     ("address = 127.0.0.1:1\ntopic = x\nusername = u\n"
      "password_file = /nonexistent/pw\n", ":8: cannot read '/nonexistent"),

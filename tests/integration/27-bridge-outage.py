@@ -114,7 +114,9 @@ def check_order(got, topic, n, exactly_once):
         topic, [s for i, s in enumerate(first) if s != i][:5]))
     dups = len(seq) - len(first)
     if exactly_once:
-        check(dups == 0, "%s: %d duplicates" % (topic, dups))
+        where = [(i, s) for i, s in enumerate(seq) if seq.index(s) != i]
+        check(dups == 0, "%s: %d duplicates (index, value) %r" % (
+            topic, dups, where[:5]))
     else:
         # QoS 1 is at least once: only what was in flight at the cut
         # may come twice

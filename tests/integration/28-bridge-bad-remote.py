@@ -107,6 +107,21 @@ def test_refuses_credentials():
               "refused by the remote: not authorized (code 5)")
 
 
+def test_refuses_credentials_mqtt5():
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    pw = os.path.join(tmp, "mosquitto.pw")
+    r = run(["mosquitto_passwd", "-b", "-c", pw, "fhbridge", "right"])
+    check(r.returncode == 0, "mosquitto_passwd: " + r.stderr)
+    secret = os.path.join(tmp, "wrong.secret")
+    with open(secret, "w") as f:
+        f.write("wrong\n")
+    with Mosquitto(tmp, "allow_anonymous false\npassword_file %s\n" %
+                   pw) as m:
+        watch("127.0.0.1:%d" % m.port, "mqtt_version = 5\n"
+              "username = fhbridge\npassword_file = %s\n" % secret,
+              "refused by the remote: not authorized (code 135)")
+
+
 def test_certificate_of_another_ca():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     ours = make_pki(tmp)
