@@ -39,12 +39,35 @@ broker_write(struct mqtt_conn *c, const void *p, size_t len)
 	c->b->bytes_out += len;
 }
 
+/*
+ * Below this, a shared message is copied into the output rather than
+ * referenced: consecutive small packets then coalesce into one chain, so
+ * the socket gets one large write (one iovec, full TCP segments) instead
+ * of a writev of dozens of tiny chains, and no chain is allocated and
+ * freed per delivery. The ws/mqtts filters coalesce the same way.
+ */
+#define BROKER_COPY_MAX	2048
+#define BROKER_CHAIN_MAX	16384
+
 void
 broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
     size_t len, struct mqtt_msg *m)
 {
+	size_t	q;
+
 	if (len == 0)
 		return;
+	if (len <= BROKER_COPY_MAX) {
+		/* Room for the backlog to grow into, doubling up to 16 kB
+		 * chains: a client with one message pending gets a small
+		 * chain, one behind gets large ones. */
+		q = evbuffer_get_length(out);
+		evbuffer_expand(out, q < len ? len : q > BROKER_CHAIN_MAX ?
+		    BROKER_CHAIN_MAX : q);
+		evbuffer_add(out, p, len);
+		c->b->bytes_out += len;
+		return;
+	}
 	if (evbuffer_add_reference(out, p, len, msg_release_cb,
 	    msg_ref(m)) != 0) {
 		msg_unref(m);
