@@ -4,8 +4,11 @@ over the DevTools protocol (tests/integration/cdp.py): it loads under its
 Content-Security-Policy with no console error, shows events from a source
 (ansible over HTTP) and from an authenticated MQTT publisher with
 per-source colours and counts, filters by topic, holds events while
-paused, pretty-prints an event's JSON on click, and merges the last hour
-from GET /v1/events. Screenshots go to a temp dir whose path is printed.
+paused, pretty-prints an event's JSON on click, clears, and merges the
+last hour from GET /v1/events; Chromium revalidates its cached files
+(304); the page works over wss, keeps 1000 rows under a burst, comes back
+after a daemon restart, and says so when anonymous clients are refused.
+Screenshots go to a temp dir whose path is printed.
 """
 import http.client
 import json
@@ -71,10 +74,10 @@ def get(port, path, headers=None, method="GET"):
 
 
 @contextmanager
-def daemon(extra=""):
+def daemon(extra="", conf=CONF):
     need("chromium", "mosquitto_passwd")
     ports = fa.ports(ws=free_port())
-    d = Daemon(CONF + extra, ports=ports, wait=None)
+    d = Daemon(conf + extra, ports=ports, wait=None)
     passwd(os.path.join(d.tmp, "passwd"))
     with d:
         d.start()
@@ -396,6 +399,44 @@ def test_click_shows_pretty_json():
                code="Escape", windowsVirtualKeyCode=27)
         p.wait_js("document.getElementById('detail-pane').hidden",
                   what="Escape closes the detail")
+
+
+def test_clear():
+    """Clear empties the list, the counts and the detail; events keep
+    coming."""
+    with daemon() as d, browser(d) as p:
+        pub = publisher(d)
+        try:
+            pub.pub("gerrit/a/b", "{}", qos=1)
+            pub.pub("launchpad/c", "{}", qos=1)
+            wait_rows(p, 2, "two events")
+            p.click("#rows tr.src-gerrit td.payload")
+            p.wait_js("!document.getElementById('detail-pane').hidden")
+            p.click("#clear")
+            check(rows(p, visible=False) == [], rows(p, visible=False))
+            check(set(counts(p).values()) == {0}, counts(p))
+            check(p.js("document.getElementById('detail-pane').hidden"),
+                  "detail still open")
+            pub.pub("ansible/x", "{}", qos=1)
+            got = wait_rows(p, 1, "an event after Clear")
+            check([r[0] for r in got] == ["ansible/x"], got)
+            check(counts(p)["ansible"] == 1, counts(p))
+        finally:
+            pub.close()
+
+
+def test_anonymous_refused():
+    """With allow_anonymous = false the page says the broker refused it
+    and stops (no retry)."""
+    conf = CONF.replace("[broker]\n", "[broker]\nallow_anonymous = false\n")
+    with daemon(conf=conf) as d, Chromium(d.tmp) as b:
+        p = b.page()
+        p.navigate("http://127.0.0.1:%d/" % d.ports["ws"])
+        text = p.wait_js("document.getElementById('conn').dataset.state"
+                         " === 'stopped' && document.getElementById("
+                         "'conn').textContent", what="refused")
+        check(text == "stopped: refused: not authorized", text)
+        check(not p.errors(), p.errors())
 
 
 def test_page_over_wss():
