@@ -3,7 +3,8 @@
 # Mosquitto, alternately, in one run, and print the figures side by side
 # with firehosed/mosquitto ratios.
 #
-# usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-d] [-k]
+# usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-d] [-l]
+#                                [-k]
 #   -B BUILDDIR  where ./firehosed and ./fh-bench are (default: the current
 #                directory if it has them, else SRCDIR/build)
 #   -r ROUNDS    run every scenario ROUNDS times per broker; the table
@@ -15,6 +16,9 @@
 #   -d           durability instead: firehosed without and with
 #                [gateway] state_dir, QoS 1 fan-out and fan-in to
 #                persistent subscribers (fh-bench -q 1 -C); no Mosquitto
+#   -l           the event log instead: firehosed with [log] off and on,
+#                in memory and with state_dir (QoS 0 fan-out and fan-in
+#                to clean sessions); no Mosquitto
 #   -k           keep the temp dir (configs, logs, raw RESULT lines)
 #
 # Every broker is started fresh for every scenario, on a free loopback
@@ -30,15 +34,17 @@ quick=0
 stock=0
 keep=0
 durable=0
-while getopts "B:r:qsdk" opt; do
+logcmp=0
+while getopts "B:r:qsdlk" opt; do
 	case $opt in
 	B) builddir=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	q) quick=1 ;;
 	s) stock=1 ;;
 	d) durable=1 ;;
+	l) logcmp=1 ;;
 	k) keep=1 ;;
-	*) sed -n '2,23s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,27s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 if [ -z "$builddir" ]; then
@@ -101,9 +107,13 @@ fi
 start_broker() {	# start_broker NAME PORT -> sets pid
 	local name=$1 port=$2
 	case $name in
-	firehosed|firehosed-durable)
+	firehosed|firehosed-durable|firehosed-nolog|firehosed-durable-nolog)
 		state=
-		[ "$name" = firehosed-durable ] && state="state_dir = $tmp/state-$port"
+		case $name in firehosed-durable*)
+			state="state_dir = $tmp/state-$port" ;;
+		esac
+		log="enabled = true"
+		case $name in *-nolog) log="enabled = false" ;; esac
 		cat > "$tmp/firehose.conf" <<-EOF
 		[gateway]
 		log_level = warning
@@ -114,6 +124,8 @@ start_broker() {	# start_broker NAME PORT -> sets pid
 		[listener bench]
 		protocol = mqtt
 		bind = 127.0.0.1:$port
+		[log]
+		$log
 		EOF
 		"$firehosed" -c "$tmp/firehose.conf" >>"$tmp/$name.log" 2>&1 &
 		;;
@@ -172,6 +184,12 @@ if [ "$durable" = 1 ]; then
 	scenarios="fanout fanin"
 	brokers="firehosed firehosed-durable"
 	ratio="firehosed-durable firehosed dur/mem"
+fi
+if [ "$logcmp" = 1 ]; then
+	scenarios="fanout fanin"
+	brokers="firehosed-nolog firehosed firehosed-durable-nolog"
+	brokers="$brokers firehosed-durable"
+	ratio="firehosed-durable firehosed-durable-nolog log/nolog"
 fi
 
 {

@@ -167,7 +167,7 @@ log_start(void *self)
 	}
 	l->trim_ev = event_new(base, -1, EV_PERSIST, log_trim_cb, l);
 	event_add(l->trim_ev, &tick);
-	l->pump_ev = event_new(base, -1, 0, log_pump_cb, l);
+	l->pump_ev = evtimer_new(base, log_pump_cb, l);
 	l->beat_ev = event_new(base, -1, EV_PERSIST, log_heartbeat_cb, l);
 	tick.tv_sec = LOG_HEARTBEAT_SEC;
 	event_add(l->beat_ev, &tick);

@@ -93,9 +93,11 @@ log_reader_wants(struct log_reader *r, const struct store_row *row)
 void
 log_pump_schedule(struct log *l)
 {
-	if (l->pump_ev != NULL && !event_pending(l->pump_ev, EV_TIMEOUT,
-	    NULL))
-		event_active(l->pump_ev, EV_TIMEOUT, 0);
+	struct timeval	now = { 0, 0 };
+
+	/* (Re)armed at zero: a pending retry is brought forward. */
+	if (l->pump_ev != NULL)
+		event_add(l->pump_ev, &now);
 }
 
 struct reader_page {
@@ -124,8 +126,14 @@ log_reader_row_cb(const struct store_row *row, void *arg)
 	return 0;
 }
 
-/* One backlog step. Returns true when the reader needs another one. */
-static bool
+enum reader_step {
+	STEP_DONE,		/* live, or over */
+	STEP_MORE,		/* more backlog, the consumer can take it */
+	STEP_BLOCKED,		/* the consumer is full */
+};
+
+/* One backlog step. */
+static enum reader_step
 log_reader_step(struct log_reader *r)
 {
 	struct reader_page	p;
@@ -133,7 +141,7 @@ log_reader_step(struct log_reader *r)
 	long			n;
 
 	if (r->ops->busy(r))
-		return true;
+		return STEP_BLOCKED;
 	p.r = r;
 	p.rc = 0;
 	p.done = r->after;
@@ -142,22 +150,22 @@ log_reader_step(struct log_reader *r)
 	r->after = p.done;
 	if (p.rc < 0 || n < 0) {
 		r->dead = true;
-		return false;
+		return STEP_DONE;
 	}
 	if (p.rc == 1)
-		return true;
+		return STEP_BLOCKED;
 	if (n < LOG_PAGE_ROWS) {
 		/* The head. until= makes the read stop early: done too. */
 		if (r->until_us == INT64_MAX)
 			r->after = store_head(r->log->store);
 		if (!r->ops->caught_up(r)) {
 			r->dead = true;
-			return false;
+			return STEP_DONE;
 		}
 		r->live = true;
-		return false;
+		return STEP_DONE;
 	}
-	return true;
+	return STEP_MORE;
 }
 
 void
@@ -165,8 +173,9 @@ log_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct log		*l = arg;
 	struct log_reader	*r, *next;
-	struct timeval		 tv = { 0, READER_RETRY_MS * 1000 };
-	bool			 again = false;
+	struct timeval		 retry = { 0, READER_RETRY_MS * 1000 };
+	struct timeval		 now = { 0, 0 };
+	bool			 more = false, blocked = false;
 
 	(void)fd;
 	(void)what;
@@ -174,13 +183,23 @@ log_pump_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(r, entry);
 		if (r->live || r->dead)
 			continue;
-		if (log_reader_step(r))
-			again = true;
+		switch (log_reader_step(r)) {
+		case STEP_MORE:
+			more = true;
+			break;
+		case STEP_BLOCKED:
+			blocked = true;
+			break;
+		case STEP_DONE:
+			break;
+		}
 		if (r->dead)
 			log_reader_free(r);
 	}
-	if (again && l->pump_ev != NULL)
-		event_add(l->pump_ev, &tv);
+	/* More at once, but after the loop's I/O (a zero timeout); a full
+	 * consumer that cannot say it drained is polled. */
+	if (l->pump_ev != NULL && (more || blocked))
+		event_add(l->pump_ev, more ? &now : &retry);
 }
 
 void
