@@ -29,14 +29,34 @@
 #define LOG_HEARTBEAT_SEC	1	/* the beat timer's tick */
 
 static const struct fh_conf_var log_vars[] = {
-	FH_CONF_BOOL("enabled", struct log_conf, enabled, "true"),
-	FH_CONF_DURATION("retention", struct log_conf, retention, "7d"),
-	FH_CONF_SIZE("max_size", struct log_conf, max_size, "0"),
-	FH_CONF_STR("topics", struct log_conf, topics, "#"),
+	FH_CONF_BOOL("enabled", struct log_conf, enabled, "true",
+	    "Keep the event log: on disk in the state file with "
+	    "[gateway] state_dir, else in memory, gone at exit. false: no "
+	    "log, no /v1/events and /v1/stream, and $replay/ is a plain "
+	    "topic filter."),
+	FH_CONF_DURATION("retention", struct log_conf, retention, "7d",
+	    "Events older than this are dropped (checked every second)."),
+	FH_CONF_SIZE("max_size", struct log_conf, max_size, "0",
+	    "The oldest events are dropped while the log is larger than "
+	    "this (topic, payload and properties, plus 32 bytes, per "
+	    "event). 0: 1G on disk, 64M in memory."),
+	FH_CONF_STR("topics", struct log_conf, topics, "#",
+	    "MQTT filters of the topics to keep, separated by commas "
+	    "without spaces (a # after white space starts a comment); "
+	    "$SYS is never kept."),
 	FH_CONF_END
 };
 
 static const char *const log_sections[] = { "log", NULL };
+
+static const struct fh_conf_schema log_schema[] = {
+	{ .section = "log",
+	  .doc = "The event log: every bus event kept for replay over HTTP "
+	    "(/v1/events, /v1/stream) and MQTT ($replay/...). One section, "
+	    "optional.",
+	  .vars = log_vars },
+	{ .section = NULL }
+};
 
 static void *
 log_create(struct fh_gateway *gw)
@@ -298,6 +318,7 @@ log_stats(void *self, json_t *out)
 const struct fh_sink_ops fh_sink_log = {
 	.name = "log",
 	.sections = log_sections,
+	.schema = log_schema,
 	.create = log_create,
 	.configure = log_configure,
 	.start = log_start,
