@@ -3,9 +3,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "gateway/conf.h"
+#include "gateway/curl.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/http.h"
@@ -86,6 +88,8 @@ struct fh_gateway {
 	uint64_t		 emitted, refused;
 	struct timespec		 started;
 	struct fh_state		*state;	/* opened by fh_gateway_start */
+	struct evdns_base	*dns;	/* on first use */
+	struct fh_curl		*curl;	/* on first use */
 	struct fh_http_registry	*http;
 	const struct fh_reader_ops *readers;
 	void			*readers_arg;
@@ -345,6 +349,9 @@ fh_gateway_free(struct fh_gateway *gw)
 	free(gw->sources);
 	free(gw->sinks);
 	fh_state_close(gw->state);	/* after the modules: they may write */
+	fh_curl_free(gw->curl);		/* after the modules: theirs are gone */
+	if (gw->dns != NULL)
+		evdns_base_free(gw->dns, 1);
 	fh_http_registry_free(gw->http);
 	fh_conf_clear(gateway_vars, &gw->conf);
 	free(gw);
@@ -396,6 +403,31 @@ struct event_base *
 fh_gateway_base(struct fh_gateway *gw)
 {
 	return gw->base;
+}
+
+struct evdns_base *
+fh_gateway_dns(struct fh_gateway *gw)
+{
+	if (gw->dns != NULL)
+		return gw->dns;
+	/* resolv.conf's servers; without one (a bare container), numeric
+	 * hosts and /etc/hosts still resolve. */
+	gw->dns = evdns_base_new(gw->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (gw->dns == NULL)
+		gw->dns = evdns_base_new(gw->base,
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (gw->dns == NULL)
+		fh_fatal("evdns_base_new failed");
+	return gw->dns;
+}
+
+struct fh_curl *
+fh_gateway_curl(struct fh_gateway *gw)
+{
+	if (gw->curl == NULL)
+		gw->curl = fh_curl_create(gw->base);
+	return gw->curl;
 }
 
 const char *

@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 struct event_base;
+struct evdns_base;
+struct fh_curl;
 struct fh_event;
 struct fh_conf;
 struct fh_gateway;
@@ -29,6 +31,11 @@ int			 fh_gateway_reload(struct fh_gateway *,
 			    const struct fh_conf *, char **errstr);
 
 struct event_base	*fh_gateway_base(struct fh_gateway *);
+/* The daemon's one DNS resolver and one libcurl multi handle, made on
+ * first use and freed by fh_gateway_free() after every module: a module
+ * cancels its own lookups and transfers when it stops. */
+struct evdns_base	*fh_gateway_dns(struct fh_gateway *);
+struct fh_curl		*fh_gateway_curl(struct fh_gateway *);
 /* "" when state is kept in memory only. */
 const char		*fh_gateway_state_dir(struct fh_gateway *);
 /* The durable store (gateway/state.h), in memory when state_dir is "".

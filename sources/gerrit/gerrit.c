@@ -512,18 +512,6 @@ gerrit_start(void *self)
 
 	if (g->state != GERRIT_S_STOPPED)
 		return 0;
-	if (g->dns == NULL) {
-		g->dns = evdns_base_new(base,
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (g->dns == NULL)
-			g->dns = evdns_base_new(base,
-			    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (g->dns == NULL) {
-			fh_log(LOG_ERR, "source %s: no DNS resolver", g->name);
-			return -1;
-		}
-	}
 	evtimer_assign(&g->timer, base, gerrit_ssh_timer_cb, g);
 	event_assign(&g->wr, base, -1, EV_WRITE, gerrit_ssh_io_cb, g);
 	event_assign(&g->tick, base, -1, EV_PERSIST, gerrit_ssh_tick_cb, g);
@@ -534,7 +522,7 @@ gerrit_start(void *self)
 	fh_backoff_init(&g->backoff, GERRIT_BACKOFF_MIN_MS,
 	    g->conf.backoff_max);
 	if (g->conf.events_log_url[0] != '\0') {
-		g->curl = fh_curl_create(base);
+		g->curl = fh_gateway_curl(g->gw);
 		if (g->recent == NULL)
 			g->recent = fh_xcalloc(GERRIT_RECENT,
 			    sizeof *g->recent);
@@ -583,8 +571,7 @@ gerrit_stop(void *self)
 	gerrit_fill_free(g);
 	g->fill_pending = false;
 	gerrit_release_held(g, false);
-	fh_curl_free(g->curl);
-	g->curl = NULL;
+	g->curl = NULL;		/* the gateway's; our transfer is gone */
 	gerrit_lines_free(&g->lines);
 	gerrit_ssh_set_state(g, GERRIT_S_STOPPED);
 }
@@ -597,8 +584,6 @@ gerrit_destroy(void *self)
 	if (g == NULL)
 		return;
 	gerrit_stop(g);
-	if (g->dns != NULL)
-		evdns_base_free(g->dns, 0);
 	ssh_key_free(g->key);
 	fh_conf_clear(gerrit_vars, &g->conf);
 	fh_secret_free(g->password);

@@ -139,15 +139,41 @@ gerrit_fill_next_page(struct gerrit *g, struct gerrit_fill *f)
 	return true;
 }
 
+/* A page failed: again after a backoff, GERRIT_FILL_TRIES times, then
+ * the gap is given up (and said so). */
+static void
+gerrit_fill_failed(struct gerrit *g, struct gerrit_fill *f, const char *why)
+{
+	char		a[32], b[32];
+	struct timeval	tv;
+	struct tm	tm;
+	time_t		t;
+
+	if (++f->tries < GERRIT_FILL_TRIES) {
+		fh_log(LOG_INFO, "source %s: events-log: %s; retrying",
+		    g->name, why);
+		tv = gerrit_tv(1000L << f->tries);
+		evtimer_add(&g->fill_timer, &tv);
+		return;
+	}
+	t = f->from;
+	gmtime_r(&t, &tm);
+	strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S", &tm);
+	t = f->t2;
+	gmtime_r(&t, &tm);
+	strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", &tm);
+	fh_log(LOG_WARNING, "source %s: gap fill from events-log failed: %s; "
+	    "events between %s and %s UTC may be lost", g->name, why, a, b);
+	g->st.gap_fill_errors++;
+	gerrit_fill_end(g);
+}
+
 static void
 gerrit_fill_done_cb(CURL *easy, CURLcode rc, void *arg)
 {
 	struct gerrit		*g = arg;
 	struct gerrit_fill	*f = g->fill;
-	char			 a[32], b[32], *why;
-	struct timeval		 tv;
-	struct tm		 tm;
-	time_t			 t;
+	char			*why;
 
 	f->easy = NULL;
 	if (rc == CURLE_OK)
@@ -163,26 +189,8 @@ gerrit_fill_done_cb(CURL *easy, CURLcode rc, void *arg)
 		else
 			why = fh_xasprintf("HTTP %ld: %.80s", f->status,
 			    f->body);
-		if (++f->tries < GERRIT_FILL_TRIES) {
-			fh_log(LOG_INFO, "source %s: events-log: %s; "
-			    "retrying", g->name, why);
-			free(why);
-			tv = gerrit_tv(1000L << f->tries);
-			evtimer_add(&g->fill_timer, &tv);
-			return;
-		}
-		t = f->from;
-		gmtime_r(&t, &tm);
-		strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S", &tm);
-		t = f->t2;
-		gmtime_r(&t, &tm);
-		strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", &tm);
-		fh_log(LOG_WARNING, "source %s: gap fill from events-log "
-		    "failed: %s; events between %s and %s UTC may be lost",
-		    g->name, why, a, b);
+		gerrit_fill_failed(g, f, why);
 		free(why);
-		g->st.gap_fill_errors++;
-		gerrit_fill_end(g);
 		return;
 	}
 	f->tries = 0;
@@ -211,8 +219,11 @@ gerrit_fill_page(struct gerrit *g)
 	f->page_last = 0;
 	gerrit_lines_reset(&f->lines);
 	fh_log(LOG_DEBUG, "source %s: GET %s", g->name, f->url);
-	if ((easy = curl_easy_init()) == NULL)
-		fh_fatal("curl_easy_init failed");
+	/* No memory for a handle now: a failed try, like a failed page. */
+	if ((easy = curl_easy_init()) == NULL) {
+		gerrit_fill_failed(g, f, "cannot allocate a curl handle");
+		return;
+	}
 	curl_easy_setopt(easy, CURLOPT_URL, f->url);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, gerrit_fill_write_cb);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, g);
@@ -233,10 +244,7 @@ gerrit_fill_page(struct gerrit *g)
 	if (fh_curl_add(g->curl, easy, gerrit_fill_done_cb, g) != 0) {
 		f->easy = NULL;
 		curl_easy_cleanup(easy);
-		g->st.gap_fill_errors++;
-		fh_log(LOG_WARNING, "source %s: cannot start the events-log "
-		    "request", g->name);
-		gerrit_fill_end(g);
+		gerrit_fill_failed(g, f, "cannot start the request");
 	}
 }
 

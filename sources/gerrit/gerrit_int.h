@@ -32,6 +32,7 @@
 
 #include "gateway/backoff.h"
 #include "gateway/conf.h"
+#include "gateway/connect.h"
 #include "gateway/curl.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
@@ -61,7 +62,6 @@
 
 enum gerrit_state {
 	GERRIT_S_STOPPED,
-	GERRIT_S_RESOLVING,
 	GERRIT_S_CONNECTING,
 	GERRIT_S_HANDSHAKE,
 	GERRIT_S_AUTH,
@@ -120,11 +120,6 @@ struct gerrit_fill {
 	size_t			 bodylen;
 };
 
-/* The argument of a DNS lookup, so that a cancelled one can outlive us. */
-struct gerrit_resolve {
-	struct gerrit		*g;
-};
-
 struct gerrit {
 	struct fh_gateway	*gw;
 	char			*name;
@@ -133,13 +128,8 @@ struct gerrit {
 	char			*password;
 
 	enum gerrit_state	 state;
-	struct evdns_base	*dns;
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct gerrit_resolve	*resolve;
-	struct evutil_addrinfo	*addrs;
-	struct evutil_addrinfo	*addr;
+	struct fh_connect	*conn;		/* TCP on its way */
 	int			 fd;		/* ours until libssh has it */
-	int			 connect_errno;
 	ssh_session		 ssh;
 	ssh_channel		 channel;
 	struct event		 io;		/* EV_READ|EV_PERSIST on fd */

@@ -10,7 +10,6 @@
 
 const char *const gerrit_ssh_state_names[] = {
 	[GERRIT_S_STOPPED] = "stopped",
-	[GERRIT_S_RESOLVING] = "resolving",
 	[GERRIT_S_CONNECTING] = "connecting",
 	[GERRIT_S_HANDSHAKE] = "ssh-handshake",
 	[GERRIT_S_AUTH] = "authenticating",
@@ -43,17 +42,8 @@ gerrit_ssh_disconnect(struct gerrit *g)
 	}
 	event_del(&g->wr);
 	event_del(&g->tick);
-	if (g->resolve != NULL) {
-		/* The callback still comes (with EAI_CANCEL) and frees it. */
-		g->resolve->g = NULL;
-		g->resolve = NULL;
-		if (g->dnsreq != NULL)
-			evdns_getaddrinfo_cancel(g->dnsreq);
-		g->dnsreq = NULL;
-	}
-	if (g->addrs != NULL)
-		evutil_freeaddrinfo(g->addrs);
-	g->addrs = g->addr = NULL;
+	fh_connect_cancel(g->conn);
+	g->conn = NULL;
 	if (g->channel != NULL) {
 		ssh_channel_free(g->channel);
 		g->channel = NULL;
@@ -453,8 +443,6 @@ gerrit_ssh_begin(struct gerrit *g)
 	const char *kh = g->conf.host_key_check ? g->conf.known_hosts :
 	    "/dev/null";
 
-	evutil_freeaddrinfo(g->addrs);
-	g->addrs = g->addr = NULL;
 	if ((g->ssh = ssh_new()) == NULL) {
 		gerrit_ssh_fail(g, "ssh_new failed");
 		return;
@@ -478,115 +466,45 @@ gerrit_ssh_begin(struct gerrit *g)
 	gerrit_ssh_step(g);
 }
 
-static void gerrit_ssh_try_addr(struct gerrit *);
-
+/* TCP is up (fh_connect tried every address) or every try failed. */
 static void
-gerrit_ssh_connected_cb(evutil_socket_t fd, short what, void *arg)
+gerrit_ssh_connected_cb(int fd, const char *why, void *arg)
 {
 	struct gerrit	*g = arg;
-	int		 err = 0;
-	socklen_t	 len = sizeof err;
+	int		 on = 1;
+	int		 idle = (int)(g->conf.keepalive / 1000) > 0 ?
+			    (int)(g->conf.keepalive / 1000) : 1;
+	unsigned int	 user_timeout = (unsigned int)(g->conf.keepalive *
+			    (GERRIT_KA_MISSED_MAX + 1));
 
-	(void)what;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err != 0) {
-		g->connect_errno = err;
-		close(g->fd);
-		g->fd = -1;
-		g->addr = g->addr->ai_next;
-		gerrit_ssh_try_addr(g);
+	g->conn = NULL;
+	if (fd == -1) {
+		gerrit_ssh_fail(g, "%s", why);
 		return;
 	}
+	/* Belt and braces under the SSH keepalive. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+	    sizeof user_timeout);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+	g->fd = fd;
 	gerrit_ssh_begin(g);
-}
-
-static void
-gerrit_ssh_try_addr(struct gerrit *g)
-{
-	int	fd, on = 1;
-	int	idle = (int)(g->conf.keepalive / 1000) > 0 ?
-		    (int)(g->conf.keepalive / 1000) : 1;
-	unsigned int user_timeout = (unsigned int)(g->conf.keepalive *
-		    (GERRIT_KA_MISSED_MAX + 1));
-
-	for (; g->addr != NULL; g->addr = g->addr->ai_next) {
-		fd = socket(g->addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			g->connect_errno = errno;
-			continue;
-		}
-		/* Belt and braces under the SSH keepalive. */
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
-		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
-		    sizeof user_timeout);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-		if (connect(fd, g->addr->ai_addr, g->addr->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
-			g->fd = fd;
-			gerrit_ssh_set_state(g, GERRIT_S_CONNECTING);
-			event_assign(&g->wr, fh_gateway_base(g->gw), fd,
-			    EV_WRITE, gerrit_ssh_connected_cb, g);
-			event_add(&g->wr, NULL);
-			return;
-		}
-		g->connect_errno = errno;
-		close(fd);
-	}
-	gerrit_ssh_fail(g, "connect: %s", strerror(g->connect_errno));
-}
-
-static void
-gerrit_ssh_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct gerrit_resolve	*r = arg;
-	struct gerrit		*g = r->g;
-
-	free(r);
-	if (g == NULL) {	/* cancelled */
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		return;
-	}
-	g->resolve = NULL;
-	g->dnsreq = NULL;
-	if (result != 0) {
-		gerrit_ssh_fail(g, "cannot resolve %s: %s", g->conf.host,
-		    evutil_gai_strerror(result));
-		return;
-	}
-	g->addrs = g->addr = res;
-	g->connect_errno = ECONNREFUSED;
-	gerrit_ssh_try_addr(g);
 }
 
 void
 gerrit_ssh_connect(struct gerrit *g)
 {
-	struct evutil_addrinfo	 hints;
-	struct gerrit_resolve	*r;
-	struct evdns_getaddrinfo_request *req;
-	struct timeval		 tv = gerrit_tv(g->conf.keepalive);
-	char			 port[16];
+	struct timeval	tv = gerrit_tv(g->conf.keepalive);
+	long		login = GERRIT_LOGIN_TICKS * g->conf.keepalive;
 
 	g->attempt_ms = gerrit_now_ms();
 	event_add(&g->tick, &tv);
-	gerrit_ssh_set_state(g, GERRIT_S_RESOLVING);
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof port, "%d", g->conf.port);
-	r = fh_xcalloc(1, sizeof *r);
-	r->g = g;
-	g->resolve = r;
-	/* The callback may run before this returns (numeric hosts). */
-	req = evdns_getaddrinfo(g->dns, g->conf.host, port, &hints,
-	    gerrit_ssh_resolved_cb, r);
-	if (g->resolve == r)
-		g->dnsreq = req;
+	gerrit_ssh_set_state(g, GERRIT_S_CONNECTING);
+	/* Each address gets as long as the whole login may take. */
+	g->conn = fh_connect_start(g->gw, g->conf.host, g->conf.port,
+	    login > GERRIT_LOGIN_MIN_MS ? login : GERRIT_LOGIN_MIN_MS,
+	    gerrit_ssh_connected_cb, g);
 }
 
