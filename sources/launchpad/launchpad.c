@@ -29,7 +29,6 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -111,7 +110,6 @@ struct launchpad {
 	CURL			*easy;
 	char			*custom;	/* the request in flight */
 	struct event		*timer;		/* next cycle */
-	struct evdns_base	*dns;
 	struct lp_idle		*idler;
 	bool			 idle_ok;
 	struct fh_backoff	 backoff;
@@ -330,6 +328,29 @@ launchpad_curl_cb(CURL *easy, CURLcode rc, void *arg)
 	launchpad_step_done(arg, rc);
 }
 
+/* The one easy handle, made on first use. NULL when libcurl cannot
+ * allocate one: the step then fails and is retried with backoff, as in
+ * every source. */
+static CURL *
+launchpad_easy(struct launchpad *lp)
+{
+	if (lp->easy != NULL || (lp->easy = curl_easy_init()) == NULL)
+		return lp->easy;
+	curl_easy_setopt(lp->easy, CURLOPT_USERNAME, lp->user);
+	curl_easy_setopt(lp->easy, CURLOPT_PASSWORD, lp->password);
+	if (lp->ca_file[0] != '\0')
+		curl_easy_setopt(lp->easy, CURLOPT_CAINFO, lp->ca_file);
+	curl_easy_setopt(lp->easy, CURLOPT_WRITEFUNCTION, launchpad_write_cb);
+	curl_easy_setopt(lp->easy, CURLOPT_WRITEDATA, lp);
+	curl_easy_setopt(lp->easy, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
+	curl_easy_setopt(lp->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(lp->easy, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(lp->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (getenv("FH_CURL_VERBOSE") != NULL)
+		curl_easy_setopt(lp->easy, CURLOPT_VERBOSE, 1L);
+	return lp->easy;
+}
+
 /* Start one transfer: url (printf), custom command or NULL for FETCH. */
 static void
 launchpad_xfer(struct launchpad *lp, enum launchpad_step step,
@@ -340,6 +361,10 @@ launchpad_xfer(struct launchpad *lp, enum launchpad_step step,
 	lp->step = step;
 	lp->resplen = 0;
 	lp->too_big = false;
+	if (launchpad_easy(lp) == NULL) {
+		launchpad_fail(lp, "%s", "cannot allocate a curl handle");
+		return;
+	}
 	curl_easy_setopt(lp->easy, CURLOPT_URL, url);
 	curl_easy_setopt(lp->easy, CURLOPT_CUSTOMREQUEST, custom);
 	if (fh_curl_add(lp->curl, lp->easy, launchpad_curl_cb, lp) != 0)
@@ -878,29 +903,12 @@ launchpad_start(void *self)
 	struct event_base	*base = fh_gateway_base(lp->gw);
 	struct lp_idle_conf	 ic;
 
-	lp->curl = fh_curl_create(base);
-	lp->easy = curl_easy_init();
-	curl_easy_setopt(lp->easy, CURLOPT_USERNAME, lp->user);
-	curl_easy_setopt(lp->easy, CURLOPT_PASSWORD, lp->password);
-	if (lp->ca_file[0] != '\0')
-		curl_easy_setopt(lp->easy, CURLOPT_CAINFO, lp->ca_file);
-	curl_easy_setopt(lp->easy, CURLOPT_WRITEFUNCTION, launchpad_write_cb);
-	curl_easy_setopt(lp->easy, CURLOPT_WRITEDATA, lp);
-	curl_easy_setopt(lp->easy, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
-	curl_easy_setopt(lp->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(lp->easy, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(lp->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (getenv("FH_CURL_VERBOSE") != NULL)
-		curl_easy_setopt(lp->easy, CURLOPT_VERBOSE, 1L);
+	lp->curl = fh_gateway_curl(lp->gw);
 	lp->timer = evtimer_new(base, launchpad_timer_cb, lp);
 	lp->running = false;
 	lp->again = false;
 	launchpad_schedule(lp, 0);
 	if (lp->idle) {
-		lp->dns = evdns_base_new(base,
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		if (lp->dns == NULL)
-			lp->dns = evdns_base_new(base, 0);
 		memset(&ic, 0, sizeof ic);
 		ic.host = lp->host;
 		ic.port = lp->port;
@@ -910,8 +918,8 @@ launchpad_start(void *self)
 		ic.mailbox = lp->mailbox;
 		ic.backoff_max_ms = lp->backoff_max_ms;
 		ic.reidle_ms = LP_REIDLE_MS;
-		lp->idler = lp_idle_create(base, lp->dns, &ic,
-		    launchpad_idle_cb, lp);
+		lp->idler = lp_idle_create(lp->gw, &ic, launchpad_idle_cb,
+		    lp);
 	}
 	fh_log(LOG_INFO, "launchpad %s: watching %s%s as %s", lp->name,
 	    lp->mbox_url, lp->idle ? " (IDLE)" : "", lp->user);
@@ -925,14 +933,11 @@ launchpad_stop(void *self)
 
 	lp_idle_free(lp->idler);
 	lp->idler = NULL;
-	if (lp->dns != NULL)
-		evdns_base_free(lp->dns, 0);
-	lp->dns = NULL;
-	if (lp->curl != NULL) {
-		fh_curl_free(lp->curl);		/* aborts the transfer */
+	if (lp->easy != NULL) {
+		fh_curl_cancel(lp->curl, lp->easy);
 		curl_easy_cleanup(lp->easy);
 	}
-	lp->curl = NULL;
+	lp->curl = NULL;	/* the gateway's */
 	lp->easy = NULL;
 	if (lp->timer != NULL)
 		event_free(lp->timer);

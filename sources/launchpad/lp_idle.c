@@ -3,17 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/buffer.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "gateway/backoff.h"
+#include "gateway/connect.h"
+#include "gateway/gateway.h"
 #include "gateway/log.h"
 #include "gateway/secret.h"
 #include "gateway/xmalloc.h"
@@ -34,8 +36,9 @@ enum idle_state {
 };
 
 struct lp_idle {
+	struct fh_gateway	*gw;
 	struct event_base	*base;
-	struct evdns_base	*dns;
+	struct fh_connect	*conn;		/* TCP on its way */
 	struct lp_idle_conf	 conf;
 	lp_idle_cb		 cb;
 	void			*arg;
@@ -49,11 +52,16 @@ struct lp_idle {
 	size_t			 skip;		/* literal to drop */
 };
 
+/* Per address, as libcurl's CONNECTTIMEOUT for the polls. */
+#define LP_IDLE_CONNECT_MS	15000L
+
 static void	idle_connect(struct lp_idle *);
 
 static void
 idle_close(struct lp_idle *im)
 {
+	fh_connect_cancel(im->conn);
+	im->conn = NULL;
 	if (im->bev != NULL) {
 		bufferevent_free(im->bev);
 		im->bev = NULL;
@@ -269,9 +277,12 @@ idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* fh_connect tried every address of the server: wrap the socket (in TLS
+ * for imaps), or retry with backoff. */
 static void
-idle_connect(struct lp_idle *im)
+idle_connected_cb(int fd, const char *why, void *arg)
 {
+	struct lp_idle		*im = arg;
 	struct bufferevent	*bev;
 	SSL			*ssl;
 	X509_VERIFY_PARAM	*vp;
@@ -279,9 +290,11 @@ idle_connect(struct lp_idle *im)
 	struct timeval		 tv = { 45 * 60, 0 };
 	bool			 is_ip;
 
-	im->state = IDLE_CONNECT;
-	im->has_idle = false;
-	im->skip = 0;
+	im->conn = NULL;
+	if (fd == -1) {
+		idle_fail(im, why);
+		return;
+	}
 	if (im->conf.ssl != NULL) {
 		ssl = SSL_new(im->conf.ssl);
 		is_ip = inet_pton(AF_INET, im->conf.host, &a6) == 1 ||
@@ -293,13 +306,17 @@ idle_connect(struct lp_idle *im)
 			SSL_set_tlsext_host_name(ssl, im->conf.host);
 			X509_VERIFY_PARAM_set1_host(vp, im->conf.host, 0);
 		}
-		bev = bufferevent_openssl_socket_new(im->base, -1, ssl,
+		/* BEV_EVENT_CONNECTED comes after the handshake */
+		bev = bufferevent_openssl_socket_new(im->base, fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	} else
-		bev = bufferevent_socket_new(im->base, -1,
+	} else {
+		bev = bufferevent_socket_new(im->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		im->state = IDLE_GREETING;
+	}
 	if (bev == NULL) {
+		close(fd);
 		idle_fail(im, "cannot make a connection");
 		return;
 	}
@@ -308,19 +325,26 @@ idle_connect(struct lp_idle *im)
 	/* the server talks at least every 30 minutes while we IDLE */
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(bev, im->dns, AF_UNSPEC,
-	    im->conf.host, im->conf.port) != 0 && im->bev == bev)
-		idle_fail(im, "cannot connect");
+}
+
+static void
+idle_connect(struct lp_idle *im)
+{
+	im->state = IDLE_CONNECT;
+	im->has_idle = false;
+	im->skip = 0;
+	im->conn = fh_connect_start(im->gw, im->conf.host, im->conf.port,
+	    LP_IDLE_CONNECT_MS, idle_connected_cb, im);
 }
 
 struct lp_idle *
-lp_idle_create(struct event_base *base, struct evdns_base *dns,
-    const struct lp_idle_conf *conf, lp_idle_cb cb, void *arg)
+lp_idle_create(struct fh_gateway *gw, const struct lp_idle_conf *conf,
+    lp_idle_cb cb, void *arg)
 {
 	struct lp_idle	*im = fh_xcalloc(1, sizeof *im);
 
-	im->base = base;
-	im->dns = dns;
+	im->gw = gw;
+	im->base = fh_gateway_base(gw);
 	im->conf = *conf;
 	im->conf.host = fh_xstrdup(conf->host);
 	im->conf.user = fh_xstrdup(conf->user);
@@ -328,7 +352,7 @@ lp_idle_create(struct event_base *base, struct evdns_base *dns,
 	im->conf.mailbox = fh_xstrdup(conf->mailbox);
 	im->cb = cb;
 	im->arg = arg;
-	im->timer = evtimer_new(base, idle_timer_cb, im);
+	im->timer = evtimer_new(im->base, idle_timer_cb, im);
 	fh_backoff_init(&im->backoff, 500, conf->backoff_max_ms);
 	idle_connect(im);
 	return im;

@@ -9,8 +9,7 @@
 
 #include <openssl/ssl.h>
 
-struct event_base;
-struct evdns_base;
+struct fh_gateway;
 struct lp_idle;
 
 enum lp_idle_event {
@@ -33,7 +32,8 @@ struct lp_idle_conf {
 	long		 reidle_ms;	/* DONE, IDLE again (< 29m) */
 };
 
-struct lp_idle	*lp_idle_create(struct event_base *, struct evdns_base *,
+/* Connects through the gateway's resolver and connect helper. */
+struct lp_idle	*lp_idle_create(struct fh_gateway *,
 		    const struct lp_idle_conf *, lp_idle_cb, void *arg);
 void		 lp_idle_free(struct lp_idle *);	/* NULL-safe */
 /* A new password (SIGHUP), for the next login. */

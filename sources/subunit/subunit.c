@@ -237,11 +237,7 @@ subunit_start(void *self)
 	size_t		 i;
 
 	su->base = fh_gateway_base(su->gw);
-	su->dns = evdns_base_new(su->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (su->dns == NULL)
-		su->dns = evdns_base_new(su->base, 0);
-	su->curl = fh_curl_create(su->base);
+	su->curl = fh_gateway_curl(su->gw);
 	su->kick = event_new(su->base, -1, 0, subunit_kick_cb, su);
 	su->running = true;
 	su->busy = 0;
@@ -283,12 +279,8 @@ subunit_stop(void *self)
 			bufferevent_free(c->bev);
 			c->bev = NULL;
 		}
-		if (c->req != NULL) {
-			/* runs the callback, which sees !running */
-			evdns_getaddrinfo_cancel(c->req);
-			c->req = NULL;
-		}
-		subunit_conn_forget_addrs(c);
+		fh_connect_cancel(c->conn);
+		c->conn = NULL;
 		if (c->retry != NULL) {
 			event_free(c->retry);
 			c->retry = NULL;
@@ -301,12 +293,7 @@ subunit_stop(void *self)
 		event_free(su->kick);
 		su->kick = NULL;
 	}
-	fh_curl_free(su->curl);
-	su->curl = NULL;
-	if (su->dns != NULL) {
-		evdns_base_free(su->dns, 1);
-		su->dns = NULL;
-	}
+	su->curl = NULL;	/* the gateway's; our transfers are gone */
 }
 
 static void

@@ -6,7 +6,6 @@
  */
 #include "sources/subunit/subunit_int.h"
 
-static void subunit_conn_connect_next(struct subunit_conn *);
 static void subunit_conn_reset(struct subunit_conn *, const char *why);
 
 /* ---- gearman connection ------------------------------------------------ */
@@ -94,7 +93,8 @@ subunit_conn_reset(struct subunit_conn *c, const char *why)
 		su->st.disconnects++;
 		c->srv->nup--;
 	}
-	subunit_conn_forget_addrs(c);
+	fh_connect_cancel(c->conn);
+	c->conn = NULL;
 	c->state = SUBUNIT_C_DOWN;
 	c->proven = false;
 	if (c->srv->nup == 0)
@@ -125,6 +125,21 @@ subunit_conn_keepalive(evutil_socket_t fd)
 
 static void subunit_conn_read_cb(struct bufferevent *, void *);
 
+/* TCP is up: gear's order, who we are, then what we do; the echo proves
+ * a gearman server is listening (see subunit_conn_proven). */
+static void
+subunit_conn_up(struct subunit_conn *c)
+{
+	subunit_conn_keepalive(bufferevent_getfd(c->bev));
+	c->su->st.connects++;
+	c->srv->nup++;
+	subunit_conn_send_str(c, GEARMAN_SET_CLIENT_ID, c->su->worker_id);
+	subunit_conn_send_str(c, GEARMAN_CAN_DO, c->su->function);
+	subunit_conn_send_str(c, GEARMAN_ECHO_REQ, "firehose");
+	c->state = SUBUNIT_C_IDLE;
+	subunit_conn_try_grab(c);
+}
+
 static void
 subunit_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -132,22 +147,6 @@ subunit_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	char			 why[128];
 
 	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		subunit_conn_forget_addrs(c);
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
-		subunit_conn_keepalive(bufferevent_getfd(c->bev));
-		c->su->st.connects++;
-		c->srv->nup++;
-		/* gear's order: who we are, then what we do; the echo proves
-		 * a gearman server is listening (see subunit_conn_proven) */
-		subunit_conn_send_str(c, GEARMAN_SET_CLIENT_ID,
-		    c->su->worker_id);
-		subunit_conn_send_str(c, GEARMAN_CAN_DO, c->su->function);
-		subunit_conn_send_str(c, GEARMAN_ECHO_REQ, "firehose");
-		c->state = SUBUNIT_C_IDLE;
-		subunit_conn_try_grab(c);
-		return;
-	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof why, "closed by the server");
 	else if (what & BEV_EVENT_TIMEOUT)
@@ -155,90 +154,36 @@ subunit_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	else
 		snprintf(why, sizeof why, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	if (c->state == SUBUNIT_C_CONNECTING && c->next_addr != NULL) {
-		/* another address of the same name: try it now */
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-		subunit_conn_connect_next(c);
-		return;
-	}
 	subunit_conn_reset(c, why);
 }
 
-void
-subunit_conn_forget_addrs(struct subunit_conn *c)
-{
-	if (c->addrs != NULL)
-		evutil_freeaddrinfo(c->addrs);
-	c->addrs = c->next_addr = NULL;
-}
-
-/* Connect to the next resolved address (libevent's own connect_hostname
- * tries only the first, which may be an unreachable IPv6 one). */
+/* fh_connect tried every address of the server: up, or why not. */
 static void
-subunit_conn_connect_next(struct subunit_conn *c)
-{
-	struct subunit		*su = c->su;
-	struct timeval		 tv = { SUBUNIT_CONNECT_TIMEOUT, 0 };
-	struct evutil_addrinfo	*ai = c->next_addr;
-
-	c->next_addr = ai->ai_next;
-	c->bev = bufferevent_socket_new(su->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(c->bev, subunit_conn_read_cb, NULL,
-	    subunit_conn_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = SUBUNIT_C_CONNECTING;
-	/* On failure libevent has already run the event callback. */
-	bufferevent_socket_connect(c->bev, ai->ai_addr, (int)ai->ai_addrlen);
-}
-
-static void
-subunit_conn_resolve_cb(int err, struct evutil_addrinfo *res, void *arg)
+subunit_conn_connected_cb(int fd, const char *why, void *arg)
 {
 	struct subunit_conn	*c = arg;
-	char			*why;
 
-	c->req = NULL;
-	c->resolving = false;
-	if (!c->su->running || err == EVUTIL_EAI_CANCEL) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		return;
-	}
-	if (err != 0 || res == NULL) {
-		why = fh_xasprintf("cannot resolve %s: %s", c->srv->host,
-		    evutil_gai_strerror(err));
+	c->conn = NULL;
+	if (fd == -1) {
 		subunit_conn_reset(c, why);
-		free(why);
 		return;
 	}
-	c->addrs = c->next_addr = res;
-	subunit_conn_connect_next(c);
+	c->bev = bufferevent_socket_new(c->su->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, subunit_conn_read_cb, NULL,
+	    subunit_conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	subunit_conn_up(c);
 }
 
 void
 subunit_conn_connect(struct subunit_conn *c)
 {
-	struct subunit			*su = c->su;
-	struct evutil_addrinfo		 hints;
-	struct evdns_getaddrinfo_request *req;
-	char				 port[16];
-
-	if (!su->running)
+	if (!c->su->running)
 		return;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(port, sizeof port, "%d", c->srv->port);
 	c->state = SUBUNIT_C_CONNECTING;
-	c->resolving = true;
-	/* The callback may run before this returns (numbers, /etc/hosts). */
-	req = evdns_getaddrinfo(su->dns, c->srv->host, port, &hints,
-	    subunit_conn_resolve_cb, c);
-	if (c->resolving)
-		c->req = req;
+	c->conn = fh_connect_start(c->su->gw, c->srv->host, c->srv->port,
+	    SUBUNIT_CONNECT_TIMEOUT * 1000L, subunit_conn_connected_cb, c);
 }
 
 static void

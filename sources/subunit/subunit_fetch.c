@@ -112,6 +112,35 @@ subunit_fetch_url_is_gz(const char *url)
 
 static void subunit_fetch_done(CURL *, CURLcode, void *);
 
+static void
+subunit_fetch_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	subunit_fetch_start(arg);
+}
+
+/* No curl handle to be had now (out of memory): the job waits and tries
+ * again after a backoff, as every source does; the daemon goes on. */
+static void
+subunit_fetch_retry(struct subunit_job *j)
+{
+	struct timeval	tv;
+	long		ms;
+
+	if (j->retry == NULL) {
+		j->retry = evtimer_new(j->su->base, subunit_fetch_retry_cb, j);
+		fh_backoff_init(&j->backoff, SUBUNIT_BACKOFF_MIN,
+		    SUBUNIT_BACKOFF_MAX);
+	}
+	ms = fh_backoff_next(&j->backoff);
+	fh_log(LOG_WARNING, "subunit %s: job %s: cannot allocate a curl "
+	    "handle; trying again in %ldms", j->su->instance, j->handle, ms);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(j->retry, &tv);
+}
+
 void
 subunit_fetch_start(struct subunit_job *j)
 {
@@ -136,8 +165,7 @@ subunit_fetch_start(struct subunit_job *j)
 	else
 		curl_easy_reset(j->easy);
 	if (j->easy == NULL) {
-		su->st.fetch_errors++;
-		subunit_job_finish(j, "failed", "curl_easy_init failed", NULL);
+		subunit_fetch_retry(j);
 		return;
 	}
 	curl_easy_setopt(j->easy, CURLOPT_URL, j->url);

@@ -20,13 +20,13 @@
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <zlib.h>
 
 #include "config.h"
 #include "gateway/backoff.h"
 #include "gateway/conf.h"
+#include "gateway/connect.h"
 #include "gateway/curl.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
@@ -76,10 +76,7 @@ struct subunit_conn {
 	struct subunit		*su;
 	struct subunit_server	*srv;
 	struct bufferevent	*bev;
-	struct evdns_getaddrinfo_request *req;	/* resolving */
-	bool			 resolving;
-	struct evutil_addrinfo	*addrs;		/* resolved, all of them */
-	struct evutil_addrinfo	*next_addr;	/* to try after this one */
+	struct fh_connect	*conn;		/* TCP on its way */
 	struct event		*retry;
 	struct fh_backoff	 backoff;
 	enum subunit_conn_state	 state;
@@ -106,6 +103,8 @@ struct subunit_job {
 	uint64_t		 stream;	/* decoded bytes */
 	char			*error;		/* why the fetch was stopped */
 	const char		*counter;	/* stat bumped on failure */
+	struct event		*retry;		/* no curl handle: later */
+	struct fh_backoff	 backoff;
 };
 
 struct subunit_stats {
@@ -152,8 +151,7 @@ struct subunit {
 	size_t			 next_kick;	/* fairness across servers */
 
 	struct event_base	*base;
-	struct evdns_base	*dns;
-	struct fh_curl		*curl;
+	struct fh_curl		*curl;		/* the gateway's */
 	struct event		*kick;
 	bool			 running;
 	int			 busy;		/* GRAB_WAIT + BUSY conns */
@@ -166,7 +164,6 @@ void	subunit_kick(struct subunit *su);
 
 /* subunit_conn.c */
 void	subunit_conn_connect(struct subunit_conn *c);
-void	subunit_conn_forget_addrs(struct subunit_conn *c);
 void	subunit_conn_send(struct subunit_conn *c, uint32_t type,
     const struct gearman_arg *args, size_t n);
 void	subunit_conn_try_grab(struct subunit_conn *c);

@@ -182,6 +182,8 @@ subunit_job_free(struct subunit_job *j)
 {
 	if (j == NULL)
 		return;
+	if (j->retry != NULL)
+		event_free(j->retry);
 	if (j->easy != NULL) {
 		if (j->su->curl != NULL)
 			fh_curl_cancel(j->su->curl, j->easy);
