@@ -9,7 +9,10 @@ import re
 import socket
 import time
 
-from fhtest import Daemon, check, free_port, run_cases
+import os
+import tempfile
+
+from fhtest import FIREHOSED, Daemon, check, free_port, run, run_cases
 from mqtttest import Client
 
 CONF = """[gateway]
@@ -163,6 +166,27 @@ def test_log_disabled():
         c = Client(d.port)
         c.sub("$replay/seq/0/#", 0)   # a plain (empty) filter then
         c.close()
+
+
+def test_config_errors():
+    bad = [("retention = 0\n", "retention"), ("topics = a/#/b\n", "topics"),
+           ("max_size = lots\n", "max_size"), ("colour = red\n", "colour"),
+           ("topics = ,\n", "topics")]
+    tmp = tempfile.mkdtemp(prefix="fh-test-")
+    path = os.path.join(tmp, "firehose.conf")
+    for body, key in bad:
+        with open(path, "w") as f:
+            f.write("[listener m]\nbind = 127.0.0.1:1\n[log]\n" + body)
+        r = run([FIREHOSED, "-t", "-c", path])
+        check(r.returncode == 1 and "firehose.conf:4" in r.stderr + r.stdout
+              and key in r.stderr + r.stdout, "%r: %r" % (body, r))
+    with open(path, "w") as f:
+        f.write("[listener m]\nbind = 127.0.0.1:1\n[log]\n"
+                "topics = a/#,+/b\nretention = 1h\nmax_size = 10M\n")
+    r = run([FIREHOSED, "-t", "-c", path])
+    check(r.returncode == 0, "good config: %r" % (r,))
+    os.unlink(path)
+    os.rmdir(tmp)
 
 
 if __name__ == "__main__":
