@@ -109,8 +109,8 @@ log_configure(void *self, const struct fh_conf *conf, char **errstr)
 	    tok = strtok_r(NULL, ", \t", &save)) {
 		if (!filter_is_valid(tok)) {
 			where = fh_section_where(sec, "topics");
-			*errstr = fh_xasprintf("%s: topics: bad topic filter '%s'",
-			    where, tok);
+			*errstr = fh_xasprintf("%s: topics: bad topic "
+			    "filter '%s'", where, tok);
 			free(where);
 			free(s);
 			return -1;
