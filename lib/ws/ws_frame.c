@@ -4,7 +4,7 @@
 #include <openssl/evp.h>
 
 #include "gateway/event.h"
-#include "sinks/mqtt/ws_frame.h"
+#include "lib/ws/ws_frame.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -13,7 +13,7 @@
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/http.h"
 #include "sinks/mqtt/listener.h"
-#include "sinks/mqtt/ws_frame.h"
+#include "lib/ws/ws_frame.h"
 
 bool
 http_str_eq(const struct http_str *s, const char *z)

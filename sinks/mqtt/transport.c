@@ -10,7 +10,7 @@
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/transport.h"
-#include "sinks/mqtt/ws_frame.h"
+#include "lib/ws/ws_frame.h"
 
 /* Largest frame we send; bigger writes become several frames. */
 #define TRANSPORT_FRAME_OUT	1048576

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "gateway/event.h"
-#include "sinks/mqtt/ws_frame.h"
+#include "lib/ws/ws_frame.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

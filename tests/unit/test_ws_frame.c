@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "gateway/event.h"
-#include "sinks/mqtt/ws_frame.h"
+#include "lib/ws/ws_frame.h"
 
 static const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
 
