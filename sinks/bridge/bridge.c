@@ -382,13 +382,11 @@ bridge_conf_section(struct bridge *b, const struct fh_section *sec,
 		c.proto = LINK_MQTT;
 	else if (strcmp(bs.protocol, "mqtts") == 0)
 		c.proto = LINK_MQTTS;
-	else if (strcmp(bs.protocol, "ws") == 0 ||
-	    strcmp(bs.protocol, "wss") == 0) {
-		bridge_error(errstr, sec, "protocol", "protocol '%s' is not "
-		    "supported by bridges yet: use mqtt or mqtts",
-		    bs.protocol);
-		goto out;
-	} else {
+	else if (strcmp(bs.protocol, "ws") == 0)
+		c.proto = LINK_WS;
+	else if (strcmp(bs.protocol, "wss") == 0)
+		c.proto = LINK_WSS;
+	else {
 		bridge_error(errstr, sec, "protocol", "bad protocol '%s': "
 		    "expected mqtt, mqtts, ws or wss", bs.protocol);
 		goto out;
@@ -490,7 +488,7 @@ bridge_conf_section(struct bridge *b, const struct fh_section *sec,
 	} else if (*c.cert_file || *c.key_file || *c.ca_file) {
 		bridge_error(errstr, sec, *c.ca_file ? "ca_file" :
 		    *c.cert_file ? "cert_file" : "key_file", "TLS files need "
-		    "protocol = mqtts");
+		    "protocol = mqtts or wss");
 		goto out;
 	}
 	b->links = fh_xrealloc(b->links, (b->nlinks + 1) * sizeof *b->links);

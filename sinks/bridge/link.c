@@ -40,7 +40,9 @@
 #include "gateway/state.h"
 #include "gateway/xmalloc.h"
 #include "sinks/bridge/link.h"
+#include "sinks/bridge/wsclient.h"
 #include "lib/mqtt/packet.h"
+#include "lib/ws/ws_frame.h"
 
 /* Output buffered towards the remote before the queue waits for it. */
 #define LINK_HIWAT	(256 * 1024)
@@ -50,6 +52,7 @@
 enum link_state {
 	LINK_IDLE,		/* waiting for the retry timer */
 	LINK_CONNECTING,	/* TCP (and TLS) under way */
+	LINK_UPGRADE,		/* ws/wss: the HTTP upgrade sent */
 	LINK_CONNACK,		/* CONNECT sent */
 	LINK_UP,
 	LINK_STOPPED,
@@ -113,6 +116,9 @@ struct link {
 	char			*origin;	/* "bridge:NAME" */
 	enum link_state		 state;
 	struct bufferevent	*bev;
+	bool			 wrapped;	/* bev is the ws filter */
+	const char		*ws_err;	/* the filter's reason */
+	char			 ws_key[WSCLIENT_KEY_LEN + 1];
 	struct event		*retry_ev;
 	struct event		*ping_ev;
 	struct fh_backoff	 backoff;
@@ -150,6 +156,9 @@ struct link {
 static void	link_fail(struct link *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	link_pump(struct link *);
+static void	link_read_cb(struct bufferevent *, void *);
+static void	link_write_cb(struct bufferevent *, void *);
+static void	link_event_cb(struct bufferevent *, short, void *);
 
 /* ---- configuration helpers ------------------------------------------- */
 
@@ -809,13 +818,21 @@ link_is_tls(const struct link *l)
 	return l->c.proto == LINK_MQTTS || l->c.proto == LINK_WSS;
 }
 
+static bool
+link_is_ws(const struct link *l)
+{
+	return l->c.proto == LINK_WS || l->c.proto == LINK_WSS;
+}
+
 static void
 link_close(struct link *l)
 {
 	if (l->bev != NULL) {
-		bufferevent_free(l->bev);
+		bufferevent_free(l->bev);	/* the filter frees its socket */
 		l->bev = NULL;
 	}
+	l->wrapped = false;
+	l->ws_err = NULL;
 	if (l->ping_ev != NULL)
 		event_del(l->ping_ev);
 }
@@ -1289,6 +1306,47 @@ link_handle(struct link *l, const struct mqtt_packet *pkt)
 	link_pump(l);
 }
 
+/* ws/wss: the server's answer to the upgrade; then MQTT in frames. */
+static void
+link_ws_upgrade(struct link *l)
+{
+	struct evbuffer		*in = bufferevent_get_input(l->bev);
+	struct bufferevent	*ws;
+	struct timeval		 tv = { l->c.connect_timeout_ms / 1000,
+				    (l->c.connect_timeout_ms % 1000) * 1000 };
+	size_t			 len = evbuffer_get_length(in), used = 0;
+	char			 why[128];
+	int			 rc;
+
+	if (len > WSCLIENT_MAX_RESPONSE)
+		len = WSCLIENT_MAX_RESPONSE;
+	rc = wsclient_response(evbuffer_pullup(in, (ev_ssize_t)len), len,
+	    l->ws_key, &used, why, sizeof why);
+	if (rc > 0)
+		return;
+	if (rc < 0) {
+		l->n.refused++;
+		link_fail(l, "WebSocket upgrade refused: %s", why);
+		return;
+	}
+	evbuffer_drain(in, used);
+	ws = wsclient_wrap(l->bev, l->c.max_packet_size + WS_HEADER_MAX,
+	    &l->ws_err);
+	if (ws == NULL) {
+		link_fail(l, "cannot make the WebSocket filter");
+		return;
+	}
+	l->bev = ws;
+	l->wrapped = true;
+	bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb,
+	    l);
+	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_HIWAT / 2, 0);
+	bufferevent_set_timeouts(l->bev, &tv, &tv);
+	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+	l->state = LINK_CONNACK;
+	link_send_connect(l);
+}
+
 static void
 link_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -1300,6 +1358,10 @@ link_read_cb(struct bufferevent *bev, void *arg)
 	size_t			 have, total, n;
 	int			 rc;
 
+	if (l->state == LINK_UPGRADE && l->bev == bev) {
+		link_ws_upgrade(l);
+		return;
+	}
 	while (l->bev == bev && (l->state == LINK_CONNACK ||
 	    l->state == LINK_UP)) {
 		have = evbuffer_get_length(in);
@@ -1352,11 +1414,13 @@ link_write_cb(struct bufferevent *bev, void *arg)
 static const char *
 link_tls_error(struct link *l, char *buf, size_t len)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(l->bev);
+	struct bufferevent *sb = l->wrapped ?
+			    bufferevent_get_underlying(l->bev) : l->bev;
+	SSL		*ssl = bufferevent_openssl_get_ssl(sb);
 	unsigned long	 e, last = 0;
 	long		 vr;
 
-	while ((e = bufferevent_get_openssl_error(l->bev)) != 0)
+	while ((e = bufferevent_get_openssl_error(sb)) != 0)
 		last = e;
 	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, len, "TLS: certificate verify failed: %s",
@@ -1386,9 +1450,25 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 		struct timeval	tv = { l->c.connect_timeout_ms / 1000,
 		    (l->c.connect_timeout_ms % 1000) * 1000 };
 
-		l->state = LINK_CONNACK;
+		/* the connect timeout starts again for what follows */
 		bufferevent_set_timeouts(l->bev, &tv, &tv);
+		if (link_is_ws(l)) {
+			struct link_addr *a = &l->c.addrs[l->addr];
+			char *req = wsclient_request(a->host, a->port,
+			    l->c.ws_path, l->ws_key);
+
+			l->state = LINK_UPGRADE;
+			link_write(l, (const uint8_t *)req, strlen(req));
+			free(req);
+			return;
+		}
+		l->state = LINK_CONNACK;
 		link_send_connect(l);
+		return;
+	}
+	if (l->ws_err != NULL && *l->ws_err != '\0' &&
+	    (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+		link_fail(l, "%s", l->ws_err);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -1396,6 +1476,9 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 			link_fail(l, "no answer within 1.5 x keepalive");
 		else if (l->state == LINK_CONNACK)
 			link_fail(l, "no CONNACK within %ld ms",
+			    l->c.connect_timeout_ms);
+		else if (l->state == LINK_UPGRADE)
+			link_fail(l, "no WebSocket upgrade within %ld ms",
 			    l->c.connect_timeout_ms);
 		else
 			link_fail(l, "%s within %ld ms", link_is_tls(l) ?
@@ -1713,7 +1796,7 @@ void
 link_stats(struct link *l, json_t *out)
 {
 	static const char *const states[] = { "connecting", "connecting",
-	    "connecting", "connected", "stopped" };
+	    "connecting", "connecting", "connected", "stopped" };
 	struct link_addr	*a = &l->c.addrs[l->addr];
 	char			*remote;
 

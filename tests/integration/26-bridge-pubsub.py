@@ -314,6 +314,89 @@ def test_mqtt5_no_local_and_properties():
         rc.loop_stop()
 
 
+def remote_firehosed(tmp_pki=None):
+    """A second firehosed as the remote, for ws and wss: Debian's
+    Mosquitto here has no working websockets listener."""
+    text = ("[broker]\nanonymous_publish = true\nsys_interval = 0\n"
+            "[listener mqtt]\nbind = 127.0.0.1:{port}\n"
+            "[listener web]\nprotocol = ws\nbind = 127.0.0.1:{ws}\n"
+            "path = /mqtt\n")
+    ports = {"ws": free_port()}
+    if tmp_pki is not None:
+        text += ("[listener secure]\nprotocol = wss\n"
+                 "bind = 127.0.0.1:{wss}\npath = /mqtt\n"
+                 "cert_file = %s\nkey_file = %s\n" %
+                 (tmp_pki["cert"], tmp_pki["key"]))
+        ports["wss"] = free_port()
+    return Daemon(text, ports=ports)
+
+
+def test_ws_and_wss_to_another_firehosed():
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    pki = make_pki(tmp)
+    with remote_firehosed(pki) as r:
+        remote = Sub(r.port, "#", qos=1)
+        # firehosed's broker takes neither the Mosquitto bridge bit nor
+        # (in 3.1.1) No Local: try_private off, and out and in on
+        # different topics, or what goes out would come back in
+        with daemon("[bridge plain]\naddress = 127.0.0.1:%d\n"
+                    "protocol = ws\ntry_private = false\n"
+                    "topic = ws/out/# out 1\ntopic = ws/in/# in 1\n"
+                    "[bridge secure]\naddress = 127.0.0.1:%d\n"
+                    "protocol = wss\nca_file = %s\npath = /mqtt\n"
+                    "try_private = false\n"
+                    "topic = wss/out/# out 2\ntopic = wss/in/# in 2\n" %
+                    (r.ports["ws"], r.ports["wss"], pki["ca"])) as d:
+            wait_connected(d, "plain")
+            wait_connected(d, "secure")
+            local = Sub(d.port, ["ws/#", "wss/#"], qos=2)
+            big = "x" * 70000	# a 64-bit WebSocket length
+            pub(d.port, "ws/out/a", "over ws", qos=1)
+            pub(d.port, "wss/out/b", big, qos=1)
+            got = sorted((g[0], len(g[1])) for g in remote.take(2))
+            check(got == [("ws/out/a", 7), ("wss/out/b", 70000)],
+                  "out over ws/wss: %r" % got)
+            pub(r.port, "ws/in/c", "back over ws", qos=1)
+            pub(r.port, "wss/in/d", big, qos=2)
+            got = sorted((g[0], len(g[1])) for g in local.take(4))
+            check(got == [("ws/in/c", 12), ("ws/out/a", 7),
+                          ("wss/in/d", 70000), ("wss/out/b", 70000)],
+                  "local: %r" % got)
+            local.none(1.0)
+            local.close()
+        remote.close()
+
+
+def test_ws_refused_connack_reported():
+    """A CONNACK refusal followed by a close frame is reported as the
+    refusal it is."""
+    with remote_firehosed() as r:
+        with daemon("[bridge up]\naddress = 127.0.0.1:%d\n"
+                    "protocol = ws\nrestart_timeout = 100ms 300ms\n"
+                    "topic = x/# out 1\n" % r.ports["ws"]) as d:
+            deadline = time.time() + 10
+            while "cannot connect" not in d.logtext():
+                check(time.time() < deadline, "no failure logged")
+                time.sleep(0.1)
+            check("refused by the remote: unacceptable protocol version"
+                  in d.logtext(), d.logtext())
+
+
+def test_ws_upgrade_refused_logged_once():
+    with remote_firehosed() as r:
+        with daemon("[bridge up]\naddress = 127.0.0.1:%d\n"
+                    "protocol = ws\npath = /nowhere\n"
+                    "restart_timeout = 100ms 300ms\n"
+                    "topic = x/# out 1\n" % r.ports["ws"]) as d:
+            deadline = time.time() + 10
+            while (bridge_metric(d, "connect_failures", "up") or 0) < 3:
+                check(time.time() < deadline, "no retries")
+                time.sleep(0.1)
+            log = d.logtext()
+            check(log.count("WebSocket upgrade refused: HTTP 4") == 1,
+                  "refusal logged once:\n" + log)
+
+
 BAD = [
     ("address = 127.0.0.1:1\n", "needs at least one 'topic"),
     ("topic = x out 0\n", "missing required key 'address'"),
