@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/dns.h>
 #include <openssl/ssl.h>
 
 #include "gateway/conf.h"
@@ -521,12 +520,7 @@ bridge_start(void *self)
 
 	if (b->nlinks == 0)
 		return 0;
-	if (b->dns == NULL) {
-		b->dns = evdns_base_new(fh_gateway_base(b->gw),
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		if (b->dns == NULL)	/* no resolv.conf: numeric only */
-			b->dns = evdns_base_new(fh_gateway_base(b->gw), 0);
-	}
+	b->dns = fh_gateway_dns(b->gw);	/* the daemon's one resolver */
 	if (b->db == NULL && fh_gateway_state(b->gw) != NULL) {
 		b->db = link_db_open(fh_gateway_state(b->gw), &err);
 		if (b->db == NULL && err != NULL) {
@@ -555,10 +549,8 @@ bridge_stop(void *self)
 		link_stop(b->links[i]);
 	link_db_close(b->db);
 	b->db = NULL;
-	if (b->dns != NULL) {
-		evdns_base_free(b->dns, 0);
-		b->dns = NULL;
-	}
+	/* the links' bufferevents, freed above, cancelled their lookups */
+	b->dns = NULL;
 }
 
 static void
