@@ -59,6 +59,10 @@ static const struct fh_state_migration store_steps[] = {
 	 * the other properties (fh_event_payload_format). */
 	{ "ALTER TABLE retain ADD COLUMN pfi INTEGER NOT NULL DEFAULT 0;"
 	  "ALTER TABLE body ADD COLUMN pfi INTEGER NOT NULL DEFAULT 0;", NULL },
+	/* 4: the subscription identifiers a queued message goes out with
+	 * (per session, so on msg, not body): 4-byte big-endian each. */
+	{ "ALTER TABLE msg ADD COLUMN subids BLOB NOT NULL DEFAULT x'';",
+	  NULL },
 };
 
 enum store_stmt {
@@ -109,12 +113,13 @@ static const char *const store_sql[S_MAX] = {
 	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props, expiry, pfi) "
 	    "VALUES (?, ?, ?, ?, ?)",
 	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
-	    "mid, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	    "mid, state, subids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
 	    "WHERE seq = ?",
 	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
 	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
-	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi, m.body "
+	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi, m.body, "
+	    "m.subids "
 	    "FROM msg m JOIN body b "
 	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
 	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
@@ -488,10 +493,24 @@ mqtt_store_msg_push(struct mqtt_store *ms, const char *client_id,
     struct mqtt_store_msg *m)
 {
 	sqlite3_stmt	*s = ms->stmt[S_MSG_PUSH];
+	uint8_t		 ids[MQTT_STORE_SUBIDS_MAX * 4];
+	size_t		 i, n = m->nsubids < MQTT_STORE_SUBIDS_MAX ? m->nsubids :
+			    MQTT_STORE_SUBIDS_MAX;
 
 	/* Stage first: a failed BEGIN must not leave a body cached. */
 	if (fh_state_stage(ms->st) != 0 || store_body_put(ms, m) != 0)
 		return -1;
+	for (i = 0; i < n; i++) {
+		ids[4 * i] = (uint8_t)(m->subids[i] >> 24);
+		ids[4 * i + 1] = (uint8_t)(m->subids[i] >> 16);
+		ids[4 * i + 2] = (uint8_t)(m->subids[i] >> 8);
+		ids[4 * i + 3] = (uint8_t)m->subids[i];
+	}
+	/* SQLITE_TRANSIENT: ids is on this stack frame */
+	if (n > 0)
+		sqlite3_bind_blob(s, 8, ids, (int)(4 * n), SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_zeroblob(s, 8, 0);
 	store_text(s, 1, client_id);
 	sqlite3_bind_int64(s, 2, ms->body.id);
 	sqlite3_bind_int(s, 3, m->qos);
@@ -532,6 +551,8 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 {
 	sqlite3_stmt		*s = ms->stmt[S_MSG_LOAD];
 	struct mqtt_store_msg	 m;
+	const uint8_t		*ids;
+	size_t			 idlen, i;
 	int			 rc;
 
 	store_text(s, 1, client_id);
@@ -549,6 +570,12 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 		m.expiry = sqlite3_column_int64(s, 9);
 		m.pfi = (uint8_t)sqlite3_column_int(s, 10);
 		m.body = sqlite3_column_int64(s, 11);
+		ids = store_col_blob(s, 12, &idlen);
+		for (i = 0; i + 4 <= idlen && m.nsubids <
+		    MQTT_STORE_SUBIDS_MAX; i += 4)
+			m.subids[m.nsubids++] = (uint32_t)ids[i] << 24 |
+			    (uint32_t)ids[i + 1] << 16 |
+			    (uint32_t)ids[i + 2] << 8 | ids[i + 3];
 		if (cb(&m, arg) != 0)
 			break;
 	}

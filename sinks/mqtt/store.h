@@ -23,6 +23,10 @@
 struct fh_state;
 struct mqtt_store;
 
+/* Subscription identifiers kept per queued message (as many as the
+ * broker sends: it has the same bound). */
+#define MQTT_STORE_SUBIDS_MAX	8
+
 /* Register the tables (creating or migrating them; a state file from the
  * first release already holds version 1 of them) and prepare the
  * statements. NULL and *errstr set when the file's tables are newer than
@@ -66,6 +70,10 @@ struct mqtt_store_msg {
 	/* msg_load: the body row. Equal ids are the same message fanned
 	 * out, so the restore can share one copy as the broker did. */
 	int64_t		 body;
+	/* MQTT 5: the subscription identifiers this session's copy goes
+	 * out with (msg_push, msg_load; more than the maximum are cut) */
+	uint32_t	 subids[MQTT_STORE_SUBIDS_MAX];
+	uint8_t		 nsubids;
 };
 
 /* Retained: one message per topic; put replaces. */

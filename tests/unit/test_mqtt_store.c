@@ -134,7 +134,7 @@ static int
 got_msg_cb(const struct mqtt_store_msg *m, void *arg)
 {
 	struct got	*g = arg;
-	size_t		 len = strlen(g->buf);
+	size_t		 len = strlen(g->buf), i;
 
 	snprintf(g->buf + len, sizeof g->buf - len,
 	    "%s=%.*s/q%d%s%s/mid%u/s%d/p%zu", m->topic,
@@ -145,6 +145,11 @@ got_msg_cb(const struct mqtt_store_msg *m, void *arg)
 	if (m->expiry != 0)
 		snprintf(g->buf + len, sizeof g->buf - len, "/e%lld",
 		    (long long)m->expiry);
+	for (i = 0; i < m->nsubids; i++) {
+		len = strlen(g->buf);
+		snprintf(g->buf + len, sizeof g->buf - len, "/i%u",
+		    m->subids[i]);
+	}
 	len = strlen(g->buf);
 	if (m->pfi != 0)
 		snprintf(g->buf + len, sizeof g->buf - len, "/f%u", m->pfi);
@@ -211,6 +216,9 @@ fill(struct fh_state *st, int64_t seq[3])
 	r1.expiry = 1900000000123456;
 	r1.pfi = 1;
 	m2.expiry = 1800000000000001;
+	m2.subids[0] = 268435455;
+	m2.subids[1] = 1;
+	m2.nsubids = 2;
 	assert_int_equal(mqtt_store_retain_put(ms, &r1), 0);
 	assert_int_equal(mqtt_store_retain_put(ms, &r2), 0);
 	assert_int_equal(mqtt_store_session_put(ms, &sa), 0);
@@ -267,7 +275,7 @@ check_filled(struct fh_state *st)
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "a", got_msg_cb, &g), 0);
 	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
-	    "t/2=two/q2/mid8/s2/p0/e1800000000000001;"
+	    "t/2=two/q2/mid8/s2/p0/e1800000000000001/i268435455/i1;"
 	    "t/1=one/q1r/mid0/s0/p0;");
 	assert_int_equal(mqtt_store_msg_count(ms, "a"), 3);
 	memset(&g, 0, sizeof g);
