@@ -588,7 +588,13 @@ fh_http_stream_pending(const struct fh_http_stream *s)
 int
 fh_http_stream_write(struct fh_http_stream *s, const void *p, size_t len)
 {
-	if (s->ending || fh_http_stream_pending(s) + len > s->max)
+	size_t	pending;
+
+	if (s->ending)
+		return -1;
+	/* Into an empty output anything goes: one item may be bigger than
+	 * the bound, and must not wedge the stream. */
+	if ((pending = fh_http_stream_pending(s)) > 0 && pending + len > s->max)
 		return -1;
 	evbuffer_add(bufferevent_get_output(s->bev), p, len);
 	return 0;

@@ -114,7 +114,8 @@ struct fh_http_stream *fh_http_stream_start(struct fh_http_response *,
 		    const struct fh_http_stream_cbs *, void *arg);
 /* Set the output bound (bytes not yet taken by the kernel). */
 void		 fh_http_stream_set_max(struct fh_http_stream *, size_t max);
-/* 0, or -1 (nothing written) when len would pass the bound. */
+/* 0, or -1 (nothing written) when len would pass the bound (a write
+ * into an empty output always goes: one item may be larger). */
 int		 fh_http_stream_write(struct fh_http_stream *, const void *,
 		    size_t len);
 int		 fh_http_stream_printf(struct fh_http_stream *,

@@ -276,6 +276,22 @@ def test_stream_backlog_live_seam_under_load():
               next((i for i, v in enumerate(got) if v != i), None))
 
 
+def test_stream_event_bigger_than_its_bound():
+    """One event larger than a stream's 1 MiB bound (a 900 kB binary
+    payload is 1.2 MB of base64) still goes, in the backlog and live."""
+    with daemon() as d:
+        h = head(d)
+        big = bytes(range(256)) * 3500
+        publish(d, "huge/a", [big])
+        r = Sse(d, "topic=huge/%%23&seq=%d" % h)
+        e = json.loads(r.event()["data"])
+        check(base64.b64decode(e["payload"]) == big, "backlog")
+        publish(d, "huge/a", [big])
+        e = json.loads(r.event()["data"])
+        check(base64.b64decode(e["payload"]) == big, "live")
+        r.close()
+
+
 def test_stream_heartbeat():
     with daemon() as d:
         r = Sse(d, "topic=hb/%23&heartbeat=1")
@@ -415,6 +431,18 @@ def test_kill9_keeps_what_was_delivered():
         check(not missing, "delivered but not logged: %r" % missing[:10])
         check(all(e["payload"]["pad"] == "x" * 200 for e in logged),
               "a torn record")
+        # the stream (resumed by Last-Event-ID) and $replay/ agree
+        r = Sse(d, "topic=k/%23", last_id=h)
+        s = [json.loads(r.event()["data"])["payload"]["n"] for _ in ns]
+        r.close()
+        check(s == ns, "stream after kill -9")
+        c = Client(d.port)
+        c.sub("$replay/seq/%d/k/#" % h, 1)
+        m = [c.get() for _ in range(len(ns) + 1)]
+        c.close()
+        check(None not in m, "replay stopped early")
+        check([json.loads(x.payload)["n"] for x in m[:-1]] == ns and
+              m[-1].topic == "$replay/done", "replay after kill -9")
 
 
 ACL = """topic read pub/#
