@@ -260,6 +260,24 @@ gerrit_bad_line(struct gerrit *g, const char *where, const uint8_t *line,
 	free(ex);
 }
 
+/* A line of either path (the stream, events-log) as topic and event;
+ * false when it is empty, or bad (then logged and counted). */
+bool
+gerrit_line_event(struct gerrit *g, const char *where, const uint8_t *line,
+    size_t len, int err, char **topic, json_t **event)
+{
+	if (err == 0)
+		err = gerrit_parse_line(line, len, g->conf.topic, topic,
+		    event);
+	if (err == GERRIT_E_EMPTY)
+		return false;
+	if (err != 0) {
+		gerrit_bad_line(g, where, line, len, err);
+		return false;
+	}
+	return true;
+}
+
 void
 gerrit_note_time(struct gerrit *g, const json_t *event)
 {
@@ -330,15 +348,8 @@ gerrit_live_line(const uint8_t *line, size_t len, int err, void *arg)
 	int64_t		 before = gerrit_gap_start(g), t;
 	bool		 dropped;
 
-	if (err == 0)
-		err = gerrit_parse_line(line, len, g->conf.topic, &topic,
-		    &event);
-	if (err == GERRIT_E_EMPTY)
+	if (!gerrit_line_event(g, "stream", line, len, err, &topic, &event))
 		return;
-	if (err != 0) {
-		gerrit_bad_line(g, "stream", line, len, err);
-		return;
-	}
 	fh_backoff_reset(&g->backoff);	/* this connection works */
 	type = json_string_value(json_object_get(event, "type"));
 	dropped = strcmp(type, "dropped-output") == 0;

@@ -18,15 +18,9 @@ gerrit_fill_line(const uint8_t *line, size_t len, int err, void *arg)
 	json_t			*event;
 	int64_t			 t;
 
-	if (err == 0)
-		err = gerrit_parse_line(line, len, g->conf.topic, &topic,
-		    &event);
-	if (err == GERRIT_E_EMPTY)
+	if (!gerrit_line_event(g, "events-log", line, len, err, &topic,
+	    &event))
 		return;
-	if (err != 0) {
-		gerrit_bad_line(g, "events-log", line, len, err);
-		return;
-	}
 	f->page_lines++;
 	t = gerrit_event_time(event);
 	if (t > f->page_last)

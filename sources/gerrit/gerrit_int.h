@@ -187,6 +187,8 @@ struct gerrit {
 void	gerrit_bad_line(struct gerrit *g, const char *where,
     const uint8_t *line, size_t len, int err);
 char *	gerrit_excerpt(const uint8_t *p, size_t len);
+bool	gerrit_line_event(struct gerrit *g, const char *where,
+    const uint8_t *line, size_t len, int err, char **topic, json_t **event);
 int64_t	gerrit_gap_start(struct gerrit *g);
 void	gerrit_live_line(const uint8_t *line, size_t len, int err, void *arg);
 void	gerrit_note_time(struct gerrit *g, const json_t *event);
