@@ -9,7 +9,8 @@ import json
 import socket
 import threading
 
-from fhtest import Daemon, check, free_port, main, run, wait_port
+import fhtest
+from fhtest import Daemon, check, free_port, run, wait_port
 from transport import (Paho, RawWS, http_get, metric, mqtt_connect,
                        mqtt_publish, mqtt_subscribe, wait_for)
 
@@ -66,7 +67,7 @@ def ws_session(port, cid, topic=None):
     return w
 
 
-def test_paho(d):
+def check_paho(d):
     ports = [d.ports["ws"], d.ports["ws2"]]
     subs = [Paho(p, "websockets") for p in ports]
     if have_ipv6():
@@ -87,7 +88,7 @@ def test_paho(d):
     pub.close()
 
 
-def test_pages(d):
+def check_pages(d):
     port = d.ports["ws"]
     st, head, body = http_get(port, "/healthz")
     check(st == 200 and "application/json" in head, head)
@@ -113,7 +114,7 @@ def test_pages(d):
     w.close()
 
 
-def test_bad_upgrades(d):
+def check_bad_upgrades(d):
     port = d.ports["ws"]
     w = RawWS(port, path="/elsewhere")
     check(w.status == 404, w.head)
@@ -146,7 +147,7 @@ def send_fragments(w):
         w.send(2 if i == 0 else 0, c, fin=i == len(chunks) - 1)
 
 
-def test_frames(d):
+def check_frames(d):
     port = d.ports["ws"]
     listener = ws_session(port, "listener", "raw/#")
 
@@ -201,7 +202,7 @@ def test_frames(d):
         check(v == n, "drops %s = %r, want %d" % (reason, v, n))
 
 
-def test_stall(d):
+def check_stall(d):
     """A client that sends half a frame and stops reading must not hold
     anyone else up."""
     port = d.ports["ws"]
@@ -249,7 +250,7 @@ class Trickler(threading.Thread):
         self.closed.set()
 
 
-def test_setup_cap(d):
+def check_setup_cap(d):
     """More than 1024 connections in HTTP setup on one listener: the rest
     are refused at once, counted, logged once; other listeners and the
     broker carry on, and the listener accepts again when they are gone."""
@@ -279,37 +280,75 @@ def test_setup_cap(d):
     check("listener web2: accepting again" in d.logtext(), "recovery log")
 
 
-def test():
+STATE = {}
+
+
+@fhtest.once
+def daemon():
+    """One daemon for the cases below (the last one stops it), with a
+    client trickling its HTTP request from the start."""
     ports = {"ws": free_port(), "ws2": free_port()}
     ports["ws6"] = free_port(socket.AF_INET6, "::1") if have_ipv6() \
         else free_port()
     v6 = have_ipv6()
     if v6:
         ports["dual"] = free_port(socket.AF_INET6, "::1")
-    with Daemon(CONF + (DUAL if v6 else ""), ports=ports) as d:
-        if v6:
-            for host, name in (("127.0.0.1", "all4"), ("::1", "all6")):
-                wait_port(d.ports["dual"], host=host)
-                st, _, body = http_get(d.ports["dual"], "/healthz",
-                                       host=host)
-                check(st == 200 and json.loads(body)["listener"] == name,
-                      "%s: %r" % (host, body))
-        for p in ("ws", "ws2"):
-            wait_port(d.ports[p])
-        slow = Trickler(d.ports["ws"])
-        test_pages(d)
-        test_paho(d)
-        test_bad_upgrades(d)
-        test_frames(d)
-        test_stall(d)
-        test_setup_cap(d)
-        check(slow.closed.wait(30), "trickling client never closed")
-        wait_for(lambda: "HTTP request timed out" in d.logtext(),
-                 what="setup deadline logged")
-        wait_for(lambda: d.alive(), what="daemon alive")
+    d = Daemon(CONF + (DUAL if v6 else ""), ports=ports)
+    for p in ("ws", "ws2"):
+        wait_port(d.ports[p])
+    STATE["slow"] = Trickler(d.ports["ws"])
+    STATE["v6"] = v6
+    return d
+
+
+def test_dual_stack_listener_serves_both_families():
+    d = daemon()
+    if not STATE["v6"]:
+        fhtest.skip_case("no IPv6 on loopback")
+    for host, name in (("127.0.0.1", "all4"), ("::1", "all6")):
+        wait_port(d.ports["dual"], host=host)
+        st, _, body = http_get(d.ports["dual"], "/healthz", host=host)
+        check(st == 200 and json.loads(body)["listener"] == name,
+              "%s: %r" % (host, body))
+
+
+def test_pages():
+    check_pages(daemon())
+
+
+def test_paho():
+    check_paho(daemon())
+
+
+def test_bad_upgrades():
+    check_bad_upgrades(daemon())
+
+
+def test_frames():
+    check_frames(daemon())
+
+
+def test_stall():
+    check_stall(daemon())
+
+
+def test_setup_cap():
+    check_setup_cap(daemon())
+
+
+def test_trickling_client_closed_at_the_setup_deadline():
+    d = daemon()
+    check(STATE["slow"].closed.wait(30), "trickling client never closed")
+    wait_for(lambda: "HTTP request timed out" in d.logtext(),
+             what="setup deadline logged")
+
+
+def test_zz_one_warning_per_bad_peer_and_a_clean_exit():
+    d = daemon()
+    with d:
         log = d.logtext()
         check(log.count("websocket 127.0.0.1") >= 8, "one WARN per bad "
               "peer expected:\n" + log[-3000:])
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -13,7 +13,8 @@ import ssl
 import subprocess
 import tempfile
 
-from fhtest import FIREHOSED, Daemon, check, free_port, main, need, run, \
+import fhtest
+from fhtest import FIREHOSED, Daemon, check, free_port, need, run, \
     wait_port
 from transport import Paho, http_get, make_pki, metric, wait_for
 
@@ -106,7 +107,7 @@ def wait_subscribed(d, n):
     wait_for(ok, what="%d subscriptions" % n)
 
 
-def test_mosquitto(d, pki):
+def check_mosquitto(d, pki):
     port = d.ports["tls"]
     # anonymous subscriber over TLS; the anonymous publish is dropped
     # (anonymous_publish = false), the certificate user's arrives.
@@ -137,7 +138,7 @@ def test_mosquitto(d, pki):
              what="handshake failure logged")
 
 
-def test_bad_peers(d, pki):
+def check_bad_peers(d, pki):
     """Plain MQTT or garbage to a TLS port: that connection only."""
     sub = Paho(d.ports["tls"], ca=pki["ca"], cert=pki["client_cert"],
                key=pki["client_key"])
@@ -173,7 +174,7 @@ def test_bad_peers(d, pki):
           "each failed handshake logged once:\n" + log[-2000:])
 
 
-def test_versions(d, pki):
+def check_versions(d, pki):
     host = d.ports["v6host"].strip("[]")
     issuer, v = tls_connect(d.ports["tls13"], pki["ca"], host=host)
     check(v == "TLSv1.3", v)
@@ -189,7 +190,7 @@ def test_versions(d, pki):
           "%s %s" % (issuer, v))
 
 
-def test_wss(d, pki):
+def check_wss(d, pki):
     sub = Paho(d.ports["wss"], "websockets", ca=pki["ca"])
     sub.sub("w/#")
     pub = Paho(d.ports["tls"], ca=pki["ca"], cert=pki["client_cert"],
@@ -205,7 +206,7 @@ def test_wss(d, pki):
     pub.close()
 
 
-def test_reload(d, pki):
+def check_reload(d, pki):
     """New certificates on SIGHUP for new connections; existing stay."""
     old = Paho(d.ports["tls"], ca=pki["ca"])
     old.sub("r/#")
@@ -230,7 +231,7 @@ def test_reload(d, pki):
         c.close()
 
 
-def test_config_errors(tmp, pki):
+def check_config_errors(tmp, pki):
     path = os.path.join(tmp, "bad.conf")
     head = "[broker]\n[listener x]\nbind = 127.0.0.1:1\n"
     cases = [
@@ -265,32 +266,73 @@ def test_config_errors(tmp, pki):
               "%r: want %r in %r" % (body, want, out))
 
 
-def test():
-    need("mosquitto_sub", "mosquitto_pub", "openssl")
+STATE = {}
+
+
+@fhtest.once
+def pki():
+    fhtest.need("mosquitto_sub", "mosquitto_pub", "openssl")
     tmp = tempfile.mkdtemp(prefix="fh-tls-")
-    pki = make_pki(tmp)
-    test_config_errors(tmp, pki)
+    return tmp, make_pki(tmp)
+
+
+@fhtest.once
+def daemon():
+    """One daemon for the cases below (the last one stops it), with a
+    client that connects and never starts the handshake."""
+    tmp, keys = pki()
     v6 = have_ipv6()
     ports = {"tls": free_port(), "strict": free_port(), "wss": free_port(),
              "tls13": free_port(socket.AF_INET6, "::1") if v6 else
              free_port(), "v6host": "[::1]" if v6 else "127.0.0.1"}
-    with Daemon(CONF, tmp=tmp, ports=ports) as d:
-        d.pki = pki
-        for p in ("tls", "strict", "wss"):
-            wait_port(d.ports[p])
-        # Connects and never starts the handshake: the 10 s deadline.
-        silent = socket.create_connection(("127.0.0.1", d.ports["tls"]))
-        test_mosquitto(d, pki)
-        test_bad_peers(d, pki)
-        test_versions(d, pki)
-        test_wss(d, pki)
-        test_reload(d, pki)
-        wait_for(lambda: "TLS handshake timed out" in d.logtext(),
-                 timeout=30, what="handshake deadline")
-        silent.settimeout(10)
-        check(silent.recv(10) == b"", "silent client not closed")
-        silent.close()
-        check(d.alive(), "daemon died")
+    d = Daemon(CONF, tmp=tmp, ports=ports)
+    d.pki = keys
+    for p in ("tls", "strict", "wss"):
+        wait_port(d.ports[p])
+    # Connects and never starts the handshake: the 10 s deadline.
+    STATE["silent"] = socket.create_connection(("127.0.0.1",
+                                                d.ports["tls"]))
+    return d
 
 
-main(test)
+def test_config_errors():
+    tmp, keys = pki()
+    check_config_errors(tmp, keys)
+
+
+def test_mosquitto():
+    check_mosquitto(daemon(), pki()[1])
+
+
+def test_bad_peers():
+    check_bad_peers(daemon(), pki()[1])
+
+
+def test_versions():
+    check_versions(daemon(), pki()[1])
+
+
+def test_wss():
+    check_wss(daemon(), pki()[1])
+
+
+def test_reload():
+    check_reload(daemon(), pki()[1])
+
+
+def test_handshake_deadline():
+    d = daemon()
+    silent = STATE["silent"]
+    wait_for(lambda: "TLS handshake timed out" in d.logtext(),
+             timeout=30, what="handshake deadline")
+    silent.settimeout(10)
+    check(silent.recv(10) == b"", "silent client not closed")
+    silent.close()
+
+
+def test_zz_clean_exit():
+    with daemon():
+        pass
+
+
+fhtest.run_cases(globals())

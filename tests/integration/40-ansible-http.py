@@ -6,7 +6,8 @@ import shutil
 import socket
 import tempfile
 
-from fhtest import FIREHOSED, Daemon, check, main, run
+import fhtest
+from fhtest import FIREHOSED, Daemon, check, run
 import fhansible as fa
 
 START = {"ansible_type": "start", "host": "ctl", "session": "s-1",
@@ -157,10 +158,4 @@ def test_bad_config():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test():
-    test_codes()
-    test_ipv6()
-    test_bad_config()
-
-
-main(test)
+fhtest.run_cases(globals())

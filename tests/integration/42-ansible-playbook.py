@@ -11,7 +11,8 @@ import subprocess
 import threading
 import time
 
-from fhtest import Daemon, check, main, need
+import fhtest
+from fhtest import Daemon, check, need
 import fhansible as fa
 
 TOKEN = "playbook-token-1234"
@@ -156,7 +157,9 @@ def check_run(sub, r):
     return pid
 
 
-def test():
+def playbook_case(body):
+    """body(d, url, sub) against a daemon on TCP and a unix socket, with
+    a subscriber that sees the source's events."""
     need("ansible-playbook", "mosquitto_sub")
     p = fa.ports()
     conf = fa.config("127.0.0.1:{http} unix:{tmp}/ansible.sock",
@@ -177,20 +180,37 @@ def test():
         sub = Sub(d.port)
         try:
             wait_subscribed(sub, post)
-            pid1 = check_run(sub, fa.playbook(d.tmp, url, token=TOKEN))
-            # The same over the unix socket, configured in ansible.cfg.
-            pid2 = check_run(sub, fa.playbook(
-                d.tmp, "unix:%s/ansible.sock" % d.tmp, token=TOKEN,
-                cfg=True))
-            check(pid1 != pid2, "each run has its own playbook id")
+            return body(d, url, sub)
         finally:
             sub.close()
-        # Without the token every event is refused and the playbook
-        # still finishes, with one warning.
+
+
+def test_playbook_over_tcp_with_a_token():
+    playbook_case(lambda d, url, sub: check_run(
+        sub, fa.playbook(d.tmp, url, token=TOKEN)))
+
+
+def test_playbook_over_the_unix_socket_from_ansible_cfg():
+    playbook_case(lambda d, url, sub: check_run(sub, fa.playbook(
+        d.tmp, "unix:%s/ansible.sock" % d.tmp, token=TOKEN, cfg=True)))
+
+
+def test_each_run_has_its_own_playbook_id():
+    def body(d, url, sub):
+        pid1 = check_run(sub, fa.playbook(d.tmp, url, token=TOKEN))
+        pid2 = check_run(sub, fa.playbook(d.tmp, url, token=TOKEN))
+        check(pid1 != pid2, "each run has its own playbook id")
+    playbook_case(body)
+
+
+def test_without_the_token_refused_with_one_warning():
+    # Every event is refused and the playbook still finishes.
+    def body(d, url, sub):
         r = fa.playbook(d.tmp, url)
         out = r.stdout + r.stderr
         check(r.returncode == 4, out)
         check(out.count("[WARNING]: firehose:") == 1 and "401" in out, out)
+    playbook_case(body)
 
 
-main(test)
+fhtest.run_cases(globals())

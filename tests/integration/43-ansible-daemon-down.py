@@ -5,7 +5,8 @@ import re
 import socket
 import time
 
-from fhtest import Daemon, check, main, need
+import fhtest
+from fhtest import Daemon, check, need
 import fhansible as fa
 
 BOUND = 60  # seconds; generous, not a performance assertion
@@ -30,34 +31,48 @@ def run_checked(tmp, url, want_rc, want_recap, what):
     print("%s: finished in %.1fs" % (what, took))
 
 
-def test():
+@fhtest.once
+def reference():
+    """The same playbook against a running daemon, which is then stopped
+    (cleanly); its directory stays for the runs below."""
     need("ansible-playbook")
-    # The reference: the same playbook against a running daemon.
     p = fa.ports()
-    with Daemon(fa.config(), ports=p) as d:
+    d = Daemon(fa.config(), ports=p)
+    try:
         fa.wait_http(p["http"])
         ref = fa.playbook(d.tmp, "http://127.0.0.1:%d" % p["http"])
-        out = ref.stdout + ref.stderr
-        check("[WARNING]" not in out, "warning with a live daemon:\n" + out)
-        want_rc, want_recap = ref.returncode, recap(out)
-        check(want_rc == 4 and len(want_recap) == 2,
-              "reference run: rc %d\n%s" % (want_rc, out))
-        # Stopped daemon: connections are refused.
-        check(d.stop() == 0, "clean stop")
-        run_checked(d.tmp, "http://127.0.0.1:%d" % p["http"], want_rc,
-                    want_recap, "stopped daemon")
-        run_checked(d.tmp, "unix:%s/nosuch.sock" % d.tmp, want_rc,
-                    want_recap, "missing unix socket")
-
-        # Hung daemon: accepts connections, never answers.
-        hung = socket.socket()
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)
-        try:
-            run_checked(d.tmp, "http://127.0.0.1:%d" % hung.getsockname()[1],
-                        want_rc, want_recap, "hung daemon")
-        finally:
-            hung.close()
+    finally:
+        d.stop()
+    out = ref.stdout + ref.stderr
+    check("[WARNING]" not in out, "warning with a live daemon:\n" + out)
+    want_rc, want_recap = ref.returncode, recap(out)
+    check(want_rc == 4 and len(want_recap) == 2,
+          "reference run: rc %d\n%s" % (want_rc, out))
+    return d.tmp, p["http"], want_rc, want_recap
 
 
-main(test)
+def test_stopped_daemon_connection_refused():
+    tmp, port, want_rc, want_recap = reference()
+    run_checked(tmp, "http://127.0.0.1:%d" % port, want_rc, want_recap,
+                "stopped daemon")
+
+
+def test_missing_unix_socket():
+    tmp, _, want_rc, want_recap = reference()
+    run_checked(tmp, "unix:%s/nosuch.sock" % tmp, want_rc, want_recap,
+                "missing unix socket")
+
+
+def test_hung_daemon_accepts_and_never_answers():
+    tmp, _, want_rc, want_recap = reference()
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)
+    try:
+        run_checked(tmp, "http://127.0.0.1:%d" % hung.getsockname()[1],
+                    want_rc, want_recap, "hung daemon")
+    finally:
+        hung.close()
+
+
+fhtest.run_cases(globals())

@@ -8,7 +8,8 @@ import socket
 import sqlite3
 import time
 
-from fhtest import FIREHOSED, Daemon, check, main, run
+import fhtest
+from fhtest import FIREHOSED, Daemon, check, run
 
 CONF = ("[gateway]\nstate_dir = {tmp}/state\n"
         "[broker]\n[listener mqtt]\nprotocol = mqtt\n"
@@ -115,10 +116,4 @@ def test_in_use_and_check_only():
               r.stdout, r.stdout)
 
 
-def test():
-    test_corrupt()
-    test_newer_and_foreign()
-    test_in_use_and_check_only()
-
-
-main(test)
+fhtest.run_cases(globals())

@@ -65,8 +65,14 @@ def stats(d):
 
 
 def stat(d, name, **labels):
-    v = metric(stats(d), "firehose_mqtt_" + name, **labels)
-    return 0 if v is None else int(v)
+    """A counter from /metrics; one that is not there fails the test
+    (it is never taken for 0)."""
+    text = stats(d)
+    v = metric(text, "firehose_mqtt_" + name, **labels)
+    if v is None:
+        raise AssertionError("no metric firehose_mqtt_%s%r in /metrics"
+                             % (name, labels or ""))
+    return int(v)
 
 
 def wait_until(cond, timeout=30, what="condition", step=0.1):
