@@ -19,11 +19,13 @@
 #include "sinks/mqtt/broker_int.h"
 
 #define REPLAY_PREFIX	"$replay/"
+#define REPLAY_MAX	8	/* running at once per connection */
 
 struct mqtt_replay {
 	struct mqtt_replay	*next;
 	struct mqtt_conn	*c;
 	uint8_t			 qos;
+	bool			 finished;	/* $replay/done sent */
 	void			*handle;
 };
 
@@ -72,6 +74,7 @@ replay_done(void *ctx, const char *payload, size_t len)
 	struct fh_event		*ev;
 	struct mqtt_msg		*m;
 
+	r->finished = true;
 	if (!broker_conn_is_active(c) || c->sess == NULL)
 		return;
 	ev = fh_event_create_raw("$replay/done", payload, len);
@@ -98,14 +101,33 @@ replay_subscribe(struct mqtt_conn *c, const char *filter, size_t len,
     uint8_t qos, uint8_t *code)
 {
 	struct mqtt_broker	*b = c->b;
-	struct mqtt_replay	*r;
+	struct mqtt_replay	*r, **rp;
 	const char		*why;
 	char			*f;
+	size_t			 n = 0;
 
 	if (len < sizeof REPLAY_PREFIX - 1 ||
 	    memcmp(filter, REPLAY_PREFIX, sizeof REPLAY_PREFIX - 1) != 0 ||
 	    b->gw == NULL || !fh_gateway_has_replay(b->gw))
 		return false;
+	/* Forget the finished ones; count the others. */
+	for (rp = &c->replays; (r = *rp) != NULL;) {
+		if (r->finished) {
+			*rp = r->next;
+			fh_gateway_replay_close(b->gw, r->handle);
+			free(r);
+			continue;
+		}
+		n++;
+		rp = &r->next;
+	}
+	if (n >= REPLAY_MAX) {
+		fh_log(LOG_INFO, "mqtt %s (%s): SUBSCRIBE %.*s refused: %d "
+		    "replays running", c->client_id, c->addr, (int)len, filter,
+		    REPLAY_MAX);
+		*code = 0x80;
+		return true;
+	}
 	r = fh_xcalloc(1, sizeof *r);
 	r->c = c;
 	r->qos = qos;

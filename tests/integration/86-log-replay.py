@@ -356,6 +356,31 @@ def test_replay_paho_by_time():
         c.close()
 
 
+def test_replay_limits():
+    """At most 8 replays run at once per connection; finished ones do
+    not count."""
+    with daemon() as d:
+        h = head(d)
+        publish(d, "l/a", ['{"n":0}'])
+        c = Client(d.port)
+        rc, mid = c.c.subscribe([("$replay/seq/%d/l/#" % h, 0)] * 1 +
+                                [("$replay/seq/%d/l/%d" % (h, i), 0)
+                                 for i in range(8)])
+        granted = c._wait_mid(mid)
+        check(list(granted) == [0] * 8 + [128], "granted %r" % (granted,))
+        dones = 0
+        for _ in range(9):
+            m = c.get()
+            check(m is not None, "missing replay messages")
+            dones += m.topic == "$replay/done"
+        check(dones == 8, "dones %d" % dones)
+        for i in range(10):         # one after the other: all served
+            check(c.sub("$replay/seq/%d/l/#" % h, 0) == (0,), "sub %d" % i)
+            check(c.get().topic == "l/a" and
+                  c.get().topic == "$replay/done", "replay %d" % i)
+        c.close()
+
+
 def test_restart_keeps_the_log():
     with daemon() as d:
         h = head(d)
