@@ -10,7 +10,8 @@ import json
 import tempfile
 import time
 
-from fhtest import Daemon, check, free_port, main, need
+import fhtest
+from fhtest import Daemon, check, free_port, need
 import gearmanlib as gl
 import mqtttest
 
@@ -52,79 +53,104 @@ def complete(g, files, bus, change):
     return p
 
 
-def test():
+STATE = {}
+
+
+@fhtest.once
+def scenario():
+    """gearmand, a second server that is down, and one daemon; the cases
+    below run in order on them, and the last one stops everything."""
     need("gearmand")
     tmp = tempfile.mkdtemp(prefix="fh-subunit-")
     g = gl.Gearmand(tmp)
-    second_port = free_port()
     files = gl.Files()
-    g2 = None
+    STATE.update(g=g, files=files, tmp=tmp, second_port=free_port())
+    d = Daemon(CONFIG, ports={"gearman": g.port,
+                              "second": STATE["second_port"]})
+    STATE["d"] = d
+    files.add("/ok/testrepository.subunit", gl.subunit_run(tmp), gz=True)
+    check(g.wait_workers("push-subunit", 2), d.logtext())
+    bus = mqtttest.Client(d.port)
+    bus.sub("gearman-subunit/#", 1)
+    STATE["bus"] = bus
+    return g, files, d, bus
+
+
+def test_a_job_completes():
+    g, files, d, bus = scenario()
+    complete(g, files, bus, "1")
+
+
+def test_a_down_server_logged_once():
+    g, files, d, bus = scenario()
+    # One line about it, however many tries (the backoff makes several
+    # within a few seconds).
+    name = "127.0.0.1:%d" % STATE["second_port"]
+    wait(lambda: d.logtext().count(name + ": cannot connect") >= 1,
+         "the down server to be logged")
+    time.sleep(2)
+    check(d.logtext().count(name + ": cannot connect") == 1, d.logtext())
+
+
+def test_gearmand_restart_between_jobs():
+    g, files, d, bus = scenario()
+    g.stop()
+    wait(lambda: "connection lost" in d.logtext(), "lost")
+    g.start()
+    check(g.wait_workers("push-subunit", 2),
+          "no CAN_DO after restart: " + d.logtext())
+    check("restart-pusher" in g.client_ids(), g.client_ids())
+    complete(g, files, bus, "2")
+    check(d.logtext().count("connection lost") == 1, d.logtext())
+
+
+def test_gearmand_restart_mid_job_drops_it_and_goes_on():
+    g, files, d, bus = scenario()
+    files.add("/stall/t.subunit", gl.subunit_run(STATE["tmp"]), gz=True)
+    t = gl.SubmitThread(g.port, "push-subunit",
+                        gl.job(files.url("/stall/t.subunit"), change="3"))
+    t.start()
+    wait(lambda: "/stall/t.subunit.gz" in files.requests,
+         "the slow fetch to start")
+    g.stop()
+    g.start()
+    t.join(30)
+    check(t.result[0] == "error", "cut-off job: %r" % (t.result,))
+    check(g.wait_workers("push-subunit", 2), d.logtext())
+    complete(g, files, bus, "4")
+    wait(lambda: "abandoned" in d.logtext(), "the job abandoned")
+
+
+def test_second_server_up_worker_joins():
+    g, files, d, bus = scenario()
+    g2 = STATE["g2"] = gl.Gearmand(STATE["tmp"], port=STATE["second_port"])
+    check(g2.wait_workers("push-subunit", 2, timeout=60),
+          "not registered on the second server: " + d.logtext())
+    kind, data = gl.submit(g2.port, "push-subunit",
+                           gl.job(files.url("/ok/testrepository.subunit"),
+                                  change="5"))
+    check(kind == "complete", "second server job: %s" % kind)
+    m = bus.get(10)
+    check(m is not None and m.topic.endswith("/nova/5"), m)
+
+
+def test_nothing_for_the_job_cut_off():
+    g, files, d, bus = scenario()
+    bus.nothing()
+    check("protocol error" not in d.logtext(), d.logtext())
+
+
+def test_zz_clean_exit():
     try:
-        with Daemon(CONFIG, ports={"gearman": g.port,
-                                   "second": second_port}) as d:
-            files.add("/ok/testrepository.subunit", gl.subunit_run(tmp),
-                      gz=True)
-            check(g.wait_workers("push-subunit", 2), d.logtext())
-            bus = mqtttest.Client(d.port)
-            bus.sub("gearman-subunit/#", 1)
-            complete(g, files, bus, "1")
-
-            # The second server is down: one line about it, however many
-            # tries (the backoff makes several within a few seconds).
-            name = "127.0.0.1:%d" % second_port
-            wait(lambda: d.logtext().count(name + ": cannot connect") >= 1,
-                 "the down server to be logged")
-            time.sleep(2)
-            check(d.logtext().count(name + ": cannot connect") == 1,
-                  d.logtext())
-
-            # Restart gearmand between jobs.
-            g.stop()
-            wait(lambda: "connection lost" in d.logtext(), "lost")
-            g.start()
-            check(g.wait_workers("push-subunit", 2),
-                  "no CAN_DO after restart: " + d.logtext())
-            check("restart-pusher" in g.client_ids(), g.client_ids())
-            complete(g, files, bus, "2")
-            check(d.logtext().count("connection lost") == 1, d.logtext())
-
-            # Restart gearmand in the middle of a job: the job is dropped
-            # with its connection, and the worker goes on.
-            files.add("/stall/t.subunit", gl.subunit_run(tmp), gz=True)
-            t = gl.SubmitThread(g.port, "push-subunit",
-                                gl.job(files.url("/stall/t.subunit"),
-                                       change="3"))
-            t.start()
-            wait(lambda: "/stall/t.subunit.gz" in files.requests,
-                 "the slow fetch to start")
-            g.stop()
-            g.start()
-            t.join(30)
-            check(t.result[0] == "error", "cut-off job: %r" % (t.result,))
-            check(g.wait_workers("push-subunit", 2), d.logtext())
-            complete(g, files, bus, "4")
-            wait(lambda: "abandoned" in d.logtext(), "the job abandoned")
-
-            # The second server comes up: the worker joins it too.
-            g2 = gl.Gearmand(tmp, port=second_port)
-            check(g2.wait_workers("push-subunit", 2, timeout=60),
-                  "not registered on the second server: " + d.logtext())
-            kind, data = gl.submit(g2.port, "push-subunit",
-                                   gl.job(files.url(
-                                       "/ok/testrepository.subunit"),
-                                       change="5"))
-            check(kind == "complete", "second server job: %s" % kind)
-            m = bus.get(10)
-            check(m is not None and m.topic.endswith("/nova/5"), m)
-            # nothing for the job cut off by the restart
-            bus.nothing(0.5)
-            bus.close()
-            check("protocol error" not in d.logtext(), d.logtext())
+        if "bus" in STATE:
+            STATE["bus"].close()
+        if "d" in STATE:
+            with STATE["d"]:
+                pass
     finally:
-        files.close()
-        g.stop()
-        if g2 is not None:
-            g2.stop()
+        for k in ("files", "g", "g2"):
+            if k in STATE:
+                (STATE[k].close if k == "files" else STATE[k].stop)()
 
 
-main(test)
+fhtest.run_cases(globals())
