@@ -144,7 +144,8 @@ struct link {
 	bool			 retain_ok;
 	uint32_t		 remote_max_packet;	/* 0: no limit */
 
-	uint16_t		*in_qos2;	/* remote's QoS 2 ids, PUBREC'd */
+	/* the remote's QoS 2 packet ids we PUBREC'd, awaiting PUBREL */
+	uint16_t		*in_qos2;
 	size_t			 nin_qos2, capin_qos2;
 
 	bool			 commit_pending;
@@ -828,7 +829,8 @@ static void
 link_close(struct link *l)
 {
 	if (l->bev != NULL) {
-		bufferevent_free(l->bev);	/* the filter frees its socket */
+		/* a ws filter frees its socket with it */
+		bufferevent_free(l->bev);
 		l->bev = NULL;
 	}
 	l->wrapped = false;
@@ -1380,8 +1382,8 @@ link_read_cb(struct bufferevent *bev, void *arg)
 		total = (size_t)fh.hdrlen + fh.remaining;
 		if (total > l->c.max_packet_size) {
 			l->n.bad_packets++;
-			link_fail(l, "packet of %zu bytes from the remote, over "
-			    "max_packet_size", total);
+			link_fail(l, "packet of %zu bytes from the remote, "
+			    "over max_packet_size", total);
 			return;
 		}
 		if (have < total)

@@ -70,7 +70,8 @@ wsclient_response(const uint8_t *buf, size_t len, const char *key,
 	*why = '\0';
 	for (i = 0; i + 3 < len; i++)
 		if (memcmp(p + i, "\r\n\r\n", 4) == 0) {
-			end = p + i + 2;	/* after the last header's CRLF */
+			/* just after the last header's CRLF */
+			end = p + i + 2;
 			break;
 		}
 	if (end == NULL) {
