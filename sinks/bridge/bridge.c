@@ -343,9 +343,11 @@ bridge_restart(const struct fh_section *sec, const char *value,
 	return rc;
 }
 
+/* One [bridge NAME] into *cp (and *ctxp for mqtts/wss); every file it
+ * names is read now. */
 static int
-bridge_conf_section(struct bridge *b, const struct fh_section *sec,
-    char **errstr)
+bridge_parse(const struct fh_section *sec, struct link_conf *cp,
+    SSL_CTX **ctxp, char **errstr)
 {
 	struct bridge_sec	 bs;
 	struct link_conf	 c;
@@ -490,13 +492,66 @@ bridge_conf_section(struct bridge *b, const struct fh_section *sec,
 		    "protocol = mqtts or wss");
 		goto out;
 	}
-	b->links = fh_xrealloc(b->links, (b->nlinks + 1) * sizeof *b->links);
-	b->links[b->nlinks++] = link_create(b->gw, &c, ctx);
+	*cp = c;
+	memset(&c, 0, sizeof c);
+	*ctxp = ctx;
 	rc = 0;
 out:
 	link_conf_free(&c);
 	fh_conf_clear(bridge_vars, &bs);
 	return rc;
+}
+
+static int
+bridge_conf_section(struct bridge *b, const struct fh_section *sec,
+    char **errstr)
+{
+	struct link_conf	 c;
+	SSL_CTX			*ctx;
+
+	if (bridge_parse(sec, &c, &ctx, errstr) != 0)
+		return -1;
+	b->links = fh_xrealloc(b->links, (b->nlinks + 1) * sizeof *b->links);
+	b->links[b->nlinks++] = link_create(b->gw, &c, ctx);
+	return 0;
+}
+
+/*
+ * SIGHUP: the password file and the TLS files of each bridge are read
+ * again and used from the next connection on; the one up stays. Other
+ * keys, and bridges added or removed, take a restart (said once).
+ */
+static int
+bridge_reload(void *self, const struct fh_conf *conf, char **errstr)
+{
+	struct bridge		*b = self;
+	const struct fh_section	*sec;
+	struct link_conf	 c;
+	SSL_CTX			*ctx;
+	size_t			 i, seen = 0;
+
+	for (sec = NULL; (sec = fh_conf_next(conf, sec, "bridge")) != NULL;) {
+		for (i = 0; i < b->nlinks; i++)
+			if (strcmp(link_name(b->links[i]),
+			    fh_section_name(sec)) == 0)
+				break;
+		if (bridge_parse(sec, &c, &ctx, errstr) != 0)
+			return -1;
+		if (i == b->nlinks) {
+			fh_log(LOG_WARNING, "bridge %s: new bridges start with "
+			    "the next restart", c.name);
+			link_conf_free(&c);
+			SSL_CTX_free(ctx);
+			continue;
+		}
+		seen++;
+		link_reload(b->links[i], &c, ctx);
+		link_conf_free(&c);
+	}
+	if (seen < b->nlinks)
+		fh_log(LOG_WARNING, "bridge: removed bridges stop with the "
+		    "next restart");
+	return 0;
 }
 
 static int
@@ -605,5 +660,6 @@ const struct fh_sink_ops fh_sink_bridge = {
 	.stop = bridge_stop,
 	.destroy = bridge_destroy,
 	.publish = bridge_publish,
+	.reload = bridge_reload,
 	.stats = bridge_stats,
 };

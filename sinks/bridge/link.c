@@ -1752,6 +1752,28 @@ link_free(struct link *l)
 	free(l);
 }
 
+void
+link_reload(struct link *l, struct link_conf *c, SSL_CTX *ctx)
+{
+	char	*t;
+
+	/* SSL objects hold their own reference to the old context; a
+	 * protocol change waits for a restart */
+	if (link_is_tls(l) && ctx != NULL) {
+		SSL_CTX_free(l->ssl_ctx);
+		l->ssl_ctx = ctx;
+	} else
+		SSL_CTX_free(ctx);
+	t = l->c.username;
+	l->c.username = c->username;
+	c->username = t;
+	t = l->c.password;
+	l->c.password = c->password;
+	c->password = t;		/* zeroed and freed by the caller */
+	fh_log(LOG_INFO, "bridge %s: credentials and TLS files read again; "
+	    "used from the next connection", l->c.name);
+}
+
 const char *
 link_name(const struct link *l)
 {
@@ -1785,6 +1807,10 @@ link_publish(struct link *l, struct fh_event *ev)
 	rp = strlen(t->remote_prefix);
 	if (tlen < lp || memcmp(topic, t->local_prefix, lp) != 0)
 		return;
+	if (rp + tlen - lp > 65535) {	/* the prefix made it too long */
+		l->n.too_large++;
+		return;
+	}
 	remote = fh_xmalloc(rp + tlen - lp + 1);
 	memcpy(remote, t->remote_prefix, rp);
 	memcpy(remote + rp, topic + lp, tlen - lp);

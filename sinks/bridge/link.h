@@ -95,6 +95,10 @@ struct ssl_ctx_st *link_tls_ctx(const struct link_conf *, const char **key,
 struct link	*link_create(struct fh_gateway *, struct link_conf *,
 		    struct ssl_ctx_st *ctx);
 /* db NULL: the queue is in memory only. */
+/* SIGHUP: take the credentials and TLS context of c (ctx is moved, NULL
+ * for mqtt/ws) for the next connection. */
+void		 link_reload(struct link *, struct link_conf *c,
+		    struct ssl_ctx_st *ctx);
 int		 link_start(struct link *, struct evdns_base *,
 		    struct link_db *, char **errstr);
 void		 link_stop(struct link *);

@@ -4,13 +4,14 @@ with a certificate from another CA, one that speaks garbage, one that
 accepts and stalls. Each failure is logged once (not once per try), is
 retried with backoff, and never affects the daemon's local clients."""
 import os
+import signal
 import socket
 import tempfile
 import threading
 import time
 
 from bridgetest import Mosquitto, Sub, bridge_metric, conf, need_mosquitto, \
-    pub
+    pub, wait_connected
 from fhtest import Daemon, check, free_port, run, run_cases
 from transport import make_pki
 
@@ -105,6 +106,44 @@ def test_refuses_credentials():
         watch("127.0.0.1:%d" % m.port, "username = fhbridge\n"
               "password_file = %s\n" % secret,
               "refused by the remote: not authorized (code 5)")
+
+
+def test_sighup_reads_the_password_again():
+    """After a refusal, the right password in the file and a SIGHUP: the
+    next try gets in, and local clients never noticed."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    pw = os.path.join(tmp, "mosquitto.pw")
+    r = run(["mosquitto_passwd", "-b", "-c", pw, "fhbridge", "right"])
+    check(r.returncode == 0, "mosquitto_passwd: " + r.stderr)
+    secret = os.path.join(tmp, "bridge.secret")
+    with open(secret, "w") as f:
+        f.write("wrong\n")
+    with Mosquitto(tmp, "allow_anonymous false\npassword_file %s\n" %
+                   pw) as m:
+        d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
+                        "restart_timeout = 100ms 400ms\n"
+                        "username = fhbridge\npassword_file = %s\n"
+                        "topic = up/# out 1\n" % (m.port, secret)),
+                   ports={"web": free_port()})
+        with d:
+            local = Sub(d.port, "up/#")
+            deadline = time.time() + 10
+            while (bridge_metric(d, "refused", "up") or 0) < 1:
+                check(time.time() < deadline, "never refused")
+                time.sleep(0.05)
+            with open(secret, "w") as f:
+                f.write("right\n")
+            d.send(signal.SIGHUP)
+            wait_connected(d)
+            remote = Sub(m.port, "up/#", username="fhbridge",
+                         password="right")
+            pub(d.port, "up/x", "after the reload", qos=1)
+            check(remote.get()[:2] == ("up/x", "after the reload"),
+                  "bridged after SIGHUP")
+            check(local.get()[:2] == ("up/x", "after the reload"),
+                  "local delivery")
+            remote.close()
+            local.close()
 
 
 def test_refuses_credentials_mqtt5():
