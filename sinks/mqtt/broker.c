@@ -5,6 +5,7 @@
  * callbacks. Also the shared write path (every byte to a client goes
  * through broker_write/broker_write_ref) and create/start/stop.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "gateway/gateway.h"
@@ -111,8 +114,7 @@ broker_conn_free(struct mqtt_conn *c)
 	limits_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
-	free(c->will_topic);
-	free(c->will_payload);
+	will_free(c->will);
 	free(c->client_id);
 	free(c->addr);
 	free(c->protocol);
@@ -128,13 +130,14 @@ broker_conn_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* without a gateway (the fuzzer) the will goes to our own clients */
-	if (c->abnormal && c->has_will) {
-		fh_log(LOG_DEBUG, "mqtt %s: publishing will to '%s'",
-		    c->client_id, c->will_topic);
-		deliver_emit(b, c->client_id, (uint8_t *)c->will_topic,
-		    strlen(c->will_topic), c->will_payload, c->will_len,
-		    c->will_qos, c->will_retain && b->conf.retain);
+	/* without a gateway (the fuzzer) the will goes to our own clients;
+	 * a delayed one waits in the session if that outlives us */
+	if (c->abnormal && c->will != NULL) {
+		struct mqtt_will *w = c->will;
+
+		c->will = NULL;
+		will_lost(b, w, c->sess != NULL && !c->sess->clean ?
+		    c->sess : NULL);
 	}
 	broker_conn_free(c);
 }
@@ -180,7 +183,7 @@ broker_conn_close(struct mqtt_conn *c, const char *why, bool abnormal)
 	if (c->state == CONN_CLOSING)
 		return;
 	c->state = CONN_CLOSING;
-	c->abnormal = abnormal && c->has_will;
+	c->abnormal = abnormal && c->will != NULL;
 	if (why != NULL)
 		fh_log(abnormal ? LOG_INFO : LOG_DEBUG, "mqtt %s (%s): %s",
 		    c->client_id ? c->client_id : "-", c->addr, why);
@@ -214,7 +217,89 @@ broker_conn_error(struct mqtt_conn *c, int err, const char *what)
 	/* drop what we had queued: the peer is not worth flushing to */
 	evbuffer_drain(bufferevent_get_output(c->bev),
 	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	/* 5.0: the reason, as CONNACK before CONNECT was accepted */
+	if (c->level == MQTT_PROTO_5 && c->state == CONN_NEW)
+		send_connack5(c, false, mqtt_err_reason(err), NULL, 0, 0,
+		    what);
+	else if (c->level == MQTT_PROTO_5 && c->state == CONN_ACTIVE)
+		send_disconnect5(c, mqtt_err_reason(err), what);
 	broker_conn_close(c, NULL, true);
+}
+
+void
+broker_conn_disconnect(struct mqtt_conn *c, uint8_t reason, const char *why,
+    bool abnormal)
+{
+	if (c->level == MQTT_PROTO_5 && c->state == CONN_ACTIVE)
+		send_disconnect5(c, reason, why);
+	broker_conn_close(c, why, abnormal);
+}
+
+bool
+broker_conn_fits(struct mqtt_conn *c, size_t len)
+{
+	if (c->max_packet_out == 0 || len <= c->max_packet_out)
+		return true;
+	c->b->drop_too_large_out++;
+	fh_log(LOG_DEBUG, "mqtt %s (%s): a %zu byte packet dropped: over "
+	    "its maximum packet size %u", c->client_id ? c->client_id : "-",
+	    c->addr, len, c->max_packet_out);
+	return false;
+}
+
+int
+broker_conn_window(const struct mqtt_conn *c)
+{
+	int	w = c->b->conf.max_inflight_messages;
+
+	if (c->level == MQTT_PROTO_5 && c->recv_max < w)
+		w = c->recv_max;
+	return w;
+}
+
+/*
+ * Stop: push what c's output holds to its socket now, best effort, since
+ * the loop does not run for it again: through a WebSocket filter, then
+ * TLS (SSL_write) or the plain socket. For the 5.0 DISCONNECT 0x8B.
+ */
+static void
+broker_conn_flush_now(struct mqtt_conn *c)
+{
+	struct bufferevent	*bev = c->bev, *under;
+	struct evbuffer		*out;
+	SSL			*ssl;
+	size_t			 len;
+	int			 n;
+
+	while ((under = bufferevent_get_underlying(bev)) != NULL) {
+		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
+		bev = under;
+	}
+	out = bufferevent_get_output(bev);
+	len = evbuffer_get_length(out);
+	if (len == 0 || len > INT_MAX)
+		return;
+	/* a bufferevent's output is drained only by itself (frozen at the
+	 * front for everyone else); it is freed right after this */
+	evbuffer_unfreeze(out, 1);
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		n = SSL_write(ssl, evbuffer_pullup(out, -1), (int)len);
+		if (n > 0)
+			evbuffer_drain(out, (size_t)n);
+	} else if (bufferevent_getfd(bev) >= 0)
+		evbuffer_write(out, bufferevent_getfd(bev));
+}
+
+/* Does the CONNECT in (fixed header hdrlen bytes) say "MQTT" level 5? */
+static bool
+broker_is_connect5(struct evbuffer *in, int hdrlen)
+{
+	uint8_t	v[7 + 5];
+
+	if (evbuffer_copyout(in, v, (size_t)hdrlen + 7) !=
+	    (ev_ssize_t)hdrlen + 7)
+		return false;
+	return memcmp(v + hdrlen, "\0\4MQTT\5", 7) == 0;
 }
 
 static void
@@ -254,8 +339,11 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 		    MQTT_PINGRESP));
 		break;
 	case MQTT_DISCONNECT:
-		c->has_will = false;	/* [MQTT-3.14.4-3] */
-		broker_conn_close(c, "disconnected", false);
+		handle_disconnect(c, &pkt->u.ack);
+		break;
+	case MQTT_AUTH:	/* 5.0; no CONNECT here has an auth method */
+		broker_conn_error(c, MQTT_E_PROTOCOL, "AUTH without "
+		    "authentication method");
 		break;
 	default:	/* CONNACK, SUBACK, UNSUBACK, PINGRESP: server-bound? */
 		broker_conn_error(c, MQTT_E_PROTOCOL, "unexpected packet type");
@@ -288,6 +376,11 @@ broker_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		total = (size_t)fh.hdrlen + fh.remaining;
+		/* a 5.0 CONNECT: its errors are answered with 5.0 reasons */
+		if (c->state == CONN_NEW && fh.type == MQTT_CONNECT &&
+		    have >= (size_t)fh.hdrlen + 7 &&
+		    broker_is_connect5(in, fh.hdrlen))
+			c->level = MQTT_PROTO_5;
 		/* before buffering the body */
 		if (b->conf.max_packet_size > 0 &&
 		    total > b->conf.max_packet_size) {
@@ -304,12 +397,8 @@ broker_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		p = evbuffer_pullup(in, (ev_ssize_t)total);
 		rc = mqtt_packet_decode(fh.type, fh.flags, p + fh.hdrlen,
-		    fh.remaining, c->level, &pkt);
+		    fh.remaining, c->state == CONN_NEW ? 0 : c->level, &pkt);
 		b->bytes_in += total;
-		/* the codec speaks 5.0; the broker's sessions do not yet */
-		if (fh.type == MQTT_CONNECT && fh.remaining >= 7 &&
-		    memcmp(p + fh.hdrlen, "\0\4MQTT\5", 7) == 0)
-			rc = MQTT_E_VERSION;
 		if (rc == MQTT_E_VERSION && c->state == CONN_NEW) {
 			c->level = MQTT_PROTO_31;	/* no session flag */
 			handle_connect_refuse(c, MQTT_CONNACK_PROTOCOL,
@@ -333,7 +422,8 @@ broker_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (c->state == CONN_ACTIVE) {
 			c->b->keepalive_expired++;
-			broker_conn_close(c, "keepalive expired", true);
+			broker_conn_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT,
+			    "keepalive expired", true);
 		} else if (c->state == CONN_NEW)
 			broker_conn_close(c, "no CONNECT in time", true);
 		else
@@ -458,11 +548,13 @@ mqtt_broker_start(struct mqtt_broker *b)
 		event_add(b->sys_ev, &tv);
 		sys_tick_cb(-1, 0, b);
 	}
-	if (b->conf.session_expiry > 0 && b->expiry_ev == NULL && b->base) {
-		/* a quarter of the expiry, between 100 ms and a minute */
-		long ms = b->conf.session_expiry / 4;
+	if (b->expiry_ev == NULL && b->base) {
+		/* a quarter of [broker] session_expiry, between 100 ms and
+		 * a second (5.0 sessions have their own, in seconds) */
+		long ms = b->conf.session_expiry > 0 ?
+		    b->conf.session_expiry / 4 : 1000;
 
-		ms = ms < 100 ? 100 : ms > 60000 ? 60000 : ms;
+		ms = ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
 		b->expiry_ev = event_new(b->base, -1, EV_PERSIST,
 		    session_expiry_cb, b);
 		tv.tv_sec = ms / 1000;
@@ -488,6 +580,15 @@ mqtt_broker_stop(struct mqtt_broker *b)
 	if (b->trim_ev != NULL) {
 		event_free(b->trim_ev);
 		b->trim_ev = NULL;
+	}
+	/* 5.0 clients are told why (0x8B), as far as their socket takes it
+	 * now: the loop does not run for them again */
+	TAILQ_FOREACH(c, &b->conns, entry) {
+		if (c->level != MQTT_PROTO_5 || c->state != CONN_ACTIVE)
+			continue;
+		send_disconnect5(c, MQTT_RC_SHUTTING_DOWN,
+		    "server shutting down");
+		broker_conn_flush_now(c);
 	}
 	/* not from a callback of theirs: free directly (no wills: this is
 	 * an orderly shutdown of the server, not a client's loss) */

@@ -37,6 +37,11 @@ struct mqtt_broker_conf {
 	long	 connect_timeout;	/* ms until CONNECT must have come */
 	long	 session_expiry;	/* ms an offline persistent session
 					 * is kept; 0: forever */
+	/* Mosquitto's names */
+	int	 max_keepalive;		/* s; 0: any */
+	size_t	 max_inflight_bytes;	/* per session; 0: unlimited */
+	bool	 allow_zero_length_clientid;
+	bool	 upgrade_outgoing_qos;
 };
 
 /* conf is copied (not its strings: the broker uses only the numbers). */

@@ -99,19 +99,48 @@ struct mqtt_sub {
 	uint8_t		 qos;
 };
 
+/* A will: from CONNECT, published when the connection is lost. */
+struct mqtt_will {
+	char			*topic;
+	uint8_t			*payload;
+	size_t			 len;
+	uint8_t			 qos;
+	bool			 retain;
+	/* 5.0: its PUBLISH properties (will delay and message expiry left
+	 * out), delay and expiry (from publication) in s */
+	uint8_t			*props;
+	size_t			 plen;
+	uint32_t		 delay;
+	bool			 has_expiry;
+	uint32_t		 expiry;
+	uint8_t			 payload_format;
+	/* delayed: waits in its session for the delay or the session end */
+	char			*client_id;
+	struct event		*ev;
+};
+
+/* session expiry interval, 5.0's "never" (0xFFFFFFFF s) */
+#define SESSION_EXPIRY_NEVER	UINT32_MAX
+
 struct mqtt_session {
 	struct topic_owner	 owner;		/* ctx = this session */
 	struct mqtt_broker	*b;
 	struct mqtt_session	*hnext;		/* hash chain */
 	char			*id;
 	char			*username;	/* NULL: anonymous */
-	bool			 clean;
+	bool			 clean;		/* ends with its connection */
+	/* offline for longer than this (ms) it ends: 5.0 session expiry
+	 * interval, or [broker] session_expiry for 3.1.1 persistent
+	 * sessions; -1: kept */
+	int64_t			 expiry_ms;
+	struct mqtt_will	*will;		/* delayed will, offline only */
 	struct mqtt_conn	*conn;		/* NULL while offline */
 	struct timeval		 offline_since;
 	struct mqtt_sub		*subs;
 	size_t			 nsubs, capsubs;
 	struct mqtt_outq	 inflight;
 	int			 ninflight;
+	size_t			 inflight_bytes;	/* their payloads */
 	struct mqtt_outq	 queue;
 	int			 nqueued;
 	size_t			 qbytes;	/* queued + in flight */
@@ -149,6 +178,13 @@ struct mqtt_conn {
 	bool			 free_scheduled;
 	int			 level;
 	uint16_t		 keepalive;
+	/* 5.0, from CONNECT (3.1.1: recv_max is the broker's window) */
+	uint16_t		 recv_max;	/* its Receive Maximum */
+	uint32_t		 max_packet_out; /* its Maximum Packet Size; 0 */
+	uint16_t		 topic_alias_max_out;	/* its Topic Alias Max */
+	bool			 problem_info;	/* reason strings wanted */
+	bool			 response_info;
+	uint32_t		 session_expiry; /* as CONNECT set it, s */
 	struct mqtt_session	*sess;
 	struct evbuffer_cb_entry *out_cb;
 	size_t			 outlen;	/* output, as counted */
@@ -157,13 +193,7 @@ struct mqtt_conn {
 	uint32_t		*acks;
 	size_t			 acks_head, nacks, capacks;
 	char			*client_id;	/* for logs after detach */
-	/* will */
-	bool			 has_will;
-	char			*will_topic;
-	uint8_t			*will_payload;
-	size_t			 will_len;
-	uint8_t			 will_qos;
-	bool			 will_retain;
+	struct mqtt_will	*will;		/* NULL: none */
 	struct mqtt_replay	*replays;	/* $replay/ (handle_replay.c) */
 };
 TAILQ_HEAD(mqtt_connq, mqtt_conn);
@@ -205,6 +235,10 @@ struct mqtt_broker {
 	struct fh_log_limit	*err_log;
 	uint64_t		 err_auth, refused_max_conns, keepalive_expired;
 	uint64_t		 sys_msgs;
+	uint64_t		 drop_too_large_out;	/* over a client's
+							 * maximum packet size */
+	uint64_t		 err_receive_max, disconnects_sent;
+	uint64_t		 wills_delayed, wills_sent;
 	/* limits: max_queued_bytes, max_memory */
 	size_t			 mem_queued, mem_out;
 	bool			 mem_over;
@@ -232,6 +266,20 @@ void	broker_conn_detach(struct mqtt_conn *);
 void	broker_conn_close(struct mqtt_conn *, const char *why,
 	    bool abnormal);
 void	broker_conn_error(struct mqtt_conn *, int err, const char *what);
+/* 5.0: a DISCONNECT with reason first (3.x: just close); why is logged
+ * and, when the client asked for problem information, sent as reason
+ * string. */
+void	broker_conn_disconnect(struct mqtt_conn *, uint8_t reason,
+	    const char *why, bool abnormal);
+/* May a packet of len bytes go to c (its 5.0 Maximum Packet Size)? Not:
+ * counted; the caller drops it for this client. */
+bool	broker_conn_fits(struct mqtt_conn *, size_t len);
+/* The in-flight window toward c's session: max_inflight_messages, and
+ * for 5.0 no more than the client's Receive Maximum. */
+int	broker_conn_window(const struct mqtt_conn *);
+/* Server side of 5.0: what the CONNACK announces */
+#define BROKER_SUBID_AVAILABLE		0	/* codec5 flips these */
+#define BROKER_SHARED_AVAILABLE		0
 
 /* handle_*.c: one packet type from a client each */
 void	handle_connect(struct mqtt_conn *, const struct mqtt_connect *);
@@ -244,13 +292,36 @@ void	handle_subscribe(struct mqtt_conn *,
 void	handle_unsubscribe(struct mqtt_conn *,
 	    const struct mqtt_subscribe *);
 
+/* will.c */
+struct mqtt_will *will_create(struct mqtt_conn *,
+	    const struct mqtt_connect *);
+void	will_free(struct mqtt_will *);
+/* The connection is gone abnormally: publish now, or with a delay wait
+ * in its session s (NULL: the session ended). Takes w. */
+void	will_lost(struct mqtt_broker *, struct mqtt_will *,
+	    struct mqtt_session *s);
+/* A delayed will's session is taken up again (cancel) or ends (send). */
+void	will_cancel(struct mqtt_session *);
+void	will_session_end(struct mqtt_session *);
+
 /* send_*.c: one packet type to a client each */
-void	send_publish(struct mqtt_conn *, struct mqtt_msg *, uint8_t qos,
+/* handle_disconnect.c: a client's DISCONNECT */
+void	handle_disconnect(struct mqtt_conn *, const struct mqtt_ack *);
+
+bool	send_publish(struct mqtt_conn *, struct mqtt_msg *, uint8_t qos,
 	    bool retain, bool dup, uint16_t id);
+size_t	send_publish_size(struct mqtt_conn *, struct mqtt_msg *,
+	    uint8_t qos, bool retain);
 void	send_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
 void	send_ack_publish(struct mqtt_conn *, uint8_t type, uint16_t id,
 	    bool staged);
 void	send_connack(struct mqtt_conn *, bool sp, uint8_t rc);
+/* 5.0 CONNACK: reason and the properties the broker announces */
+void	send_connack5(struct mqtt_conn *, bool sp, uint8_t reason,
+	    const char *assigned_id, uint16_t server_keepalive,
+	    uint32_t session_expiry, const char *reason_string);
+void	send_disconnect5(struct mqtt_conn *, uint8_t reason,
+	    const char *reason_string);
 
 /* deliver.c: routing */
 struct deliver_retained_arg {
@@ -262,6 +333,10 @@ bool	deliver_may_write(struct mqtt_conn *, const char *topic);
 void	deliver_emit(struct mqtt_broker *, const char *client_id,
 	    const uint8_t *topic, size_t topic_len, const uint8_t *payload,
 	    size_t len, uint8_t qos, bool retain);
+struct fh_event *deliver_event(const char *client_id, const uint8_t *topic,
+	    size_t topic_len, const uint8_t *payload, size_t len,
+	    uint8_t qos, bool retain);
+void	deliver_send(struct mqtt_broker *, struct fh_event *);
 
 /* msg.c */
 struct mqtt_msg	*msg_create(struct fh_event *);
@@ -276,8 +351,10 @@ struct mqtt_session	*session_create(struct mqtt_broker *, const char *id);
 void			 session_free(struct mqtt_session *);
 struct mqtt_out		*session_inflight_find(struct mqtt_session *,
 			    uint16_t id);
-void			 session_out_send(struct mqtt_session *,
+bool			 session_out_send(struct mqtt_session *,
 			    struct mqtt_out *, bool dup);
+void			 session_inflight_done(struct mqtt_session *,
+			    struct mqtt_out *);
 void			 session_pump(struct mqtt_session *);
 void			 session_deliver(struct mqtt_session *,
 			    struct mqtt_msg *, uint8_t qos, bool retain,
@@ -285,6 +362,8 @@ void			 session_deliver(struct mqtt_session *,
 struct mqtt_sub		*session_sub(struct mqtt_session *, const char *f,
 			    size_t flen, uint8_t qos);
 void			 session_expiry_cb(evutil_socket_t, short, void *b);
+/* [broker] session_expiry as a session's expiry_ms (-1: never) */
+int64_t			 session_default_expiry(const struct mqtt_broker *);
 
 /* limits.c */
 bool	limits_conn_over_hard_cap(struct mqtt_conn *);
@@ -297,6 +376,9 @@ void	limits_queue_account(struct mqtt_session *, size_t add, size_t del);
 void	limits_queue_check_room(struct mqtt_session *);
 bool	limits_queue_admit(struct mqtt_session *, const struct mqtt_msg *);
 void	limits_trim_check(struct mqtt_broker *);
+/* 5.0: one more QoS 1/2 PUBLISH from c would be over the Receive Maximum
+ * the broker announced: c is disconnected (0x93), true returned. */
+bool	limits_receive_max_exceeded(struct mqtt_conn *);
 
 /* persist.c */
 bool	persist_is_durable(const struct mqtt_session *);

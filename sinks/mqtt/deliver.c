@@ -28,6 +28,16 @@ deliver_may_read(struct mqtt_broker *b, struct mqtt_session *s,
 	    (const char *)m->topic, MQTT_ACL_READ);
 }
 
+/* The QoS of a delivery: the lower of the subscription's and the
+ * message's; with upgrade_outgoing_qos the subscription's. */
+static uint8_t
+deliver_qos(const struct mqtt_broker *b, uint8_t sub, uint8_t msg)
+{
+	if (b->conf.upgrade_outgoing_qos)
+		return sub;
+	return sub < msg ? sub : msg;
+}
+
 void
 deliver_retained_cb(void *msg, void *arg)
 {
@@ -36,8 +46,8 @@ deliver_retained_cb(void *msg, void *arg)
 
 	if (!deliver_may_read(a->s->b, a->s, m))
 		return;
-	session_deliver(a->s, m, m->qos < a->qos ? m->qos : a->qos,
-	    true, true);
+	session_deliver(a->s, m, deliver_qos(a->s->b, a->qos, m->qos), true,
+	    true);
 }
 
 static void
@@ -53,7 +63,7 @@ deliver_fanout(struct mqtt_broker *b, struct mqtt_msg *m)
 		s = vec[i]->ctx;
 		if (!deliver_may_read(b, s, m))
 			continue;
-		qos = vec[i]->qos < m->qos ? vec[i]->qos : m->qos;
+		qos = deliver_qos(b, vec[i]->qos, m->qos);
 		session_deliver(s, m, qos, false, false);
 	}
 }
@@ -108,11 +118,11 @@ deliver_may_write(struct mqtt_conn *c, const char *topic)
 	return true;
 }
 
-/* A client's message goes to the bus, like any source's. */
-void
-deliver_emit(struct mqtt_broker *b, const char *client_id, const uint8_t *topic,
-    size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
-    bool retain)
+/* A client's message (or will) as a bus event, origin "mqtt:ID"; the
+ * caller adds what else it carries (5.0 properties, expiry). */
+struct fh_event *
+deliver_event(const char *client_id, const uint8_t *topic, size_t topic_len,
+    const uint8_t *payload, size_t len, uint8_t qos, bool retain)
 {
 	struct fh_event	*ev;
 	char		*t = fh_xmalloc(topic_len + 1);
@@ -128,9 +138,26 @@ deliver_emit(struct mqtt_broker *b, const char *client_id, const uint8_t *topic,
 	fh_event_set_retain(ev, retain);
 	snprintf(origin, sizeof origin, "mqtt:%s", client_id);
 	fh_event_set_origin(ev, origin);
+	return ev;
+}
+
+/* To the bus, like any source's (without a gateway: to our clients);
+ * takes ev. */
+void
+deliver_send(struct mqtt_broker *b, struct fh_event *ev)
+{
 	if (b->gw != NULL)
 		fh_gateway_emit(b->gw, ev);
 	else
 		mqtt_broker_publish(b, ev);
 	fh_event_unref(ev);
+}
+
+void
+deliver_emit(struct mqtt_broker *b, const char *client_id, const uint8_t *topic,
+    size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
+    bool retain)
+{
+	deliver_send(b, deliver_event(client_id, topic, topic_len, payload,
+	    len, qos, retain));
 }

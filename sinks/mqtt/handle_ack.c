@@ -10,19 +10,6 @@
 #include "gateway/state.h"
 #include "sinks/mqtt/broker_int.h"
 
-static void
-handle_ack_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
-{
-	TAILQ_REMOVE(&s->inflight, o, entry);
-	s->ninflight--;
-	limits_queue_account(s, 0, limits_msg_cost(o->msg));
-	if (o->seq != 0)
-		mqtt_store_msg_ack(s->b->store, o->seq);
-	msg_unref(o->msg);
-	free(o);
-	session_pump(s);
-}
-
 void
 handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 {
@@ -33,7 +20,7 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 	switch (type) {
 	case MQTT_PUBACK:
 		if (o != NULL && o->qos == 1)
-			handle_ack_inflight_done(s, o);
+			session_inflight_done(s, o);
 		break;
 	case MQTT_PUBREC:
 		if (o != NULL && o->qos == 2) {
@@ -54,7 +41,7 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 		break;
 	case MQTT_PUBCOMP:
 		if (o != NULL && o->qos == 2 && o->state == OUT_WAIT_COMP)
-			handle_ack_inflight_done(s, o);
+			session_inflight_done(s, o);
 		break;
 	case MQTT_PUBREL:
 		for (i = 0; i < s->nin_qos2; i++) {

@@ -37,6 +37,8 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		send_ack_publish(c, MQTT_PUBREC, p->id, false);
 		return;
 	}
+	if (p->qos > 0 && limits_receive_max_exceeded(c))
+		return;
 	topic = fh_xstrndup((const char *)p->topic.p, p->topic.len);
 	ok = deliver_may_write(c, topic);
 	free(topic);

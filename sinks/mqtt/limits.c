@@ -31,8 +31,31 @@ limits_conn_over_hard_cap(struct mqtt_conn *c)
 	b->drop_slow_disconnect++;
 	evbuffer_drain(bufferevent_get_output(c->bev),
 	    evbuffer_get_length(bufferevent_get_output(c->bev)));
-	broker_conn_close(c, "output buffer over max_output_buffer_hard "
-	    "(slow consumer)", true);
+	broker_conn_disconnect(c, MQTT_RC_QUOTA_EXCEEDED, "output buffer "
+	    "over max_output_buffer_hard (slow consumer)", true);
+	return true;
+}
+
+bool
+limits_receive_max_exceeded(struct mqtt_conn *c)
+{
+	struct mqtt_broker	*b = c->b;
+	size_t			 used, i;
+
+	if (c->level != MQTT_PROTO_5)
+		return false;
+	/* not yet completed: QoS 2 until PUBREL, QoS 1 until its PUBACK
+	 * (which waits only for a store commit); a PUBREC that waits too
+	 * is counted once, as its id is in in_qos2 */
+	used = c->sess->nin_qos2;
+	for (i = 0; i < c->nacks; i++)
+		if ((c->acks[c->acks_head + i] >> 16) == MQTT_PUBACK)
+			used++;
+	if (used < (size_t)b->conf.max_inflight_messages)
+		return false;
+	b->err_receive_max++;
+	broker_conn_disconnect(c, MQTT_RC_RECEIVE_MAX_EXCEEDED, "more QoS 1/2 "
+	    "messages in flight than the receive maximum", true);
 	return true;
 }
 

@@ -82,7 +82,28 @@ static const struct fh_conf_var mqtt_broker_vars[] = {
 	FH_CONF_DURATION("session_expiry", struct mqtt_broker_conf,
 	    session_expiry, "1d",
 	    "An offline persistent session (clean session 0) not resumed "
-	    "within this is dropped with its queue. 0: never."),
+	    "within this is dropped with its queue. 0: never. A 5.0 "
+	    "client's Session Expiry Interval is its own, but no longer "
+	    "than this."),
+	FH_CONF_INT("max_keepalive", struct mqtt_broker_conf, max_keepalive,
+	    "0",
+	    "Seconds (0 to 65535; 0: any). A 5.0 client asking for more "
+	    "or none is held to this (Server Keep Alive); a 3.1/3.1.1 "
+	    "one gets CONNACK 2, as with Mosquitto."),
+	FH_CONF_SIZE("max_inflight_bytes", struct mqtt_broker_conf,
+	    max_inflight_bytes, "0",
+	    "Per session: no more QoS 1/2 messages are sent while their "
+	    "payloads in flight add up to this (one always goes). 0: no "
+	    "limit."),
+	FH_CONF_BOOL("allow_zero_length_clientid", struct mqtt_broker_conf,
+	    allow_zero_length_clientid, "true",
+	    "An empty client id gets an assigned auto-... one (3.1.1 with "
+	    "clean session only; 5.0 always, sent back in CONNACK). "
+	    "false: refused."),
+	FH_CONF_BOOL("upgrade_outgoing_qos", struct mqtt_broker_conf,
+	    upgrade_outgoing_qos, "false",
+	    "true: messages go to a subscriber at its subscription's QoS "
+	    "even when published at a lower one."),
 	FH_CONF_END
 };
 
@@ -170,7 +191,9 @@ mqtt_broker_conf_load(const struct fh_conf *conf,
 	    mqtt_range(sec, "max_inflight_messages",
 	    bc->max_inflight_messages, 1, 65535, errstr) != 0 ||
 	    mqtt_range(sec, "connect_timeout", bc->connect_timeout, 1,
-	    3600000, errstr) != 0)
+	    3600000, errstr) != 0 ||
+	    mqtt_range(sec, "max_keepalive", bc->max_keepalive, 0, 65535,
+	    errstr) != 0)
 		return -1;
 	if (bc->max_output_buffer_hard != 0 &&
 	    bc->max_output_buffer_hard < bc->max_output_buffer) {

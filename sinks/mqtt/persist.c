@@ -42,18 +42,24 @@ persist_msg(struct mqtt_store_msg *sm, const struct mqtt_msg *m, uint8_t qos,
 	sm->pfi = fh_event_payload_format(m->ev);
 }
 
+/* A session's expiry as the store keeps it: seconds, UINT32_MAX never. */
+static uint32_t
+persist_expiry(int64_t ms)
+{
+	return ms < 0 || ms / 1000 >= (int64_t)UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)(ms / 1000);
+}
+
 /* The session row: next packet id, expiry, online or since when not. */
 void
 persist_session(struct mqtt_session *s, bool online)
 {
 	struct mqtt_store_session	ss;
-	long			sec = s->b->conf.session_expiry / 1000;
 
 	memset(&ss, 0, sizeof ss);
 	ss.client_id = s->id;
 	ss.next_mid = s->next_id;
-	ss.expiry = s->b->conf.session_expiry <= 0 || sec >= (long)UINT32_MAX ?
-	    UINT32_MAX : (uint32_t)sec;
+	ss.expiry = persist_expiry(s->expiry_ms);
 	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
 	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
 	ss.username = s->username;
@@ -210,6 +216,11 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 	 * only its owner may resume it */
 	free(s->username);
 	s->username = ss->username != NULL ? fh_xstrdup(ss->username) : NULL;
+	/* a 3.1.1 session (stored with [broker] session_expiry) takes the
+	 * configured value, to the millisecond; a 5.0 one its own */
+	if (ss->expiry != persist_expiry(session_default_expiry(b)))
+		s->expiry_ms = ss->expiry == UINT32_MAX ? -1 :
+		    (int64_t)ss->expiry * 1000;
 	/* online when the daemon died: offline from now on; the expiry
 	 * timer deletes those offline for too long */
 	s->offline_since.tv_sec = ss->disconnected > 0 ?
@@ -262,6 +273,7 @@ persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 		    OUT_WAIT_COMP : OUT_WAIT_ACK;
 		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
 		s->ninflight++;
+		s->inflight_bytes += o->msg->payload_len;
 	}
 	s->b->restored_msgs++;
 	return 0;

@@ -51,7 +51,24 @@ send_publish_head(struct mqtt_msg *m, uint8_t qos, bool retain, size_t *len)
 	return *h;
 }
 
-void
+/* The bytes m's PUBLISH at qos takes on the wire to c. */
+size_t
+send_publish_size(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
+    bool retain)
+{
+	size_t	len;
+
+	(void)c;
+	if (qos == 0) {
+		send_publish_pkt0(m, retain, &len);
+		return len;
+	}
+	send_publish_head(m, qos, retain, &len);
+	return len + 2 + m->payload_len;
+}
+
+/* false: not sent, over the client's maximum packet size (counted) */
+bool
 send_publish(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
     bool retain, bool dup, uint16_t id)
 {
@@ -60,6 +77,9 @@ send_publish(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
 	uint8_t		 idb[2], first;
 	size_t		 len;
 
+	if (c->max_packet_out > 0 &&
+	    !broker_conn_fits(c, send_publish_size(c, m, qos, retain)))
+		return false;
 	if (qos == 0) {
 		p = send_publish_pkt0(m, retain, &len);
 		broker_write_ref(c, out, p, len, m);
@@ -77,4 +97,5 @@ send_publish(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
 		broker_write_ref(c, out, m->payload, m->payload_len, m);
 	}
 	c->b->msgs_out++;
+	return true;
 }

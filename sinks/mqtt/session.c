@@ -69,6 +69,7 @@ session_create(struct mqtt_broker *b, const char *id)
 	s->b = b;
 	s->owner.ctx = s;
 	s->id = fh_xstrdup(id);
+	s->expiry_ms = session_default_expiry(b);
 	TAILQ_INIT(&s->inflight);
 	TAILQ_INIT(&s->queue);
 	if (b->nsessions >= b->nbuckets)
@@ -118,10 +119,17 @@ session_free(struct mqtt_session *s)
 	limits_queue_account(s, 0, s->qbytes);
 	if (s->full)
 		b->sessions_full--;
+	will_free(s->will);	/* a session that ends sends it first */
 	free(s->in_qos2);
 	free(s->username);
 	free(s->id);
 	free(s);
+}
+
+int64_t
+session_default_expiry(const struct mqtt_broker *b)
+{
+	return b->conf.session_expiry > 0 ? b->conf.session_expiry : -1;
 }
 
 struct mqtt_out *
@@ -145,14 +153,49 @@ session_next_id(struct mqtt_session *s)
 	return s->next_id;
 }
 
-void
+/* false: the PUBLISH is over the client's maximum packet size (5.0) */
+bool
 session_out_send(struct mqtt_session *s, struct mqtt_out *o, bool dup)
 {
-	if (o->state == OUT_WAIT_COMP)
+	if (o->state == OUT_WAIT_COMP) {
 		send_ack(s->conn, MQTT_PUBREL, o->id);
-	else
-		send_publish(s->conn, o->msg, o->qos, o->retain, dup,
-		    o->id);
+		return true;
+	}
+	return send_publish(s->conn, o->msg, o->qos, o->retain, dup, o->id);
+}
+
+/* o is done with (acknowledged, or never to be sent): out of the window */
+static void
+session_inflight_remove(struct mqtt_session *s, struct mqtt_out *o)
+{
+	TAILQ_REMOVE(&s->inflight, o, entry);
+	s->ninflight--;
+	s->inflight_bytes -= o->msg->payload_len < s->inflight_bytes ?
+	    o->msg->payload_len : s->inflight_bytes;
+	limits_queue_account(s, 0, limits_msg_cost(o->msg));
+	if (o->seq != 0)
+		mqtt_store_msg_ack(s->b->store, o->seq);
+	msg_unref(o->msg);
+	free(o);
+}
+
+void
+session_inflight_done(struct mqtt_session *s, struct mqtt_out *o)
+{
+	session_inflight_remove(s, o);
+	session_pump(s);
+}
+
+/* Room in s's in-flight window: count (5.0: the client's Receive
+ * Maximum too) and max_inflight_bytes (at least one always goes). */
+static bool
+session_window_has_room(const struct mqtt_session *s)
+{
+	size_t	max = s->b->conf.max_inflight_bytes;
+
+	if (s->ninflight >= broker_conn_window(s->conn))
+		return false;
+	return max == 0 || s->ninflight == 0 || s->inflight_bytes < max;
 }
 
 /* Move queued messages into the in-flight window while there is room. */
@@ -161,8 +204,7 @@ session_pump(struct mqtt_session *s)
 {
 	struct mqtt_out	*o;
 
-	while (broker_conn_is_active(s->conn) &&
-	    s->ninflight < s->b->conf.max_inflight_messages &&
+	while (broker_conn_is_active(s->conn) && session_window_has_room(s) &&
 	    (o = TAILQ_FIRST(&s->queue)) != NULL) {
 		TAILQ_REMOVE(&s->queue, o, entry);
 		s->nqueued--;
@@ -170,7 +212,13 @@ session_pump(struct mqtt_session *s)
 		o->state = OUT_WAIT_ACK;
 		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
 		s->ninflight++;
-		session_out_send(s, o, false);
+		s->inflight_bytes += o->msg->payload_len;
+		if (!session_out_send(s, o, false)) {
+			/* too large for this client: as if it were sent and
+			 * acknowledged [MQTT-3.1.2-25] */
+			session_inflight_remove(s, o);
+			continue;
+		}
 		if (o->seq != 0)
 			mqtt_store_msg_update(s->b->store, o->seq, o->id,
 			    MQTT_STORE_MSG_SENT, false);
@@ -211,9 +259,12 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 		limits_conn_over_hard_cap(c);
 		return;
 	}
+	/* never queued for a connected client it could not be sent to */
+	if (broker_conn_is_active(c) && c->max_packet_out > 0 &&
+	    !broker_conn_fits(c, send_publish_size(c, m, qos, retain)))
+		return;
 	if ((!broker_conn_is_active(c) || s->nqueued > 0 ||
-	    s->ninflight >= b->conf.max_inflight_messages) &&
-	    !limits_queue_admit(s, m))
+	    !session_window_has_room(s)) && !limits_queue_admit(s, m))
 		return;
 	o = fh_xcalloc(1, sizeof *o);
 	o->msg = msg_ref(m);
@@ -280,17 +331,20 @@ session_expiry_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < b->nbuckets; i++) {
 		for (s = b->sessions[i]; s != NULL; s = next) {
 			next = s->hnext;
-			if (s->conn != NULL)
+			if (s->conn != NULL || s->expiry_ms < 0)
 				continue;
 			ms = (now.tv_sec - s->offline_since.tv_sec) * 1000 +
 			    (now.tv_usec - s->offline_since.tv_usec) / 1000;
-			if (ms < b->conf.session_expiry)
+			if (ms < s->expiry_ms)
 				continue;
 			fh_log(LOG_DEBUG, "mqtt %s: offline session expired",
 			    s->id);
 			b->sessions_expired++;
 			if (persist_is_durable(s))
 				mqtt_store_session_del(b->store, s->id);
+			/* its delayed will goes now (delivery frees no
+			 * session: next stays valid) */
+			will_session_end(s);
 			session_free(s);
 		}
 	}

@@ -166,6 +166,12 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "max_connections", (json_int_t)b->refused_max_conns,
 	    "keepalive_expired", (json_int_t)b->keepalive_expired,
 	    "session_owner", (json_int_t)b->refused_owner));
+	json_object_set_new(out, "mqtt5", json_pack("{s:I,s:I,s:I,s:I,s:I}",
+	    "too_large_for_client", (json_int_t)b->drop_too_large_out,
+	    "receive_maximum_exceeded", (json_int_t)b->err_receive_max,
+	    "disconnects_sent", (json_int_t)b->disconnects_sent,
+	    "wills_delayed", (json_int_t)b->wills_delayed,
+	    "wills_sent", (json_int_t)b->wills_sent));
 	json_object_set_new(out, "sessions_expired",
 	    json_integer((json_int_t)b->sessions_expired));
 	json_object_set_new(out, "sessions_full",

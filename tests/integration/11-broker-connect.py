@@ -38,9 +38,9 @@ def test_v311_and_v31_accepted():
 def test_bad_protocol_level_connack_1():
     with Daemon(CONF) as d:
         port = d.port
-        # unacceptable protocol level: CONNACK 1, then closed
-        p, closed = connack(port, connect_pkt("v5", level=5))
-        check(p == (2, 0, b"\x00\x01") and closed, "level 5: %r" % (p,))
+        # unacceptable protocol level (5.0 is level 5): CONNACK 1, closed
+        p, closed = connack(port, connect_pkt("v6", level=6))
+        check(p == (2, 0, b"\x00\x01") and closed, "level 6: %r" % (p,))
 
 
 def test_unknown_protocol_name_closed():

@@ -625,3 +625,36 @@ class Raw5(Raw):
         check(p[0] == 14, "want DISCONNECT, got type %d" % p[0])
         check(self.closed(timeout), "DISCONNECT but not closed")
         return parse_reason5(p)[1]
+
+
+# ---- MQTT 5.0 connection side (split): CONNACK flags, sessions ----------
+P_WILL_DELAY = 0x18
+P_REQUEST_PROBLEM_INFO = 0x17
+P_RETAIN_AVAILABLE = 0x25
+P_SUBID_AVAILABLE = 0x29
+P_SHARED_AVAILABLE = 0x2A
+
+
+def connect5(port, cid, **kw):
+    """A raw 5.0 connection: (Raw, session present, reason, props) of its
+    CONNACK. kw as connect5_pkt()."""
+    r = Raw(port)
+    r.send(connect5_pkt(cid, **kw))
+    p = r.read()
+    check(p is not None and p[0] == 2, "%s: no CONNACK: %r" % (cid, p))
+    _, reason, props = parse_reason5(p)
+    return r, bool(p[2][0] & 1), reason, props
+
+
+def session_present5(port, cid, **kw):
+    """Connect, note the CONNACK's session present flag, leave with
+    DISCONNECT 0x00 (a session with expiry stays)."""
+    r, sp, reason, _ = connect5(port, cid, **kw)
+    check(reason == 0, "%s: CONNACK reason 0x%02x" % (cid, reason))
+    r.send(disconnect5_pkt())
+    check(r.closed(), "%s: not closed after DISCONNECT" % cid)
+    return sp
+
+
+def expiry_props(seconds):
+    return prop(P_SESSION_EXPIRY, seconds)
