@@ -10,8 +10,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
-from mqtttest import (ack_pkt, connect_pkt, packet, publish_pkt,  # noqa
-                     subscribe_pkt, _str)
+from mqtttest import (ack_pkt, ack5_pkt, connect_pkt, connect5_pkt,  # noqa
+                     disconnect5_pkt, packet, prop, publish_pkt,
+                     publish5_pkt, subscribe_pkt, subscribe5_pkt, _str)
 
 SEP = b"\xff\xfe\xfd\xfc"
 OUT = os.path.join(os.path.dirname(__file__), "corpus", "broker")
@@ -91,6 +92,35 @@ SEEDS = {
                    ack_pkt("puback", 1) + DISC),
     "too-large": seed(ANON | TIGHT, connect_pkt("big") +
                       publish_pkt("b", "x" * 3000)),
+    # MQTT 5.0: sessions, wills, the broker's own DISCONNECTs
+    "v5-pubsub": seed(ANON, connect5_pkt("a5", props=prop(0x11, 60)) +
+                      subscribe5_pkt(1, [("t/#", 1)]) +
+                      publish5_pkt("t/1", "x", qos=1, mid=1,
+                                   props=prop(0x26, ("k", "v"))) +
+                      ack5_pkt("puback", 1) + PING +
+                      disconnect5_pkt(0, prop(0x11, 0))),
+    "v5-will-delay": seed(ANON, connect5_pkt("w5", props=prop(0x11, 5),
+                                             will=("w/5", "bye", 1, True),
+                                             will_props=prop(0x18, 1) +
+                                             prop(0x02, 30)) + PING,
+                          connect5_pkt("w5", clean=False,
+                                       props=prop(0x11, 5)) +
+                          disconnect5_pkt(0x04)),
+    "v5-takeover": seed(ANON, connect5_pkt("t5", props=prop(0x21, 1)),
+                        connect5_pkt("t5", clean=False) +
+                        publish5_pkt("x", "y", qos=2, mid=1) +
+                        ack5_pkt("pubrel", 1)),
+    "v5-receive-max": seed(ANON | TIGHT, connect5_pkt("rm") +
+                           publish5_pkt("q", "1", qos=2, mid=1) +
+                           publish5_pkt("q", "2", qos=2, mid=2)),
+    "v5-client-max-packet": seed(ANON, connect5_pkt(
+        "mp", props=prop(0x27, 20)) + subscribe5_pkt(1, [("#", 1)]) +
+        publish5_pkt("long/topic", "z" * 50, qos=1, mid=1)),
+    "v5-auth": seed(ANON, connect5_pkt("au", props=prop(0x15, "X"))),
+    "v5-empty-id": seed(ANON, connect5_pkt("", clean=False,
+                                           props=prop(0x11, 10))),
+    "v5-bad-disconnect": seed(ANON, connect5_pkt("bd") +
+                              disconnect5_pkt(0, prop(0x11, 9))),
 }
 
 
