@@ -11,7 +11,7 @@ import urllib.request
 
 import fhtest
 import imapd
-from fhtest import Daemon, check, main
+from fhtest import Daemon, check
 from mqtttest import Client
 
 CONF = """[broker]
@@ -57,136 +57,190 @@ def events(sub, n, timeout=15):
     return out
 
 
-def test():
+STATE = {}
+
+
+@fhtest.once
+def dovecot():
+    """A dovecot with IDLE for the cases below, in order (the mailbox
+    carries over from case to case); the last case stops it."""
     imapd.need_dovecot()
     tmp = tempfile.mkdtemp(prefix="fh-lp-")
-    with imapd.Dovecot(tmp) as dc:
-        dc.start()
-        plain = "imap://127.0.0.1:%d/INBOX" % dc.port
-        with daemon(plain, extra="max_mail_size = 64k") as d:
-            sub = Client(d.port, "watcher")
-            sub.sub("launchpad/#", 1)
-            check(wait_log(d, "IDLE on INBOX"), "IDLE never started")
+    dc = imapd.Dovecot(tmp)
+    dc.__enter__()
+    STATE["dc"], STATE["tmp"] = dc, tmp
+    dc.start()
+    return (dc, "imap://127.0.0.1:%d/INBOX" % dc.port,
+            "imaps://127.0.0.1:%d/INBOX" % dc.tls_port)
 
-            dc.deliver(imapd.bug_mail(
-                1680938, "octavia", "[NEW] UDP listeners",
-                "Grüße — a=b and c=d, long line " + "x" * 100 + "\n"))
-            ev = events(sub, 1)
-            topic, p = ev[0]
-            check(topic == "launchpad/octavia/bug/1680938", topic)
-            check(p["body"].startswith("Grüße — a=b and c=d"), p["body"])
-            check("=\n" not in p["body"] and "=3D" not in p["body"],
-                  "QP left in the body: %r" % p["body"])
-            check(p["event-type"] == "bug" and p["project"] == "octavia" and
-                  p["bug-number"] == "1680938" and
-                  p["commenters"] == ["bob"] and
-                  p["bug-reporter"] == "Bob Example (bob)", p)
 
-            # one event per affected project
-            dc.deliver(imapd.bug_mail(
-                1652233, "nova", "Re: option warnings twice", "also glance",
-                extra_tasks=["product=glance; status=Invalid; "
-                             "importance=Low; assignee=None;",
-                             "distribution=ubuntu; sourcepackage=nova; "
-                             "component=main; status=New; importance="
-                             "Undecided; assignee=None;"]))
-            ev = events(sub, 3)
-            check(sorted(t for t, _ in ev) == [
-                "launchpad/glance/bug/1652233",
-                "launchpad/nova/bug/1652233",
-                "launchpad/ubuntu/bug/1652233"], ev)
-            check({p.get("project"): p["status"] for _, p in ev} ==
-                  {"nova": "New", "glance": "Invalid", None: "New"}, ev)
+@fhtest.once
+def first():
+    """The first daemon: plain IMAP, IDLE, after_publish = seen."""
+    dc, plain, _ = dovecot()
+    d = daemon(plain, extra="max_mail_size = 64k")
+    STATE["d1"] = d
+    sub = Client(d.port, "watcher")
+    sub.sub("launchpad/#", 1)
+    STATE["sub1"] = sub
+    check(wait_log(d, "IDLE on INBOX"), "IDLE never started")
+    return dc, d, sub
 
-            # foreign mail: left unread, counted, looked at once; a later
-            # Launchpad mail still gets through
-            dc.deliver(imapd.foreign_mail("hello"))
-            check(wait_log(d, "is not Launchpad mail"), "foreign not seen")
-            dc.deliver(imapd.bug_mail(3, "swift", "x", "after foreign"))
-            ev = events(sub, 1)
-            check(ev[0][0] == "launchpad/swift/bug/3", ev)
-            sub.nothing(1)
-            check(d.logtext().count("is not Launchpad mail") == 1,
-                  "foreign mail parsed again")
 
-            # other Launchpad notifications: their X-Launchpad-* headers
-            dc.deliver(imapd.question_mail(630000))
-            ev = events(sub, 1)
-            check(ev[0][0] == "launchpad", ev)
-            check(ev[0][1]["X-Launchpad-Notification-Type"] == "question" and
-                  ev[0][1]["body"] == "How do I?\n", ev)
+def test_bug_mail_is_an_event_with_the_decoded_body():
+    dc, d, sub = first()
+    dc.deliver(imapd.bug_mail(
+        1680938, "octavia", "[NEW] UDP listeners",
+        "Grüße — a=b and c=d, long line " + "x" * 100 + "\n"))
+    ev = events(sub, 1)
+    topic, p = ev[0]
+    check(topic == "launchpad/octavia/bug/1680938", topic)
+    check(p["body"].startswith("Grüße — a=b and c=d"), p["body"])
+    check("=\n" not in p["body"] and "=3D" not in p["body"],
+          "QP left in the body: %r" % p["body"])
+    check(p["event-type"] == "bug" and p["project"] == "octavia" and
+          p["bug-number"] == "1680938" and
+          p["commenters"] == ["bob"] and
+          p["bug-reporter"] == "Bob Example (bob)", p)
 
-            # larger than max_mail_size: left unread, counted, no stall
-            dc.deliver(imapd.bug_mail(4, "big", "x", "y" * 100000))
-            check(wait_log(d, "larger than max_mail_size"), "big mail")
-            dc.deliver(imapd.bug_mail(6, "small", "x", "after big"))
-            ev = events(sub, 1)
-            check(ev[0][0] == "launchpad/small/bug/6", ev)
 
-            flags = dc.flags()
-            check(len(flags) == 7, flags)
-            for uid, f in flags.items():
-                check("FirehosePending" not in f, "%d: %s" % (uid, f))
-            check(sorted(f for f in flags.values()) ==
-                  ["", ""] + ["\\Seen"] * 5, flags)
+def test_one_event_per_affected_project():
+    dc, d, sub = first()
+    dc.deliver(imapd.bug_mail(
+        1652233, "nova", "Re: option warnings twice", "also glance",
+        extra_tasks=["product=glance; status=Invalid; "
+                     "importance=Low; assignee=None;",
+                     "distribution=ubuntu; sourcepackage=nova; "
+                     "component=main; status=New; importance="
+                     "Undecided; assignee=None;"]))
+    ev = events(sub, 3)
+    check(sorted(t for t, _ in ev) == [
+        "launchpad/glance/bug/1652233",
+        "launchpad/nova/bug/1652233",
+        "launchpad/ubuntu/bug/1652233"], ev)
+    check({p.get("project"): p["status"] for _, p in ev} ==
+          {"nova": "New", "glance": "Invalid", None: "New"}, ev)
 
-            m = metrics(d)
-            check(m.get("bug_mails") == 4 and m.get("other_mails") == 1 and
-                  m.get("foreign_mails") == 1 and m.get("bad_mails") == 1 and
-                  m.get("events") == 7 and m.get("marked_done") == 5 and
-                  m.get("connected") == 1 and m.get("idle") == 1, m)
-            sub.close()
 
-        # forget the big one: later daemons have the default size limit
-        c = dc.client()
-        c.select("INBOX")
-        typ, data = c.uid("SEARCH", "HEADER", "Subject", "\"[Bug 4]\"")
-        c.uid("STORE", data[0].split()[-1], "+FLAGS", "(\\Deleted)")
-        c.expunge()
-        c.logout()
+def test_foreign_mail_left_unread_and_looked_at_once():
+    dc, d, sub = first()
+    dc.deliver(imapd.foreign_mail("hello"))
+    check(wait_log(d, "is not Launchpad mail"), "foreign not seen")
+    # A later Launchpad mail still gets through; its cycle fetches the
+    # foreign one first if it were looked at again: the sentinel.
+    dc.deliver(imapd.bug_mail(3, "swift", "x", "after foreign"))
+    ev = events(sub, 1)
+    check(ev[0][0] == "launchpad/swift/bug/3", ev)
+    sub.nothing()
+    check(d.logtext().count("is not Launchpad mail") == 1,
+          "foreign mail parsed again")
 
-        # imaps with a test certificate, after_publish = move:FOLDER
-        c = dc.client()
-        c.create("Processed")
-        c.logout()
-        tls = "imaps://127.0.0.1:%d/INBOX" % dc.tls_port
-        with daemon(tls, after="move:Processed",
-                    extra="ca_file = %s" % dc.cert) as d:
-            sub = Client(d.port, "watcher2")
-            sub.sub("launchpad/#", 1)
-            check(wait_log(d, "IDLE on INBOX"), "IDLE over TLS")
-            dc.deliver(imapd.bug_mail(77, "ironic", "tls", "über TLS\n",
-                                      qp=False))
-            ev = events(sub, 1)
-            check(ev[0][0] == "launchpad/ironic/bug/77", ev)
-            check(ev[0][1]["body"] == "über TLS\n", ev)
-            check(wait(lambda: len(dc.flags("Processed")) == 1),
-                  "not moved: %r" % dc.flags("Processed"))
-            # the foreign mail stays where it was, unread
-            check(sorted(dc.flags().values()) ==
-                  [""] + ["\\Seen"] * 5, dc.flags())
-            sub.close()
 
-        # a wrong CA: TLS fails, logged once, no crash
-        with daemon(tls, extra="ca_file = /etc/ssl/certs/"
-                    "ca-certificates.crt") as d:
-            check(wait_log(d, "retrying with backoff"), "no TLS failure")
-            check(d.alive(), "daemon died")
+def test_other_notifications_carry_their_headers():
+    dc, d, sub = first()
+    dc.deliver(imapd.question_mail(630000))
+    ev = events(sub, 1)
+    check(ev[0][0] == "launchpad", ev)
+    check(ev[0][1]["X-Launchpad-Notification-Type"] == "question" and
+          ev[0][1]["body"] == "How do I?\n", ev)
 
-        # plain IMAP, after_publish = delete
-        with daemon(plain, after="delete") as d:
-            sub = Client(d.port, "watcher3")
-            sub.sub("launchpad/#", 1)
-            check(wait_log(d, "IDLE on INBOX"), "IDLE")
-            dc.deliver(imapd.bug_mail(5, "heat", "del", "gone soon\n"))
-            ev = events(sub, 1)
-            check(ev[0][0] == "launchpad/heat/bug/5", ev)
-            check(wait(lambda: len(dc.flags()) == 6),
-                  "not expunged: %r" % dc.flags())
-            sub.close()
-    imapd.cleanup(tmp)
 
-    # a server without IDLE: polling
+def test_over_max_mail_size_left_unread_no_stall():
+    dc, d, sub = first()
+    dc.deliver(imapd.bug_mail(4, "big", "x", "y" * 100000))
+    check(wait_log(d, "larger than max_mail_size"), "big mail")
+    dc.deliver(imapd.bug_mail(6, "small", "x", "after big"))
+    ev = events(sub, 1)
+    check(ev[0][0] == "launchpad/small/bug/6", ev)
+
+
+def test_published_mail_marked_seen_the_rest_unread():
+    dc, d, sub = first()
+    flags = dc.flags()
+    check(len(flags) == 7, flags)
+    for uid, f in flags.items():
+        check("FirehosePending" not in f, "%d: %s" % (uid, f))
+    check(sorted(f for f in flags.values()) ==
+          ["", ""] + ["\\Seen"] * 5, flags)
+
+
+def test_counters():
+    dc, d, sub = first()
+    m = metrics(d)
+    want = {"bug_mails": 4, "other_mails": 1, "foreign_mails": 1,
+            "bad_mails": 1, "events": 7, "marked_done": 5, "connected": 1,
+            "idle": 1}
+    for k, v in want.items():
+        check(k in m, "metric %s missing from %r" % (k, m))
+        check(m[k] == v, "%s = %r, want %r" % (k, m[k], v))
+
+
+def test_first_daemon_exits_cleanly():
+    dc, d, sub = first()
+    sub.close()
+    with d:
+        pass
+    # forget the big one: later daemons have the default size limit
+    c = dc.client()
+    c.select("INBOX")
+    typ, data = c.uid("SEARCH", "HEADER", "Subject", "\"[Bug 4]\"")
+    c.uid("STORE", data[0].split()[-1], "+FLAGS", "(\\Deleted)")
+    c.expunge()
+    c.logout()
+
+
+def test_imaps_and_move_to_a_folder():
+    dc, _, tls = dovecot()
+    c = dc.client()
+    c.create("Processed")
+    c.logout()
+    with daemon(tls, after="move:Processed",
+                extra="ca_file = %s" % dc.cert) as d:
+        sub = Client(d.port, "watcher2")
+        sub.sub("launchpad/#", 1)
+        check(wait_log(d, "IDLE on INBOX"), "IDLE over TLS")
+        dc.deliver(imapd.bug_mail(77, "ironic", "tls", "über TLS\n",
+                                  qp=False))
+        ev = events(sub, 1)
+        check(ev[0][0] == "launchpad/ironic/bug/77", ev)
+        check(ev[0][1]["body"] == "über TLS\n", ev)
+        check(wait(lambda: len(dc.flags("Processed")) == 1),
+              "not moved: %r" % dc.flags("Processed"))
+        # the foreign mail stays where it was, unread
+        check(sorted(dc.flags().values()) ==
+              [""] + ["\\Seen"] * 5, dc.flags())
+        sub.close()
+
+
+def test_wrong_ca_tls_fails_and_retries():
+    dc, _, tls = dovecot()
+    with daemon(tls, extra="ca_file = /etc/ssl/certs/"
+                "ca-certificates.crt") as d:
+        check(wait_log(d, "retrying with backoff"), "no TLS failure")
+
+
+def test_plain_imap_and_delete():
+    dc, plain, _ = dovecot()
+    with daemon(plain, after="delete") as d:
+        sub = Client(d.port, "watcher3")
+        sub.sub("launchpad/#", 1)
+        check(wait_log(d, "IDLE on INBOX"), "IDLE")
+        dc.deliver(imapd.bug_mail(5, "heat", "del", "gone soon\n"))
+        ev = events(sub, 1)
+        check(ev[0][0] == "launchpad/heat/bug/5", ev)
+        check(wait(lambda: len(dc.flags()) == 6),
+              "not expunged: %r" % dc.flags())
+        sub.close()
+
+
+def test_zz_dovecot_stopped():
+    if "dc" in STATE:
+        STATE["dc"].__exit__(None, None, None)
+        imapd.cleanup(STATE["tmp"])
+
+
+def test_server_without_idle_is_polled():
+    imapd.need_dovecot()
     tmp = tempfile.mkdtemp(prefix="fh-lp-")
     with imapd.Dovecot(tmp, idle=False) as dc:
         dc.start()
@@ -229,4 +283,4 @@ def wait_log(d, text, timeout=15):
     return wait(lambda: text in d.logtext(), timeout)
 
 
-main(test)
+fhtest.run_cases(globals())
