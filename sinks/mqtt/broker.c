@@ -88,6 +88,9 @@ broker_conn_free(struct mqtt_conn *c)
 	if (b->st != NULL)
 		fh_state_cancel(b->st, c);
 	replay_conn_close(c);
+	publish_conn_close(c);
+	if (s != NULL)
+		shared_conn_lost(s);	/* its group's unacked go on */
 	free(c->acks);
 	if (s != NULL) {
 		s->conn = NULL;
@@ -207,7 +210,8 @@ broker_conn_error(struct mqtt_conn *c, int err, const char *what)
 
 	if (err == MQTT_E_TOO_LARGE)
 		b->err_too_large++;
-	else if (err == MQTT_E_PROTOCOL)
+	else if (mqtt_err_reason(err) == MQTT_RC_PROTOCOL_ERROR ||
+	    mqtt_err_reason(err) == MQTT_RC_TOPIC_ALIAS_INVALID)
 		b->err_protocol++;
 	else
 		b->err_malformed++;

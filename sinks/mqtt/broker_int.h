@@ -53,6 +53,8 @@
 #include "sinks/mqtt/topic.h"
 
 struct bufferevent;
+struct publish_alias;
+struct shared_group;
 struct evbuffer;
 struct evbuffer_cb_entry;
 struct evbuffer_cb_info;
@@ -74,6 +76,19 @@ struct mqtt_msg {
 	/* QoS 1/2 fixed header + topic, the packet id follows, [qos-1][retain] */
 	uint8_t		*head[2][2];
 	size_t		 head_len[2][2];
+	/* 5.0, the same when no per-client property is added */
+	uint8_t		*pkt0_5[2];
+	size_t		 pkt0_5_len[2];
+	uint8_t		*head5[2][2];
+	size_t		 head5_len[2][2];
+};
+
+/* 5.0: how one delivery to one session differs (send_publish.c). */
+#define BROKER_SUBIDS_MAX	8
+struct mqtt_dopts {
+	uint32_t	 subids[BROKER_SUBIDS_MAX];	/* all that matched */
+	uint8_t		 nsubids;
+	uint32_t	 group;		/* shared subscription group id; 0 */
 };
 
 enum out_state {
@@ -90,6 +105,7 @@ struct mqtt_out {
 	bool			 retain;
 	enum out_state		 state;
 	int64_t			 seq;		/* in the store; 0: not */
+	struct mqtt_dopts	 d;		/* 5.0 */
 };
 TAILQ_HEAD(mqtt_outq, mqtt_out);
 
@@ -97,6 +113,11 @@ struct mqtt_sub {
 	char		*filter;
 	size_t		 len;
 	uint8_t		 qos;
+	/* 5.0 subscription options (handle_subscribe.c) */
+	uint32_t	 subid;		/* 0: none */
+	bool		 no_local;
+	bool		 rap;		/* Retain As Published */
+	bool		 shared;	/* $share/GROUP/filter */
 };
 
 /* A will: from CONNECT, published when the connection is lost. */
@@ -138,6 +159,7 @@ struct mqtt_session {
 	struct timeval		 offline_since;
 	struct mqtt_sub		*subs;
 	size_t			 nsubs, capsubs;
+	size_t			 nsubopts;	/* with 5.0 options */
 	struct mqtt_outq	 inflight;
 	int			 ninflight;
 	size_t			 inflight_bytes;	/* their payloads */
@@ -195,6 +217,7 @@ struct mqtt_conn {
 	char			*client_id;	/* for logs after detach */
 	struct mqtt_will	*will;		/* NULL: none */
 	struct mqtt_replay	*replays;	/* $replay/ (handle_replay.c) */
+	struct publish_alias	*alias;		/* 5.0 topic aliases */
 };
 TAILQ_HEAD(mqtt_connq, mqtt_conn);
 
@@ -239,6 +262,11 @@ struct mqtt_broker {
 							 * maximum packet size */
 	uint64_t		 err_receive_max, disconnects_sent;
 	uint64_t		 wills_delayed, wills_sent;
+	/* 5.0 publish/subscribe */
+	uint64_t		 drop_expired, drop_payload_format;
+	uint64_t		 err_topic_alias, shared_resent;
+	struct shared_group	*shared;	/* shared subscriptions */
+	uint32_t		 shared_next_id;
 	/* limits: max_queued_bytes, max_memory */
 	size_t			 mem_queued, mem_out;
 	bool			 mem_over;
@@ -278,8 +306,8 @@ bool	broker_conn_fits(struct mqtt_conn *, size_t len);
  * for 5.0 no more than the client's Receive Maximum. */
 int	broker_conn_window(const struct mqtt_conn *);
 /* Server side of 5.0: what the CONNACK announces */
-#define BROKER_SUBID_AVAILABLE		0	/* codec5 flips these */
-#define BROKER_SHARED_AVAILABLE		0
+#define BROKER_SUBID_AVAILABLE		1
+#define BROKER_SHARED_AVAILABLE		1
 
 /* handle_*.c: one packet type from a client each */
 void	handle_connect(struct mqtt_conn *, const struct mqtt_connect *);
@@ -308,13 +336,20 @@ void	will_session_end(struct mqtt_session *);
 /* handle_disconnect.c: a client's DISCONNECT */
 void	handle_disconnect(struct mqtt_conn *, const struct mqtt_ack *);
 
+/* d: what differs for this delivery (5.0), NULL: nothing. false: not
+ * sent, over the client's Maximum Packet Size (counted). */
 bool	send_publish(struct mqtt_conn *, struct mqtt_msg *, uint8_t qos,
-	    bool retain, bool dup, uint16_t id);
+	    bool retain, bool dup, uint16_t id, const struct mqtt_dopts *d);
 size_t	send_publish_size(struct mqtt_conn *, struct mqtt_msg *,
-	    uint8_t qos, bool retain);
+	    uint8_t qos, bool retain, const struct mqtt_dopts *d);
+/* Past its Message Expiry Interval: never to be sent (counted by the
+ * caller as dropped.expired). */
+bool	send_publish_is_expired(struct mqtt_broker *,
+	    const struct mqtt_msg *);
 void	send_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
+/* PUBACK/PUBREC of a client's PUBLISH, 5.0 with reason (0 in 3.1.1) */
 void	send_ack_publish(struct mqtt_conn *, uint8_t type, uint16_t id,
-	    bool staged);
+	    uint8_t reason, bool staged);
 void	send_connack(struct mqtt_conn *, bool sp, uint8_t rc);
 /* 5.0 CONNACK: reason and the properties the broker announces */
 void	send_connack5(struct mqtt_conn *, bool sp, uint8_t reason,
@@ -327,6 +362,7 @@ void	send_disconnect5(struct mqtt_conn *, uint8_t reason,
 struct deliver_retained_arg {
 	struct mqtt_session	*s;
 	uint8_t			 qos;
+	uint32_t		 subid;		/* 5.0, 0: none */
 };
 void	deliver_retained_cb(void *msg, void *arg);
 bool	deliver_may_write(struct mqtt_conn *, const char *topic);
@@ -358,7 +394,7 @@ void			 session_inflight_done(struct mqtt_session *,
 void			 session_pump(struct mqtt_session *);
 void			 session_deliver(struct mqtt_session *,
 			    struct mqtt_msg *, uint8_t qos, bool retain,
-			    bool force);
+			    bool force, const struct mqtt_dopts *d);
 struct mqtt_sub		*session_sub(struct mqtt_session *, const char *f,
 			    size_t flen, uint8_t qos);
 void			 session_expiry_cb(evutil_socket_t, short, void *b);
@@ -390,6 +426,28 @@ void	persist_restore(struct mqtt_broker *);
 
 /* sys.c */
 void	sys_tick_cb(evutil_socket_t, short, void *b);
+
+/* handle_publish.c, send_publish.c: 5.0 */
+/* The Topic Alias Maximum the broker announces to 5.0 clients. */
+#define BROKER_TOPIC_ALIAS_MAX	10
+void	publish_conn_close(struct mqtt_conn *);
+void	publish_alias_set(struct mqtt_conn *, uint16_t alias,
+	    const uint8_t *topic, size_t len);
+const char *publish_alias_get(struct mqtt_conn *, uint16_t alias,
+	    size_t *len);
+/* handle_subscribe.c: a session's subscription into the tree (or its
+ * shared group) and out again */
+void	subscribe_attach(struct mqtt_session *, struct mqtt_sub *);
+void	subscribe_detach(struct mqtt_session *, const struct mqtt_sub *);
+/* Recount s->nsubopts after its subscriptions' options changed. */
+void	subscribe_count_options(struct mqtt_session *);
+/* shared.c: $share/GROUP/filter */
+void	shared_join(struct mqtt_session *, const struct mqtt_sub *);
+void	shared_leave(struct mqtt_session *, const struct mqtt_sub *);
+void	shared_deliver(struct mqtt_broker *, void *group, struct mqtt_msg *);
+/* s loses its connection: its unacknowledged QoS 1/2 messages of shared
+ * subscriptions go to another member of their group. */
+void	shared_conn_lost(struct mqtt_session *);
 
 /* handle_replay.c */
 bool	replay_subscribe(struct mqtt_conn *, const char *filter, size_t len,

@@ -44,10 +44,53 @@ deliver_retained_cb(void *msg, void *arg)
 	struct deliver_retained_arg	*a = arg;
 	struct mqtt_msg			*m = msg;
 
+	struct mqtt_dopts		 d;
+
 	if (!deliver_may_read(a->s->b, a->s, m))
 		return;
+	memset(&d, 0, sizeof d);
+	if (a->subid != 0)
+		d.subids[d.nsubids++] = a->subid;
 	session_deliver(a->s, m, deliver_qos(a->s->b, a->qos, m->qos), true,
-	    true);
+	    true, &d);
+}
+
+/*
+ * 5.0 options of s's subscriptions that match m: the QoS (highest), Retain
+ * As Published (any), every subscription identifier; those with No Local
+ * do not count for s's own messages. false: none is left.
+ */
+static bool
+deliver_options(const struct mqtt_session *s, const struct mqtt_msg *m,
+    uint8_t *qos, bool *rap, struct mqtt_dopts *d)
+{
+	const char	*origin = fh_event_origin(m->ev);
+	bool		 own, any = false;
+	size_t		 i, k;
+
+	own = strncmp(origin, "mqtt:", 5) == 0 && strcmp(origin + 5,
+	    s->id) == 0;
+	*qos = 0;
+	*rap = false;
+	memset(d, 0, sizeof *d);
+	for (i = 0; i < s->nsubs; i++) {
+		const struct mqtt_sub *sub = &s->subs[i];
+
+		if (sub->shared || (sub->no_local && own) ||
+		    !topic_matches(sub->filter, (const char *)m->topic))
+			continue;
+		any = true;
+		if (sub->qos > *qos)
+			*qos = sub->qos;
+		*rap = *rap || sub->rap;
+		for (k = 0; k < d->nsubids; k++)
+			if (d->subids[k] == sub->subid)
+				break;
+		if (sub->subid != 0 && k == d->nsubids &&
+		    d->nsubids < BROKER_SUBIDS_MAX)
+			d->subids[d->nsubids++] = sub->subid;
+	}
+	return any;
 }
 
 static void
@@ -55,16 +98,29 @@ deliver_fanout(struct mqtt_broker *b, struct mqtt_msg *m)
 {
 	struct topic_owner	**vec;
 	struct mqtt_session	 *s;
+	struct mqtt_dopts	  d;
 	size_t			  n, i;
 	uint8_t			  qos;
+	bool			  rap;
 
 	n = topic_match(b->topics, (const char *)m->topic, m->topic_len, &vec);
 	for (i = 0; i < n; i++) {
+		if (vec[i]->shared) {
+			shared_deliver(b, vec[i]->ctx, m);
+			continue;
+		}
 		s = vec[i]->ctx;
 		if (!deliver_may_read(b, s, m))
 			continue;
-		qos = deliver_qos(b, vec[i]->qos, m->qos);
-		session_deliver(s, m, qos, false, false);
+		if (s->nsubopts == 0) {
+			qos = deliver_qos(b, vec[i]->qos, m->qos);
+			session_deliver(s, m, qos, false, false, NULL);
+			continue;
+		}
+		if (!deliver_options(s, m, &qos, &rap, &d))
+			continue;	/* No Local: its own message */
+		session_deliver(s, m, deliver_qos(b, qos, m->qos),
+		    rap && fh_event_retain(m->ev), false, &d);
 	}
 }
 

@@ -46,7 +46,7 @@ replay_deliver(void *ctx, struct fh_event *ev)
 		return 1;
 	m = msg_create(ev);
 	qos = m->qos < r->qos ? m->qos : r->qos;
-	session_deliver(c->sess, m, qos, false, true);
+	session_deliver(c->sess, m, qos, false, true, NULL);
 	msg_unref(m);
 	return 0;
 }
@@ -80,7 +80,7 @@ replay_done(void *ctx, const char *payload, size_t len)
 	ev = fh_event_create_raw("$replay/done", payload, len);
 	fh_event_set_qos(ev, r->qos);
 	m = msg_create(ev);
-	session_deliver(c->sess, m, r->qos, false, true);
+	session_deliver(c->sess, m, r->qos, false, true, NULL);
 	msg_unref(m);
 	fh_event_unref(ev);
 }

@@ -1,6 +1,13 @@
 /*
  * SUBSCRIBE (SUBACK, then the retained messages of each filter) and
  * UNSUBSCRIBE.
+ *
+ * 5.0: the subscription options (No Local, Retain As Published, Retain
+ * Handling) and the Subscription Identifier are kept with the
+ * subscription; SUBACK and UNSUBACK carry a reason code per filter. A
+ * filter that the ACL can never grant anything under is refused (5.0:
+ * 0x87 not authorized, 3.1.1: 0x80) instead of granted and then silent.
+ * $share/GROUP/filter goes to its group (shared.c), not the tree.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +15,98 @@
 #include "config.h"
 #include "gateway/state.h"
 #include "gateway/xmalloc.h"
+#include "sinks/mqtt/auth.h"
 #include "sinks/mqtt/broker_int.h"
+
+void
+subscribe_attach(struct mqtt_session *s, struct mqtt_sub *sub)
+{
+	sub->shared = mqtt_filter_shared((const uint8_t *)sub->filter,
+	    sub->len, NULL, NULL) == 1;
+	if (sub->shared)
+		shared_join(s, sub);
+	else
+		topic_subscribe(s->b->topics, sub->filter, sub->len,
+		    &s->owner, sub->qos);
+}
+
+void
+subscribe_detach(struct mqtt_session *s, const struct mqtt_sub *sub)
+{
+	if (sub->shared)
+		shared_leave(s, sub);
+	else
+		topic_unsubscribe(s->b->topics, sub->filter, sub->len,
+		    &s->owner);
+}
+
+void
+subscribe_count_options(struct mqtt_session *s)
+{
+	size_t	i;
+
+	s->nsubopts = 0;
+	for (i = 0; i < s->nsubs; i++)
+		if (s->subs[i].subid != 0 || s->subs[i].no_local ||
+		    s->subs[i].rap)
+			s->nsubopts++;
+}
+
+static struct mqtt_sub *
+handle_subscribe_find(struct mqtt_session *s, const uint8_t *f, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nsubs; i++)
+		if (s->subs[i].len == len &&
+		    memcmp(s->subs[i].filter, f, len) == 0)
+			return &s->subs[i];
+	return NULL;
+}
+
+/* Could the ACL ever let anything through this filter to c? */
+static bool
+handle_subscribe_allowed(struct mqtt_conn *c, const struct mqtt_str *f)
+{
+	struct mqtt_broker	*b = c->b;
+	struct mqtt_str		 group, inner;
+	char			*s;
+	bool			 ok;
+
+	if (b->auth == NULL || !mqtt_auth_has_acl(b->auth))
+		return true;
+	if (mqtt_filter_shared(f->p, f->len, &group, &inner) != 1)
+		inner = *f;
+	s = fh_xstrndup((const char *)inner.p, inner.len);
+	ok = mqtt_auth_acl_filter_possible(b->auth, c->authenticated ?
+	    c->sess->username : NULL, c->client_id, s);
+	free(s);
+	return ok;
+}
+
+static void
+handle_subscribe_suback(struct mqtt_conn *c, uint8_t type, uint16_t id,
+    const uint8_t *codes, size_t n)
+{
+	uint8_t	buf[16], *pkt;
+	size_t	len;
+	bool	v5 = c->level == MQTT_PROTO_5;
+
+	if (!v5 && type == MQTT_UNSUBACK) {
+		send_ack(c, MQTT_UNSUBACK, id);
+		return;
+	}
+	len = v5 ? mqtt_encode_suback5(NULL, 0, type, id, NULL, 0, codes, n) :
+	    mqtt_encode_suback(NULL, 0, id, codes, n);
+	pkt = len <= sizeof buf ? buf : fh_xmalloc(len);
+	if (v5)
+		mqtt_encode_suback5(pkt, len, type, id, NULL, 0, codes, n);
+	else
+		mqtt_encode_suback(pkt, len, id, codes, n);
+	broker_write(c, pkt, len);
+	if (pkt != buf)
+		free(pkt);
+}
 
 void
 handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
@@ -16,41 +114,67 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	struct mqtt_broker		*b = c->b;
 	struct mqtt_session		*s = c->sess;
 	struct deliver_retained_arg	 ra;
+	const struct mqtt_topic_req	*t;
 	struct mqtt_sub			*sub;
-	uint8_t				*codes, buf[8], *pkt;
-	size_t				 i, n;
+	uint8_t				*codes, *send_retained, opts;
+	uint32_t			 subid = 0;
+	size_t				 i;
+	bool				 v5 = c->level == MQTT_PROTO_5, fresh;
 
+	if (v5 && mqtt_props_has(&p->props, MQTT_PROP_SUBSCRIPTION_ID))
+		subid = p->props.subid;
 	codes = fh_xmalloc(p->ntopics);
+	send_retained = fh_xcalloc(p->ntopics, 1);
 	for (i = 0; i < p->ntopics; i++) {
-		codes[i] = p->topics[i].qos;
-		if (replay_subscribe(c, (const char *)p->topics[i].filter.p,
-		    p->topics[i].filter.len, codes[i], &codes[i]))
+		t = &p->topics[i];
+		codes[i] = t->qos;
+		if (replay_subscribe(c, (const char *)t->filter.p,
+		    t->filter.len, codes[i], &codes[i]))
 			continue;	/* $replay/: a one-off, not kept */
-		sub = session_sub(s, (const char *)p->topics[i].filter.p,
-		    p->topics[i].filter.len, codes[i]);
-		if (persist_is_durable(s))
-			mqtt_store_sub_put(b->store, s->id, sub->filter,
-			    sub->qos, 0);
+		if (!handle_subscribe_allowed(c, &t->filter)) {
+			codes[i] = v5 ? MQTT_RC_NOT_AUTHORIZED :
+			    MQTT_SUBACK_FAILURE;
+			b->drop_acl++;
+			continue;
+		}
+		fresh = handle_subscribe_find(s, t->filter.p,
+		    t->filter.len) == NULL;
+		sub = session_sub(s, (const char *)t->filter.p, t->filter.len,
+		    t->qos);
+		sub->subid = subid;
+		sub->no_local = t->no_local;
+		sub->rap = t->retain_as_published;
+		/* retained messages are not sent to a shared subscription */
+		send_retained[i] = !sub->shared &&
+		    (t->retain_handling == MQTT_RH_SEND ||
+		    (t->retain_handling == MQTT_RH_SEND_NEW && fresh));
+		if (persist_is_durable(s)) {
+			opts = (uint8_t)(sub->qos | (sub->no_local ? 0x04 : 0) |
+			    (sub->rap ? 0x08 : 0) | t->retain_handling << 4);
+			mqtt_store_sub_put(b->store, s->id, sub->filter, opts,
+			    sub->subid);
+		}
 	}
-	n = mqtt_encode_suback(buf, sizeof buf, p->id, codes, p->ntopics);
-	pkt = n <= sizeof buf ? buf : fh_xmalloc(n);
-	mqtt_encode_suback(pkt, n, p->id, codes, p->ntopics);
-	broker_write(c, pkt, n);
-	if (pkt != buf)
-		free(pkt);
+	subscribe_count_options(s);
+	handle_subscribe_suback(c, MQTT_SUBACK, p->id, codes, p->ntopics);
 	/* then the retained messages of each filter, retain flag set */
 	ra.s = s;
 	for (i = 0; i < p->ntopics && b->conf.retain; i++) {
-		char *f = fh_xstrndup((const char *)p->topics[i].filter.p,
-		    p->topics[i].filter.len);
+		char *f;
 
+		if (!send_retained[i])
+			continue;
+		f = fh_xstrndup((const char *)p->topics[i].filter.p,
+		    p->topics[i].filter.len);
 		ra.qos = codes[i];
+		ra.subid = subid;
 		topic_retain_match(b->topics, f, p->topics[i].filter.len,
 		    deliver_retained_cb, &ra);
 		free(f);
 		if (c->state != CONN_ACTIVE)
 			break;
 	}
+	free(send_retained);
 	free(codes);
 }
 
@@ -58,25 +182,26 @@ void
 handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 {
 	struct mqtt_session	*s = c->sess;
-	size_t			 i, j;
+	struct mqtt_sub		*sub;
+	uint8_t			*codes;
+	size_t			 i;
 
+	codes = fh_xmalloc(p->ntopics);
 	for (i = 0; i < p->ntopics; i++) {
-		const char *f = (const char *)p->topics[i].filter.p;
-		size_t flen = p->topics[i].filter.len;
-
-		for (j = 0; j < s->nsubs; j++) {
-			if (s->subs[j].len == flen &&
-			    memcmp(s->subs[j].filter, f, flen) == 0) {
-				topic_unsubscribe(c->b->topics, f, flen,
-				    &s->owner);
-				if (persist_is_durable(s))
-					mqtt_store_sub_del(c->b->store, s->id,
-					    s->subs[j].filter);
-				free(s->subs[j].filter);
-				s->subs[j] = s->subs[--s->nsubs];
-				break;
-			}
+		sub = handle_subscribe_find(s, p->topics[i].filter.p,
+		    p->topics[i].filter.len);
+		if (sub == NULL) {
+			codes[i] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+			continue;
 		}
+		codes[i] = MQTT_RC_SUCCESS;
+		subscribe_detach(s, sub);
+		if (persist_is_durable(s))
+			mqtt_store_sub_del(c->b->store, s->id, sub->filter);
+		free(sub->filter);
+		*sub = s->subs[--s->nsubs];
 	}
-	send_ack(c, MQTT_UNSUBACK, p->id);
+	subscribe_count_options(s);
+	handle_subscribe_suback(c, MQTT_UNSUBACK, p->id, codes, p->ntopics);
+	free(codes);
 }

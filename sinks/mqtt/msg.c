@@ -41,8 +41,11 @@ msg_unref(struct mqtt_msg *m)
 		return;
 	for (i = 0; i < 2; i++) {
 		free(m->pkt0[i]);
-		for (j = 0; j < 2; j++)
+		free(m->pkt0_5[i]);
+		for (j = 0; j < 2; j++) {
 			free(m->head[i][j]);
+			free(m->head5[i][j]);
+		}
 	}
 	fh_event_unref(m->ev);
 	free(m);

@@ -18,6 +18,21 @@ send_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 	broker_write(c, buf, mqtt_encode_ack(buf, sizeof buf, type, id));
 }
 
+/* 5.0 PUBACK/PUBREC with a reason (0: the 3.1.1 form, also 5.0's). */
+static void
+send_ack_reason(struct mqtt_conn *c, uint8_t type, uint16_t id,
+    uint8_t reason)
+{
+	uint8_t	buf[8];
+
+	if (reason == 0 || c->level != MQTT_PROTO_5) {
+		send_ack(c, type, id);
+		return;
+	}
+	broker_write(c, buf, mqtt_encode_ack5(buf, sizeof buf, type, id,
+	    reason, NULL, 0));
+}
+
 /* The batch holding a publisher's messages is committed (or failed). */
 static void
 send_ack_commit_cb(int rc, void *arg)
@@ -39,7 +54,8 @@ send_ack_commit_cb(int rc, void *arg)
 		    true);
 		return;
 	}
-	send_ack(c, (uint8_t)(a >> 16), (uint16_t)a);
+	send_ack_reason(c, (uint8_t)(a >> 16 & 0x0f), (uint16_t)a,
+	    (uint8_t)(a >> 24));
 }
 
 /*
@@ -49,12 +65,12 @@ send_ack_commit_cb(int rc, void *arg)
  */
 void
 send_ack_publish(struct mqtt_conn *c, uint8_t type, uint16_t id,
-    bool staged)
+    uint8_t reason, bool staged)
 {
 	struct mqtt_broker	*b = c->b;
 
 	if (b->st == NULL || (!staged && c->nacks == 0)) {
-		send_ack(c, type, id);
+		send_ack_reason(c, type, id, reason);
 		return;
 	}
 	if (c->acks_head + c->nacks == c->capacks) {
@@ -68,7 +84,8 @@ send_ack_publish(struct mqtt_conn *c, uint8_t type, uint16_t id,
 			    c->capacks * sizeof *c->acks);
 		}
 	}
-	c->acks[c->acks_head + c->nacks++] = (uint32_t)type << 16 | id;
+	c->acks[c->acks_head + c->nacks++] = (uint32_t)reason << 24 |
+	    (uint32_t)type << 16 | id;
 	b->acks_deferred++;
 	fh_state_on_commit(b->st, send_ack_commit_cb, c);
 }

@@ -109,8 +109,7 @@ session_free(struct mqtt_session *s)
 		}
 	}
 	for (i = 0; i < s->nsubs; i++) {
-		topic_unsubscribe(b->topics, s->subs[i].filter, s->subs[i].len,
-		    &s->owner);
+		subscribe_detach(s, &s->subs[i]);
 		free(s->subs[i].filter);
 	}
 	free(s->subs);
@@ -161,7 +160,8 @@ session_out_send(struct mqtt_session *s, struct mqtt_out *o, bool dup)
 		send_ack(s->conn, MQTT_PUBREL, o->id);
 		return true;
 	}
-	return send_publish(s->conn, o->msg, o->qos, o->retain, dup, o->id);
+	return send_publish(s->conn, o->msg, o->qos, o->retain, dup, o->id,
+	    &o->d);
 }
 
 /* o is done with (acknowledged, or never to be sent): out of the window */
@@ -208,6 +208,17 @@ session_pump(struct mqtt_session *s)
 	    (o = TAILQ_FIRST(&s->queue)) != NULL) {
 		TAILQ_REMOVE(&s->queue, o, entry);
 		s->nqueued--;
+		if (send_publish_is_expired(s->b, o->msg)) {
+			/* never sent: its Message Expiry Interval passed
+			 * while it waited (5.0 section 3.3.2.3.3) */
+			s->b->drop_expired++;
+			limits_queue_account(s, 0, limits_msg_cost(o->msg));
+			if (o->seq != 0)
+				mqtt_store_msg_ack(s->b->store, o->seq);
+			msg_unref(o->msg);
+			free(o);
+			continue;
+		}
 		o->id = session_next_id(s);
 		o->state = OUT_WAIT_ACK;
 		TAILQ_INSERT_TAIL(&s->inflight, o, entry);
@@ -234,12 +245,16 @@ session_pump(struct mqtt_session *s)
  */
 void
 session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
-    uint8_t qos, bool retain, bool force)
+    uint8_t qos, bool retain, bool force, const struct mqtt_dopts *d)
 {
 	struct mqtt_broker	*b = s->b;
 	struct mqtt_conn	*c = s->conn;
 	struct mqtt_out		*o;
 
+	if (send_publish_is_expired(b, m)) {
+		b->drop_expired++;
+		return;
+	}
 	if (qos == 0) {
 		if (!broker_conn_is_active(c))
 			return;
@@ -255,13 +270,13 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 			b->drop_qos0_memory++;
 			return;
 		}
-		send_publish(c, m, 0, retain, false, 0);
+		send_publish(c, m, 0, retain, false, 0, d);
 		limits_conn_over_hard_cap(c);
 		return;
 	}
 	/* never queued for a connected client it could not be sent to */
 	if (broker_conn_is_active(c) && c->max_packet_out > 0 &&
-	    !broker_conn_fits(c, send_publish_size(c, m, qos, retain)))
+	    !broker_conn_fits(c, send_publish_size(c, m, qos, retain, d)))
 		return;
 	if ((!broker_conn_is_active(c) || s->nqueued > 0 ||
 	    !session_window_has_room(s)) && !limits_queue_admit(s, m))
@@ -270,6 +285,8 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	o->msg = msg_ref(m);
 	o->qos = qos;
 	o->retain = retain;
+	if (d != NULL)
+		o->d = *d;
 	TAILQ_INSERT_TAIL(&s->queue, o, entry);
 	s->nqueued++;
 	limits_queue_account(s, limits_msg_cost(m), 0);
@@ -296,7 +313,6 @@ session_sub(struct mqtt_session *s, const char *f, size_t flen,
 	struct mqtt_sub	*sub;
 	size_t		 j;
 
-	topic_subscribe(s->b->topics, f, flen, &s->owner, qos);
 	for (j = 0; j < s->nsubs; j++)
 		if (s->subs[j].len == flen &&
 		    memcmp(s->subs[j].filter, f, flen) == 0)
@@ -308,10 +324,13 @@ session_sub(struct mqtt_session *s, const char *f, size_t flen,
 			    s->capsubs * sizeof *s->subs);
 		}
 		sub = &s->subs[s->nsubs++];
+		memset(sub, 0, sizeof *sub);
 		sub->filter = fh_xstrndup(f, flen);
 		sub->len = flen;
 	}
 	s->subs[j].qos = qos;
+	/* into the tree, or its shared group (again: the QoS changed) */
+	subscribe_attach(s, &s->subs[j]);
 	return &s->subs[j];
 }
 

@@ -21,6 +21,7 @@ struct topic_tree;
 struct topic_owner {
 	uint64_t	 mark;		/* the match generation, tree-private */
 	uint8_t		 qos;		/* highest QoS of this match */
+	bool		 shared;	/* a shared subscription group */
 	void		*ctx;		/* the owner's object */
 };
 

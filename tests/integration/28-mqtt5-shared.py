@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Shared subscriptions, $share/GROUP/filter: one delivery per group,
+spread over its members; each group gets its own; a QoS 1 message a
+member leaves without acknowledging goes to another member; no retained
+messages on subscribe; No Local on a shared subscription is a protocol
+error (DISCONNECT 0x82)."""
+import fhtest
+from fhtest import Daemon, check
+from mqtttest import (P_SUBSCRIPTION_ID, Raw5, parse_ack5, parse_publish5,
+                      prop, prop_get, publish5_pkt, subscribe5_pkt)
+
+CONF = """[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener mqtt]
+bind = 127.0.0.1:{port}
+"""
+
+N = 10
+
+
+def publish(p, topic, payload, mid, retain=False):
+    p.send(publish5_pkt(topic, payload, qos=1, mid=mid, retain=retain))
+    check(parse_ack5(p.read())[2] == 0, "PUBACK")
+
+
+def drain(s):
+    """Every PUBLISH that came before a PINGRESP (acked)."""
+    out = []
+    s.send(bytes([0xC0, 0]))
+    while True:
+        p = s.read()
+        check(p is not None, "no PINGRESP")
+        if p[0] == 13:
+            return out
+        m = parse_publish5(p)
+        out.append(m)
+        if m["qos"]:
+            s.send(bytes([0x40, 2]) + m["mid"].to_bytes(2, "big"))
+
+
+def test_one_delivery_per_group_spread_over_members():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a")
+        b = Raw5(d.port, "b")
+        plain = Raw5(d.port, "plain")
+        for s in (a, b):
+            check(s.subscribe(1, [("$share/g/sh/#", 1)]) == [1], "SUBACK")
+        plain.subscribe(1, [("sh/#", 1)])
+        p = Raw5(d.port, "p")
+        for i in range(N):
+            publish(p, "sh/x", str(i), i + 1)
+        ga, gb = drain(a), drain(b)
+        got = sorted(int(m["payload"]) for m in ga + gb)
+        check(got == list(range(N)), "each once to the group: %r" % got)
+        check(ga and gb, "spread: a %d, b %d" % (len(ga), len(gb)))
+        check(len(drain(plain)) == N, "a plain subscriber gets all")
+
+
+def test_each_group_gets_its_own_copy():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a")
+        b = Raw5(d.port, "b")
+        a.subscribe(1, [("$share/one/t", 1)])
+        b.subscribe(1, [("$share/two/t", 1)],
+                    props=prop(P_SUBSCRIPTION_ID, 4))
+        p = Raw5(d.port, "p")
+        publish(p, "t", "x", 1)
+        check(parse_publish5(a.read())["payload"] == b"x", "group one")
+        m = parse_publish5(b.read())
+        check(m["payload"] == b"x" and
+              prop_get(m["props"], P_SUBSCRIPTION_ID) == 4, "group two")
+
+
+def test_unacked_qos1_goes_to_another_member():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a")
+        a.subscribe(1, [("$share/g/job", 1)])
+        p = Raw5(d.port, "p")
+        publish(p, "job", "work", 1)
+        m = parse_publish5(a.read())
+        check(m["payload"] == b"work", "a got it first")
+        b = Raw5(d.port, "b")
+        b.subscribe(1, [("$share/g/job", 1)])
+        a.close()           # gone without PUBACK
+        m = parse_publish5(b.read())
+        check(m["payload"] == b"work" and m["qos"] == 1,
+              "re-sent to b: %r" % m)
+
+
+def test_no_retained_on_shared_subscribe():
+    with Daemon(CONF) as d:
+        p = Raw5(d.port, "p")
+        publish(p, "ret/x", "old", 1, retain=True)
+        a = Raw5(d.port, "a")
+        a.subscribe(1, [("$share/g/ret/#", 1)])
+        a.nothing()
+
+
+def test_shared_no_local_is_protocol_error():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a")
+        a.send(subscribe5_pkt(1, [("$share/g/x", 0x04)]))
+        check(a.disconnected() == 0x82, "DISCONNECT 0x82")
+        Raw5(d.port, "still-served")
+
+
+fhtest.run_cases(globals())
