@@ -225,9 +225,16 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 	 * timer deletes those offline for too long */
 	s->offline_since.tv_sec = ss->disconnected > 0 ?
 	    (time_t)ss->disconnected : time(NULL);
-	for (i = 0; i < ss->nsubs; i++)
-		session_sub(s, ss->subs[i].filter,
+	for (i = 0; i < ss->nsubs; i++) {
+		struct mqtt_sub *sub = session_sub(s, ss->subs[i].filter,
 		    strlen(ss->subs[i].filter), ss->subs[i].options & 0x03);
+
+		/* 5.0 options: No Local, Retain As Published, its id */
+		sub->no_local = (ss->subs[i].options & 0x04) != 0;
+		sub->rap = (ss->subs[i].options & 0x08) != 0;
+		sub->subid = ss->subs[i].id;
+	}
+	subscribe_count_options(s);
 	b->restored_sessions++;
 	return 0;
 }

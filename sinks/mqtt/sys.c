@@ -119,6 +119,26 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_load(b, "connections", &b->load_conns);
 }
 
+/* The 5.0 publish/subscribe counters, into the objects they belong to. */
+static void
+sys_stats5(struct mqtt_broker *b, json_t *out)
+{
+	json_t	*dropped = json_object_get(out, "dropped");
+	json_t	*errors = json_object_get(out, "errors");
+
+	if (dropped != NULL) {
+		json_object_set_new(dropped, "expired",
+		    json_integer((json_int_t)b->drop_expired));
+		json_object_set_new(dropped, "payload_format",
+		    json_integer((json_int_t)b->drop_payload_format));
+	}
+	if (errors != NULL)
+		json_object_set_new(errors, "topic_alias",
+		    json_integer((json_int_t)b->err_topic_alias));
+	json_object_set_new(out, "shared_resent",
+	    json_integer((json_int_t)b->shared_resent));
+}
+
 void
 mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 {
@@ -172,6 +192,7 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "disconnects_sent", (json_int_t)b->disconnects_sent,
 	    "wills_delayed", (json_int_t)b->wills_delayed,
 	    "wills_sent", (json_int_t)b->wills_sent));
+	sys_stats5(b, out);
 	json_object_set_new(out, "sessions_expired",
 	    json_integer((json_int_t)b->sessions_expired));
 	json_object_set_new(out, "sessions_full",

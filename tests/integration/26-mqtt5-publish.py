@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 import time
+import urllib.request
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -49,6 +50,16 @@ FORWARDED_LIST = [(P_USER, ("z", "1")), (P_PAYLOAD_FORMAT, 1),
 def daemon(extra=""):
     return Daemon(CONF.replace("[listener mqtt]", extra + "[listener mqtt]"),
                   ports={"web": fhtest.free_port()})
+
+
+def metric(d, kind, reason):
+    """A counter of /metrics: kind "dropped" or "errors", its reason."""
+    url = "http://127.0.0.1:%d/metrics" % d.ports["web"]
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    for line in text.splitlines():
+        if "_%s{" % kind in line and 'reason="%s"' % reason in line:
+            return float(line.rpartition(" ")[2])
+    raise AssertionError("no %s{reason=%r} on /metrics" % (kind, reason))
 
 
 def sub5(d, cid, filt="t/#", qos=1, props=b""):
@@ -196,6 +207,7 @@ def test_expired_retained_message_is_not_sent():
         m = parse_publish5(s.read())
         check(m["topic"] == "t/stay", "got %r" % m)
         s.nothing()
+        check(metric(d, "dropped", "expired") == 1, "counted")
 
 
 def test_expired_queued_message_is_not_sent():
@@ -247,6 +259,7 @@ def test_topic_alias_over_maximum_disconnects_0x94():
         p.send(publish5_pkt("t/x", "1", props=prop(P_TOPIC_ALIAS, top + 1)))
         check(p.disconnected() == 0x94, "DISCONNECT 0x94")
         sub5(d, "still-served")
+        check(metric(d, "errors", "topic_alias") == 1, "counted")
 
 
 def test_unknown_topic_alias_disconnects_0x82():
@@ -296,6 +309,7 @@ def test_payload_format_invalid_utf8_gets_0x99():
         check(parse_ack5(p.read())[2] == 0, "PUBACK 0")
         m = parse_publish5(s.read())
         check(m["topic"] == "t/ok", "only the valid one: %r" % m)
+        check(metric(d, "dropped", "payload_format") == 2, "counted")
 
 
 ACL_CONF = """[broker]
