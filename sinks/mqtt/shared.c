@@ -218,9 +218,12 @@ shared_move(struct mqtt_session *s, struct mqtt_outq *q, bool inflight)
 		    (to = shared_pick(b, g, o->msg, s)) == NULL)
 			continue;
 		TAILQ_REMOVE(q, o, entry);
-		if (inflight)
+		if (inflight) {
 			s->ninflight--;
-		else
+			s->inflight_bytes -= o->msg->payload_len <
+			    s->inflight_bytes ? o->msg->payload_len :
+			    s->inflight_bytes;
+		} else
 			s->nqueued--;
 		limits_queue_account(s, 0, limits_msg_cost(o->msg));
 		if (o->seq != 0) {
