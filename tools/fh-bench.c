@@ -107,6 +107,7 @@ struct bench {
 	char			 prefix[96];
 	int			 idle_subscribe;
 	int			 persistent;
+	int			 version;	/* MQTT_PROTOCOL_V311 or _V5 */
 	int			 quiet;
 
 	/* clients: fanout = 1 pub + N subs, fanin = N pubs + 1 sub */
@@ -597,8 +598,7 @@ bench_client_init(struct bench *b, struct bench_client *c,
 	if ((c->mosq = mosquitto_new(id, !(b->persistent && role == BENCH_SUB),
 	    c)) == NULL)
 		bench_die("mosquitto_new: %s", strerror(errno));
-	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-	    MQTT_PROTOCOL_V311);
+	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, b->version);
 	/* Latency is measured here: do not let Nagle hold our writes. */
 	mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_callback_set(c->mosq, bench_connect_cb);
@@ -1009,6 +1009,7 @@ bench_usage(FILE *f)
 	    "  -t PREFIX  topic prefix (fh-bench/PID)\n"
 	    "  -S         idle: subscribe each connection to its own topic\n"
 	    "  -C         subscribers use persistent sessions (clean session 0)\n"
+	    "  -V VER     MQTT version: 311 (default) or 5\n"
 	    "  -Q         print only the RESULT line\n"
 	    "  --help     this text\n"
 	    "Exit status: 0 when every message was delivered (every\n"
@@ -1050,9 +1051,10 @@ main(int argc, char **argv)
 	b->drain = 2;
 	b->size = 256;
 	b->window = 100;
+	b->version = MQTT_PROTOCOL_V311;
 	snprintf(b->prefix, sizeof b->prefix, "fh-bench/%ld", (long)getpid());
 
-	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:SCQ",
+	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:V:SCQ",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -1107,6 +1109,14 @@ main(int argc, char **argv)
 			    strpbrk(optarg, "+#") != NULL || *optarg == '\0')
 				bench_die("bad topic prefix '%s'", optarg);
 			snprintf(b->prefix, sizeof b->prefix, "%s", optarg);
+			break;
+		case 'V':
+			if (strcmp(optarg, "5") == 0)
+				b->version = MQTT_PROTOCOL_V5;
+			else if (strcmp(optarg, "311") == 0)
+				b->version = MQTT_PROTOCOL_V311;
+			else
+				bench_die("-V: 311 or 5, not '%s'", optarg);
 			break;
 		case 'S':
 			b->idle_subscribe = 1;
