@@ -267,8 +267,8 @@ send_publish_own(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
 	hlen = mqtt_encode_publish_head5(NULL, 0, dup, qos, retain, topic,
 	    topic_len, id, props, olen + flen, m->payload_len);
 	if (!broker_conn_fits(c, hlen + m->payload_len)) {
-		if (fresh)
-			c->alias->nout--;	/* never told: not made */
+		if (fresh)	/* never told: not made */
+			free(c->alias->out[--c->alias->nout]);
 		free(props);
 		return false;
 	}
