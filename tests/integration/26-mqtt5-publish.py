@@ -208,6 +208,12 @@ def test_expired_retained_message_is_not_sent():
         check(m["topic"] == "t/stay", "got %r" % m)
         s.nothing()
         check(metric(d, "dropped", "expired") == 1, "counted")
+        # a 3.1.1 subscriber does not get it either
+        old = Client(d.port, "old", protocol=V311)
+        old.sub("t/+", 1)
+        old.expect("t/stay", "new", retain=True)
+        old.nothing()
+        old.close()
 
 
 def test_expired_queued_message_is_not_sent():
