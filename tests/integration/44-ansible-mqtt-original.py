@@ -9,7 +9,8 @@ import os
 import subprocess
 import uuid
 
-from fhtest import Daemon, check, main, need
+import fhtest
+from fhtest import Daemon, check, need
 from mqtttest import Sub
 
 CONF = """[broker]
@@ -59,7 +60,9 @@ def original_events():
     ]
 
 
-def test():
+def original_plugin_case(body):
+    """body(d, sub, auth, publish) with a daemon that has the plugin's
+    user, and a stock subscriber on ansible/#."""
     need("mosquitto_sub", "mosquitto_passwd")
     try:
         from paho.mqtt import publish
@@ -74,31 +77,52 @@ def test():
         d.start()
         sub = Sub(d.port, "ansible/#")
         try:
-            auth = {"username": USER, "password": PASSWORD}
-            # Anonymous: connects, but its publish is dropped.
-            publish.single("ansible/playbook/anon/action/start", "{}",
-                           hostname="127.0.0.1", port=d.port, client_id="")
-            # Wrong password: the connection is refused.
-            try:
-                publish.single("ansible/playbook/bad/action/start", "{}",
-                               hostname="127.0.0.1", port=d.port,
-                               client_id="",
-                               auth={"username": USER, "password": "nope"})
-                refused = False
-            except Exception:
-                refused = True
-            check(refused, "a wrong password was accepted")
-            events = original_events()
-            for topic, payload in events:
-                publish.single("ansible/" + topic, json.dumps(payload),
-                               hostname="127.0.0.1", port=d.port,
-                               client_id="", auth=auth)
-            got = sub.messages(len(events), timeout=20)
+            body(d, sub, {"username": USER, "password": PASSWORD}, publish)
         finally:
             sub.close()
-        want = ["ansible/%s %s" % (t, json.dumps(p)) for t, p in events]
+
+
+def republish(d, publish, auth):
+    events = original_events()
+    for topic, payload in events:
+        publish.single("ansible/" + topic, json.dumps(payload),
+                       hostname="127.0.0.1", port=d.port, client_id="",
+                       auth=auth)
+    return ["ansible/%s %s" % (t, json.dumps(p)) for t, p in events]
+
+
+def test_original_plugin_events_delivered_in_order():
+    def body(d, sub, auth, publish):
+        want = republish(d, publish, auth)
+        got = sub.messages(len(want), timeout=20)
         check(got == want, "got\n%s\nwant\n%s" % ("\n".join(got),
-                                                   "\n".join(want)))
+                                                    "\n".join(want)))
+    original_plugin_case(body)
 
 
-main(test)
+def test_anonymous_publish_dropped():
+    def body(d, sub, auth, publish):
+        publish.single("ansible/playbook/anon/action/start", "{}",
+                       hostname="127.0.0.1", port=d.port, client_id="")
+        # the plugin's own events come next: the anonymous one would be
+        # first among them
+        want = republish(d, publish, auth)
+        got = sub.messages(len(want), timeout=20)
+        check(got == want, "got\n%s" % "\n".join(got))
+    original_plugin_case(body)
+
+
+def test_wrong_password_refused():
+    def body(d, sub, auth, publish):
+        try:
+            publish.single("ansible/playbook/bad/action/start", "{}",
+                           hostname="127.0.0.1", port=d.port, client_id="",
+                           auth={"username": USER, "password": "nope"})
+            refused = False
+        except Exception:
+            refused = True
+        check(refused, "a wrong password was accepted")
+    original_plugin_case(body)
+
+
+fhtest.run_cases(globals())

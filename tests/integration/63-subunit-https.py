@@ -8,7 +8,8 @@ import os
 import subprocess
 import tempfile
 
-from fhtest import Daemon, check, main, need
+import fhtest
+from fhtest import Daemon, check, need
 import gearmanlib as gl
 import mqtttest
 
@@ -32,7 +33,14 @@ concurrency = 1
 """
 
 
-def test():
+STATE = {}
+
+
+@fhtest.once
+def scenario():
+    """A gearmand and an HTTPS log server with a test certificate, one
+    daemon with a worker that trusts it and one that does not; the last
+    case stops them."""
     need("gearmand", "openssl")
     tmp = tempfile.mkdtemp(prefix="fh-subunit-tls-")
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -44,44 +52,60 @@ def test():
     check(r.returncode == 0, r.stderr)
     g = gl.Gearmand(tmp)
     files = gl.Files(cert, key)
+    STATE.update(g=g, files=files)
+    d = Daemon(CONFIG, tmp=tmp, ports={"gearman": g.port})
+    STATE["d"] = d
+    check(g.wait_workers("push-subunit", 1), d.logtext())
+    check(g.wait_workers("push-subunit-noca", 1), d.logtext())
+    bus = mqtttest.Client(d.port)
+    bus.sub("gearman-subunit/#")
+    STATE["bus"] = bus
+    files.add("/9001/testrepository.subunit", gl.subunit_run(tmp), gz=True)
+    url = files.url("/9001/testrepository.subunit")
+    check(url.startswith("https://"), url)
+    return g, d, bus, url
+
+
+def test_trusted_ca_fetch_succeeds_retained():
+    g, d, bus, url = scenario()
+    kind, data = gl.submit(g.port, "push-subunit", gl.job(url, change="9001"))
+    check(kind == "complete", "trusted: %s %s" % (kind, d.logtext()))
+    p = json.loads(data)
+    check(p["status"] == "success" and
+          p["summary"]["tests"]["success"] == 3, p)
+    m = bus.get(10)
+    check(m is not None and json.loads(m.payload) == p, m)
+    late = mqtttest.Client(d.port)
+    late.sub("gearman-subunit/+/openstack/nova/9001", 1)
+    m = late.get(10)
+    check(m is not None and m.retain and m.qos == 1 and
+          json.loads(m.payload) == p, "retained: %r" % m)
+    late.close()
+
+
+def test_untrusted_server_refused_job_fails():
+    g, d, bus, url = scenario()
+    kind, data = gl.submit(g.port, "push-subunit-noca",
+                           gl.job(url, change="9002"))
+    check(kind == "fail", "untrusted: %s" % kind)
+    m = bus.get(10)
+    check(m is not None and m.topic.endswith("/9002"), m)
+    p = json.loads(m.payload)
+    check(p["status"] == "failed" and "certificate" in p["error"].lower(), p)
+
+
+def test_zz_clean_exit():
     try:
-        with Daemon(CONFIG, tmp=tmp, ports={"gearman": g.port}) as d:
-            check(g.wait_workers("push-subunit", 1), d.logtext())
-            check(g.wait_workers("push-subunit-noca", 1), d.logtext())
-            bus = mqtttest.Client(d.port)
-            bus.sub("gearman-subunit/#")
-            files.add("/9001/testrepository.subunit", gl.subunit_run(tmp),
-                      gz=True)
-            url = files.url("/9001/testrepository.subunit")
-            check(url.startswith("https://"), url)
-            kind, data = gl.submit(g.port, "push-subunit",
-                                   gl.job(url, change="9001"))
-            check(kind == "complete", "trusted: %s %s" % (kind,
-                                                          d.logtext()))
-            p = json.loads(data)
-            check(p["status"] == "success" and
-                  p["summary"]["tests"]["success"] == 3, p)
-            m = bus.get(10)
-            check(m is not None and json.loads(m.payload) == p, m)
-            late = mqtttest.Client(d.port)
-            late.sub("gearman-subunit/+/openstack/nova/9001", 1)
-            m = late.get(10)
-            check(m is not None and m.retain and m.qos == 1 and
-                  json.loads(m.payload) == p, "retained: %r" % m)
-            late.close()
-
-            kind, data = gl.submit(g.port, "push-subunit-noca",
-                                   gl.job(url, change="9002"))
-            check(kind == "fail", "untrusted: %s" % kind)
-            m = bus.get(10)
-            check(m is not None and m.topic.endswith("/9002"), m)
-            p = json.loads(m.payload)
-            check(p["status"] == "failed" and "certificate" in
-                  p["error"].lower(), p)
-            bus.close()
+        if "bus" in STATE:
+            STATE["bus"].close()
+        if "d" in STATE:
+            with STATE["d"]:
+                pass
     finally:
-        files.close()
-        g.stop()
+        if "files" in STATE:
+            STATE["files"].close()
+        if "g" in STATE:
+            STATE["g"].stop()
 
 
-main(test)
+fhtest.run_cases(globals())
