@@ -10,7 +10,8 @@ import struct
 import threading
 import time
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 import gearmanlib as gl
 
 CONFIG = """
@@ -133,28 +134,59 @@ class Fake:
         self.conn = s
 
 
-def test():
+STATE = {}
+
+
+@fhtest.once
+def scenario():
+    """The fake gearmand's whole script against one daemon; the cases
+    check what it saw and what the daemon logged; the last one stops the
+    daemon."""
     fake = Fake()
-    with Daemon(CONFIG, ports={"fake": fake.port}) as d:
-        check(fake.done.wait(60), "fake gearmand not done: " + d.logtext())
-        check(fake.error is None, "%s\n%s" % (fake.error, d.logtext()))
-        check(fake.closed_by_worker == len(BAD), fake.closed_by_worker)
-        log = d.logtext()
-        for _, why in BAD:
-            check(why in log, "no %r in the log:\n%s" % (why, log))
-        check(log.count("protocol error") == len(BAD), log)
-        check(log.count(": cannot connect (not a gearman response)") == 1,
-              log)
-        check("gearman 127.0.0.1:%d: connected" % fake.port in log, log)
-        (t1, d1), (t2, d2) = fake.results
-        check(t1 == gl.WORK_COMPLETE, "good job answered with %d" % t1)
-        handle, _, payload = d1.partition(b"\0")
-        check(handle == b"H:ok", handle)
-        p = json.loads(payload)
-        check(p["status"] == "aborted" and p["build_uuid"] == "u7", p)
-        check((t2, d2) == (gl.WORK_FAIL, b"H:bad"), (t2, d2))
-        check(d.alive(), "daemon died")
-        fake.conn.close()
+    d = Daemon(CONFIG, ports={"fake": fake.port})
+    STATE.update(d=d, fake=fake)
+    check(fake.done.wait(60), "fake gearmand not done: " + d.logtext())
+    check(fake.error is None, "%s\n%s" % (fake.error, d.logtext()))
+    return fake, d
 
 
-main(test)
+def test_each_bad_packet_costs_its_connection_only():
+    fake, d = scenario()
+    check(fake.closed_by_worker == len(BAD), fake.closed_by_worker)
+
+
+def test_each_bad_packet_logged_once_as_a_protocol_error():
+    fake, d = scenario()
+    log = d.logtext()
+    for _, why in BAD:
+        check(why in log, "no %r in the log:\n%s" % (why, log))
+    check(log.count("protocol error") == len(BAD), log)
+    check(log.count(": cannot connect (not a gearman response)") == 1, log)
+    check("gearman 127.0.0.1:%d: connected" % fake.port in log, log)
+
+
+def test_a_good_job_in_pieces_answered():
+    fake, d = scenario()
+    (t1, d1), _ = fake.results
+    check(t1 == gl.WORK_COMPLETE, "good job answered with %d" % t1)
+    handle, _, payload = d1.partition(b"\0")
+    check(handle == b"H:ok", handle)
+    p = json.loads(payload)
+    check(p["status"] == "aborted" and p["build_uuid"] == "u7", p)
+
+
+def test_an_old_job_assign_with_a_bad_argument_failed():
+    fake, d = scenario()
+    _, (t2, d2) = fake.results
+    check((t2, d2) == (gl.WORK_FAIL, b"H:bad"), (t2, d2))
+
+
+def test_zz_clean_exit():
+    if "fake" in STATE and getattr(STATE["fake"], "conn", None):
+        STATE["fake"].conn.close()
+    if "d" in STATE:
+        with STATE["d"]:
+            pass
+
+
+fhtest.run_cases(globals())
