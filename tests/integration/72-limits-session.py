@@ -9,7 +9,8 @@ client with a backlog is dropped."""
 import socket
 import time
 
-from fhtest import Daemon, check, free_port, main
+import fhtest
+from fhtest import Daemon, check, free_port
 from limitstest import LISTENERS, stat, wait_until
 from mqtttest import Client, Raw, connect_pkt, publish_pkt, subscribe_pkt
 
@@ -63,7 +64,7 @@ def drain(port, cid):
     return seqs
 
 
-def test():
+def test_per_session_limits_count_and_bytes():
     # per-session limits: count (small messages) and bytes (1 kB ones)
     with Daemon(conf("20k", "0", "1d"),
                 ports={"ws": free_port()}) as d:
@@ -95,6 +96,8 @@ def test():
         publish_qos1(d.port, "t/count", 5, 10)
         check(drain(d.port, "count") == list(range(5)), "count after room")
 
+
+def test_memory_ceiling_for_the_whole_broker():
     # the memory ceiling: 32k of queued messages for a whole broker
     with Daemon(conf("16M", "32k", "2s"),
                 ports={"ws": free_port()}) as d:
@@ -122,6 +125,8 @@ def test():
         check(d.logtext().count("memory over max_memory") == 1,
               "one line per state change")
 
+
+def test_qos0_dropped_over_the_ceiling_for_a_client_with_a_backlog():
     # over the ceiling through output buffers: QoS 0 is dropped for a
     # client with a backlog (under max_output_buffer), not for others
     with Daemon(conf("16M", "256k", "1d").replace(
@@ -145,4 +150,5 @@ def test():
         s.close()
 
 
-main(test)
+
+fhtest.run_cases(globals())

@@ -12,7 +12,8 @@ broker serves with a fresh one.
 import os
 import signal
 
-from fhtest import Daemon, check, main
+import fhtest
+from fhtest import Daemon, check
 from mqtttest import (Raw, ack_pkt, connect_pkt, packet, publish_pkt,
                       subscribe_pkt)
 
@@ -194,10 +195,16 @@ def corrupt_file():
         r.close()
 
 
-def test():
+def test_sigterm_restart_keeps_retained_sessions_and_in_flight():
     restart("term")
+
+
+def test_kill9_restart_keeps_retained_sessions_and_in_flight():
     restart("kill9")
+
+
+def test_corrupt_file_moved_aside_and_a_fresh_one_works():
     corrupt_file()
 
 
-main(test)
+fhtest.run_cases(globals())
