@@ -151,6 +151,13 @@ log_trim(struct log *l)
 	    1000, l->max_size, LOG_TRIM_ROWS);
 	if (n > 0)
 		fh_log(LOG_DEBUG, "log: retention dropped %ld events", n);
+	/* A full run: there may be more to drop than a run takes (events
+	 * come faster than LOG_TRIM_ROWS a second); go on next turn. */
+	if (n == LOG_TRIM_ROWS && l->trim_more_ev != NULL) {
+		struct timeval	now = { 0, 0 };
+
+		event_add(l->trim_more_ev, &now);
+	}
 }
 
 static void
@@ -187,6 +194,7 @@ log_start(void *self)
 	}
 	l->trim_ev = event_new(base, -1, EV_PERSIST, log_trim_cb, l);
 	event_add(l->trim_ev, &tick);
+	l->trim_more_ev = evtimer_new(base, log_trim_cb, l);
 	l->pump_ev = evtimer_new(base, log_pump_cb, l);
 	l->beat_ev = event_new(base, -1, EV_PERSIST, log_heartbeat_cb, l);
 	tick.tv_sec = LOG_HEARTBEAT_SEC;
@@ -215,9 +223,10 @@ log_stop(void *self)
 	log_routes_unregister(l);
 	log_readers_free_all(l);
 	event_free(l->trim_ev);
+	event_free(l->trim_more_ev);
 	event_free(l->pump_ev);
 	event_free(l->beat_ev);
-	l->trim_ev = l->pump_ev = l->beat_ev = NULL;
+	l->trim_ev = l->trim_more_ev = l->pump_ev = l->beat_ev = NULL;
 	/* What is staged commits with the batch (or at fh_state_close). */
 	store_close(l->store);
 	l->store = NULL;

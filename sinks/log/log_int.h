@@ -72,6 +72,7 @@ struct log {
 	size_t				 max_size;	/* effective */
 	struct store			*store;
 	struct event			*trim_ev;
+	struct event			*trim_more_ev;	/* behind: again */
 	struct event			*pump_ev;
 	struct event			*beat_ev;
 	TAILQ_HEAD(, log_reader)	 readers;
