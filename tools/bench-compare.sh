@@ -4,7 +4,7 @@
 # with firehosed/mosquitto ratios.
 #
 # usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-d] [-l]
-#                                [-k]
+#                                [-5] [-k]
 #   -B BUILDDIR  where ./firehosed and ./fh-bench are (default: the current
 #                directory if it has them, else SRCDIR/build)
 #   -r ROUNDS    run every scenario ROUNDS times per broker; the table
@@ -19,6 +19,8 @@
 #   -l           the event log instead: firehosed with [log] off and on,
 #                in memory and with state_dir (QoS 0 fan-out and fan-in
 #                to clean sessions); no Mosquitto
+#   -5           MQTT 5.0 beside 3.1.1: both brokers with fh-bench -V 5
+#                clients too (the table's ratio: firehosed 5.0 / 3.1.1)
 #   -k           keep the temp dir (configs, logs, raw RESULT lines)
 #
 # Every broker is started fresh for every scenario, on a free loopback
@@ -35,7 +37,8 @@ stock=0
 keep=0
 durable=0
 logcmp=0
-while getopts "B:r:qsdlk" opt; do
+v5=0
+while getopts "B:r:qsdl5k" opt; do
 	case $opt in
 	B) builddir=$OPTARG ;;
 	r) rounds=$OPTARG ;;
@@ -43,8 +46,9 @@ while getopts "B:r:qsdlk" opt; do
 	s) stock=1 ;;
 	d) durable=1 ;;
 	l) logcmp=1 ;;
+	5) v5=1 ;;
 	k) keep=1 ;;
-	*) sed -n '2,27s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,29s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 if [ -z "$builddir" ]; then
@@ -105,7 +109,7 @@ if ! "$firehosed" -t -c "$tmp/probe.conf" >/dev/null 2>&1; then
 fi
 
 start_broker() {	# start_broker NAME PORT -> sets pid
-	local name=$1 port=$2
+	local name=${1%-v5} port=$2
 	case $name in
 	firehosed|firehosed-durable|firehosed-nolog|firehosed-durable-nolog)
 		state=
@@ -185,6 +189,11 @@ if [ "$durable" = 1 ]; then
 	brokers="firehosed firehosed-durable"
 	ratio="firehosed-durable firehosed dur/mem"
 fi
+if [ "$v5" = 1 ]; then
+	scenarios="fanout fanin latency"
+	brokers="firehosed firehosed-v5 mosquitto mosquitto-v5"
+	ratio="firehosed-v5 firehosed v5/311"
+fi
 if [ "$logcmp" = 1 ]; then
 	scenarios="fanout fanin"
 	brokers="firehosed-nolog firehosed firehosed-durable-nolog"
@@ -222,6 +231,7 @@ for r in $(seq 1 "$rounds"); do
 				continue
 			fi
 			a=(${args[$s]})
+			case $b in *-v5) a=(-V 5 "${a[@]}") ;; esac
 			out=$("$fhbench" -Q -p "$port" -b "$pid" \
 			    "${auth_args[@]}" "${a[@]}" 2>"$tmp/err")
 			rc=$?
