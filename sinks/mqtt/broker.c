@@ -47,26 +47,20 @@ broker_write(struct mqtt_conn *c, const void *p, size_t len)
  * referenced: consecutive small packets then coalesce into one chain, so
  * the socket gets one large write (one iovec, full TCP segments) instead
  * of a writev of dozens of tiny chains, and no chain is allocated and
- * freed per delivery. The ws/mqtts filters coalesce the same way.
+ * freed per delivery. Only on plain TCP: the ws/mqtts filters copy small
+ * chains into large ones already, and a second copy would be waste.
  */
 #define BROKER_COPY_MAX	2048
-#define BROKER_CHAIN_MAX	16384
 
 void
 broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
     size_t len, struct mqtt_msg *m)
 {
-	size_t	q;
-
 	if (len == 0)
 		return;
-	if (len <= BROKER_COPY_MAX) {
-		/* Room for the backlog to grow into, doubling up to 16 kB
-		 * chains: a client with one message pending gets a small
-		 * chain, one behind gets large ones. */
-		q = evbuffer_get_length(out);
-		evbuffer_expand(out, q < len ? len : q > BROKER_CHAIN_MAX ?
-		    BROKER_CHAIN_MAX : q);
+	if (c->copy_small && len <= BROKER_COPY_MAX) {
+		/* evbuffer_add() fills the tail chain and doubles the
+		 * next one (to 4 kB): a backlog becomes a few iovecs. */
 		evbuffer_add(out, p, len);
 		c->b->bytes_out += len;
 		return;
@@ -481,6 +475,9 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->bev = bev;
 	c->addr = fh_xstrdup(peer->addr ? peer->addr : "?");
 	c->protocol = fh_xstrdup(peer->protocol ? peer->protocol : "mqtt");
+	/* The ws/mqtts filters coalesce by themselves; plain TCP writes
+	 * straight to the socket (see broker_write_ref). */
+	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
