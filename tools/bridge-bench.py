@@ -14,8 +14,10 @@ Two figures, each on loopback with a private Mosquitto (Debian's
          the remote started: events/s from the remote's start until its
          subscriber (a persistent session made beforehand) has them all.
 
-The last line is machine readable:
-  RESULT qos=Q events=N size=S live_eps=... drain_eps=...
+Each figure comes with the CPU seconds firehosed and Mosquitto used
+meanwhile (utime + stime from /proc/PID/stat), to tell which one was the
+limit. The last line is machine readable:
+  RESULT qos=Q events=N size=S live_eps=... drain_eps=... ...
 """
 import argparse
 import os
@@ -31,6 +33,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from bridgetest import Mosquitto, bridge_metric  # noqa: E402
 import fhtest  # noqa: E402
 from fhtest import Daemon, free_port, wait_port  # noqa: E402
+
+
+def cpu(pid):
+    """utime + stime of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def mosq(tmp, port, start=True):
@@ -95,13 +104,15 @@ def live(args, tmp):
         with Daemon(firehosed_conf(m.port, args.qos, args.inflight),
                     ports={"web": free_port()}) as d:
             wait_metric(d, "connected", 1, 10)
+            c0 = (cpu(d.proc.pid), cpu(m.proc.pid))
             t0 = time.time()
             p = publish(d.port, args.n, args.size, args.qos)
             if s.wait(600) != 0:
                 raise SystemExit("subscriber: " + s.stderr.read().decode())
             dt = time.time() - t0
+            c1 = (cpu(d.proc.pid), cpu(m.proc.pid))
             p.wait(60)
-    return args.n / dt
+    return args.n / dt, c1[0] - c0[0], c1[1] - c0[1], dt
 
 
 def drain(args, tmp):
@@ -117,14 +128,16 @@ def drain(args, tmp):
         p = publish(d.port, args.n, args.size, args.qos)
         p.wait(600)
         wait_metric(d, "queued", args.n, 120)
+        c0 = cpu(d.proc.pid)
         t0 = time.time()
         m.start()
         s = sub(m.port, args.n, 1, 600)
         if s.wait(600) != 0:
             raise SystemExit("subscriber: " + s.stderr.read().decode())
         dt = time.time() - t0
+        fc, mc = cpu(d.proc.pid) - c0, cpu(m.proc.pid)
     m.stop()
-    return args.n / dt
+    return args.n / dt, fc, mc, dt
 
 
 def main():
@@ -142,16 +155,20 @@ def main():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-bench-")
     try:
         os.mkdir(os.path.join(tmp, "live"))
-        lv = live(args, os.path.join(tmp, "live"))
-        print("live:  %d events of %d bytes at QoS %d: %.0f events/s" %
-              (args.n, args.size, args.qos, lv))
+        lv, lf, lm, lt = live(args, os.path.join(tmp, "live"))
+        print("live:  %d events of %d bytes at QoS %d: %.0f events/s "
+              "(%.2fs; CPU firehosed %.2fs, mosquitto %.2fs)" %
+              (args.n, args.size, args.qos, lv, lt, lf, lm))
         os.mkdir(os.path.join(tmp, "drain"))
-        dr = drain(args, os.path.join(tmp, "drain"))
+        dr, df, dm, dt = drain(args, os.path.join(tmp, "drain"))
         print("drain: %d queued events of %d bytes at QoS %d: %.0f "
-              "events/s" % (args.n, args.size, args.qos, dr))
+              "events/s (%.2fs; CPU firehosed %.2fs, mosquitto %.2fs)" %
+              (args.n, args.size, args.qos, dr, dt, df, dm))
         print("RESULT qos=%d events=%d size=%d inflight=%d live_eps=%.0f "
-              "drain_eps=%.0f" % (args.qos, args.n, args.size,
-                                  args.inflight, lv, dr))
+              "drain_eps=%.0f live_cpu_fh=%.2f live_cpu_mosq=%.2f "
+              "drain_cpu_fh=%.2f drain_cpu_mosq=%.2f" % (
+                  args.qos, args.n, args.size, args.inflight, lv, dr,
+                  lf, lm, df, dm))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
