@@ -24,7 +24,8 @@
 
 #define EVENTS_LIMIT_DEFAULT	1000
 #define EVENTS_LIMIT_MAX	10000	/* larger limits are paged */
-#define EVENTS_SCAN_MAX		200000	/* rows read per request */
+#define EVENTS_SCAN_MAX		50000	/* rows read per request: the loop
+					 * is not held for long */
 #define EVENTS_BEAT_DEFAULT	15	/* s between SSE heartbeats */
 #define EVENTS_BEAT_MAX		300
 #define EVENTS_STREAM_MAX	(1024 * 1024)	/* unsent bytes per stream */

@@ -106,7 +106,7 @@ store_open(struct fh_state *st, char **errstr)
 	    "(?, ?, ?, ?, ?, ?, ?, ?)", errstr)) == NULL ||
 	    (s->read = fh_state_prepare(st, "SELECT seq, time, topic, qos, "
 	    "flags, payload, props, bus_seq FROM log_event WHERE seq > ? AND "
-	    "time < ? ORDER BY seq LIMIT ?", errstr)) == NULL ||
+	    "seq < ? ORDER BY seq LIMIT ?", errstr)) == NULL ||
 	    (s->oldest = fh_state_prepare(st, "SELECT seq, time, length(topic) "
 	    "+ length(payload) + ifnull(length(props), 0) FROM log_event "
 	    "ORDER BY seq LIMIT ?", errstr)) == NULL ||
@@ -257,12 +257,18 @@ store_read(struct store *s, uint64_t after, int64_t until_us,
 {
 	sqlite3_stmt		*q = s->read;
 	struct store_row	 r;
+	uint64_t		 hi = INT64_MAX;
 	long			 n = 0;
 	int			 rc, flags;
 
 	*last = after;
+	/* until= becomes a seq bound through the time index, so that a
+	 * range that ends early is not read to the end of the table; rows
+	 * inside it are still checked by time (log_reader_wants). */
+	if (until_us != INT64_MAX)
+		hi = store_seq_before_time(s, until_us) + 1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)after);
-	sqlite3_bind_int64(q, 2, until_us);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)hi);
 	sqlite3_bind_int64(q, 3, (sqlite3_int64)max_rows);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		memset(&r, 0, sizeof r);

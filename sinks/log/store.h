@@ -51,8 +51,9 @@ long		 store_trim(struct store *, int64_t min_time_us,
  * store_read), or the head when none is. */
 uint64_t	 store_seq_before_time(struct store *, int64_t t);
 /*
- * Rows with seq > after, ascending, time < until_us (INT64_MAX: no
- * bound), at most max_rows read. cb returns 0 to go on, 1 to stop. The
+ * Rows with seq > after, ascending, before the first row at or after
+ * until_us by the time index (INT64_MAX: no bound; the caller checks the
+ * times of what it gets), at most max_rows read. cb returns 0 to go on, 1 to stop. The
  * row's pointers live during the call. *last gets the last seq read
  * (after when none). Returns the number of rows read, -1 on error.
  */
