@@ -43,6 +43,13 @@ replay_row(struct log_reader *r, const struct store_row *row)
 	struct fh_event	*ev;
 	int		 rc;
 
+	/* Row by row: a page must not overrun the client's queue (its
+	 * max_queued_messages would drop the rest). */
+	rp->in_cb++;
+	rc = rp->sink->busy(rp->ctx);
+	rp->in_cb--;
+	if (rc)
+		return 1;
 	ev = fh_event_create_raw(row->topic, row->payload, row->len);
 	fh_event_set_qos(ev, row->qos);
 	fh_event_set_seq(ev, row->seq);

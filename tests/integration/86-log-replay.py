@@ -381,6 +381,28 @@ def test_replay_limits():
         c.close()
 
 
+def test_replay_qos1_within_a_small_queue():
+    """A QoS 1 replay goes at the pace of the client's in-flight window:
+    none of it is dropped by a queue limit smaller than the replay."""
+    conf = CONF.replace("sys_interval = 0", "sys_interval = 0\n"
+                        "max_queued_messages = 5\nmax_inflight_messages = 3")
+    with daemon(conf) as d:
+        h = head(d)
+        publish(d, "w/a", [json.dumps({"n": i}) for i in range(300)])
+        c = Client(d.port)
+        c.sub("$replay/seq/%d/w/#" % h, 1)
+        got = []
+        for _ in range(301):
+            m = c.get()
+            check(m is not None, "stopped after %d" % len(got))
+            got.append(m)
+        c.close()
+        check([json.loads(m.payload)["n"] for m in got[:300]] ==
+              list(range(300)), "order")
+        check(got[300].topic == "$replay/done" and
+              json.loads(got[300].payload)["count"] == 300, "done")
+
+
 def test_restart_keeps_the_log():
     with daemon() as d:
         h = head(d)
