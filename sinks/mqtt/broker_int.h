@@ -364,6 +364,9 @@ struct deliver_retained_arg {
 	struct mqtt_session	*s;
 	uint8_t			 qos;
 	uint32_t		 subid;		/* 5.0, 0: none */
+	/* retained messages found expired: the caller clears them */
+	struct mqtt_msg		**expired;
+	size_t			 nexpired, capexpired;
 };
 void	deliver_retained_cb(void *msg, void *arg);
 bool	deliver_may_write(struct mqtt_conn *, const char *topic);

@@ -46,6 +46,16 @@ deliver_retained_cb(void *msg, void *arg)
 
 	struct mqtt_dopts		 d;
 
+	if (send_publish_is_expired(a->s->b, m)) {
+		/* not removed here: the tree is being walked */
+		if (a->nexpired == a->capexpired) {
+			a->capexpired = a->capexpired ? a->capexpired * 2 : 4;
+			a->expired = fh_xrealloc(a->expired,
+			    a->capexpired * sizeof *a->expired);
+		}
+		a->expired[a->nexpired++] = msg_ref(m);
+		return;
+	}
 	if (!deliver_may_read(a->s->b, a->s, m))
 		return;
 	memset(&d, 0, sizeof d);

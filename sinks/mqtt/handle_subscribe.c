@@ -108,6 +108,27 @@ handle_subscribe_suback(struct mqtt_conn *c, uint8_t type, uint16_t id,
 		free(pkt);
 }
 
+/* Retained messages past their Message Expiry Interval go for good. */
+static void
+handle_subscribe_purge(struct mqtt_broker *b, struct deliver_retained_arg *a)
+{
+	struct mqtt_msg	*m;
+	size_t		 i;
+
+	for (i = 0; i < a->nexpired; i++) {
+		m = a->expired[i];
+		b->drop_expired++;
+		if (b->st != NULL) {
+			mqtt_store_retain_del(b->store, (const char *)m->topic);
+			b->st_writes++;
+		}
+		topic_retain_set(b->topics, (const char *)m->topic,
+		    m->topic_len, NULL);
+		msg_unref(m);
+	}
+	a->nexpired = 0;
+}
+
 void
 handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 {
@@ -158,6 +179,7 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	subscribe_count_options(s);
 	handle_subscribe_suback(c, MQTT_SUBACK, p->id, codes, p->ntopics);
 	/* then the retained messages of each filter, retain flag set */
+	memset(&ra, 0, sizeof ra);
 	ra.s = s;
 	for (i = 0; i < p->ntopics && b->conf.retain; i++) {
 		char *f;
@@ -171,9 +193,11 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 		topic_retain_match(b->topics, f, p->topics[i].filter.len,
 		    deliver_retained_cb, &ra);
 		free(f);
+		handle_subscribe_purge(b, &ra);
 		if (c->state != CONN_ACTIVE)
 			break;
 	}
+	free(ra.expired);
 	free(send_retained);
 	free(codes);
 }

@@ -181,7 +181,8 @@ shared_give(struct shared_group *g, struct mqtt_session *s,
 	memset(&d, 0, sizeof d);
 	d.group = g->id;
 	if (sub != NULL) {
-		if (sub->qos < q)
+		/* as deliver_qos(): the lower, or the subscription's */
+		if (sub->qos < q || s->b->conf.upgrade_outgoing_qos)
 			q = sub->qos;
 		if (sub->subid != 0)
 			d.subids[d.nsubids++] = sub->subid;

@@ -88,6 +88,41 @@ def test_unacked_qos1_goes_to_another_member():
               "re-sent to b: %r" % m)
 
 
+def test_unreceived_qos2_goes_to_another_member_received_stays():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a")
+        a.subscribe(1, [("$share/g/q2", 2)])
+        p = Raw5(d.port, "p")
+        p.send(publish5_pkt("q2", "first", qos=2, mid=1))
+        check(parse_ack5(p.read())[:2] == (5, 1), "PUBREC")
+        m1 = parse_publish5(a.read())
+        # a takes the first one (PUBREC), not the second
+        a.send(bytes([0x50, 2]) + m1["mid"].to_bytes(2, "big"))
+        check(a.read()[0] == 6, "PUBREL to a")
+        p.send(publish5_pkt("q2", "second", qos=2, mid=2))
+        check(parse_ack5(p.read())[:2] == (5, 2), "PUBREC")
+        check(parse_publish5(a.read())["payload"] == b"second", "a has it")
+        b = Raw5(d.port, "b")
+        b.subscribe(1, [("$share/g/q2", 2)])
+        a.close()
+        m = parse_publish5(b.read())
+        check(m["payload"] == b"second" and m["qos"] == 2,
+              "the unreceived one re-sent to b: %r" % m)
+        b.nothing()
+
+
+def test_offline_persistent_member_queues_when_none_is_connected():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
+        a.subscribe(1, [("$share/g/off", 1)])
+        a.close()
+        p = Raw5(d.port, "p")
+        publish(p, "off", "kept", 1)
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
+        m = parse_publish5(a.read())
+        check(m["payload"] == b"kept", "queued for the offline member")
+
+
 def test_no_retained_on_shared_subscribe():
     with Daemon(CONF) as d:
         p = Raw5(d.port, "p")
