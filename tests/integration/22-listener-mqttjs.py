@@ -5,7 +5,8 @@ import json
 import os
 import tempfile
 
-from fhtest import SRCDIR, Daemon, check, free_port, main, need, run, \
+import fhtest
+from fhtest import SRCDIR, Daemon, check, free_port, need, run, \
     wait_port
 from transport import make_pki
 
@@ -40,7 +41,7 @@ def node_client(url, ca="-"):
     check(res["ok"] and res["got"] == 10001, "%s: %r" % (url, res))
 
 
-def test():
+def test_mqtt_js_over_ws_and_wss():
     need("node", "openssl")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "mqtt")):
         print("SKIP: MQTT.js not installed: run tools/install-deps.sh "
@@ -57,4 +58,4 @@ def test():
         check(d.alive(), "daemon died")
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -12,7 +12,8 @@ import subprocess
 import tempfile
 import threading
 
-from fhtest import SRCDIR, Daemon, check, free_port, main, need, wait_port
+import fhtest
+from fhtest import SRCDIR, Daemon, check, free_port, need, wait_port
 from transport import Paho, make_pki
 
 SRC = os.path.abspath(SRCDIR)
@@ -114,7 +115,7 @@ def browse(d, tmp, url, topic):
         srv.server_close()
 
 
-def test():
+def test_browser_page_subscribes_over_websocket():
     need("chromium", "openssl")
     if not os.path.exists(MQTTJS):
         print("SKIP: MQTT.js not installed: run tools/install-deps.sh")
@@ -133,4 +134,4 @@ def test():
         check(d.alive(), "daemon died")
 
 
-main(test)
+fhtest.run_cases(globals())

@@ -9,7 +9,8 @@ import selectors
 import socket
 import time
 
-from fhtest import Daemon, check, free_port, main
+import fhtest
+from fhtest import Daemon, check, free_port
 from limitstest import (LISTENERS, asan_env, is_asan, raise_nofile, rss_kb,
                         stat, wait_until)
 from mqtttest import Client, connect_pkt
@@ -57,7 +58,7 @@ def storm(port, n):
     return socks, ok
 
 
-def test():
+def test_connection_storm_served_and_memory_given_back():
     asan_env()
     lim = raise_nofile(N + 2000)
     n = N if lim >= N + 500 else lim - 500
@@ -115,4 +116,4 @@ def test():
         print("asan" if asan else "plain", "build")
 
 
-main(test)
+fhtest.run_cases(globals())

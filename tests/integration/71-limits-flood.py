@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 
-from fhtest import Daemon, check, free_port, main
+import fhtest
+from fhtest import Daemon, check, free_port
 from limitstest import (LISTENERS, asan_env, is_asan, rss_kb, stat,
                         wait_until)
 from mqtttest import Client, Raw, connect_pkt, publish_pkt, subscribe_pkt
@@ -86,7 +87,7 @@ def flood(port, normal, got):
     p.close()
 
 
-def test():
+def test_flood_to_a_slow_subscriber_is_bounded():
     asan_env()
     with Daemon(CONF, ports={"ws": free_port()}) as d:
         pid = d.proc.pid
@@ -143,4 +144,4 @@ def test():
         print("asan" if is_asan(pid) else "plain", "build")
 
 
-main(test)
+fhtest.run_cases(globals())

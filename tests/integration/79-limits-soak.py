@@ -13,7 +13,8 @@ import socket
 import threading
 import time
 
-from fhtest import Daemon, check, free_port, main
+import fhtest
+from fhtest import Daemon, check, free_port
 from limitstest import LISTENERS, asan_env, is_asan, rss_kb, stat
 from mqtttest import Client, Raw, connect_pkt, publish_pkt, subscribe_pkt
 
@@ -126,7 +127,7 @@ def slow(port):
     s.close()
 
 
-def test():
+def test_soak_under_mixed_abuse():
     asan_env()
     with Daemon(CONF, ports={"ws": free_port()}) as d:
         pid = d.proc.pid
@@ -195,4 +196,4 @@ def test():
     # Daemon.__exit__: SIGTERM, exit status 0, no sanitizer report
 
 
-main(test)
+fhtest.run_cases(globals())

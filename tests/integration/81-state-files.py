@@ -62,26 +62,31 @@ def test_corrupt():
               "fresh file reported corrupt:\n" + d.logtext())
 
 
-def test_newer_and_foreign():
-    for setup, want in (
-            ("PRAGMA user_version = 99;", "written by a newer firehosed"),
-            ("CREATE TABLE t (x);", "not a firehose state file")):
-        d = Daemon(CONF, wait=None)
-        state = os.path.join(d.tmp, "state")
-        os.mkdir(state)
-        db = sqlite3.connect(os.path.join(state, "firehose.db"))
-        db.executescript(setup)
-        db.close()
-        with d:
-            d.start(wait=False)
-            rc = wait_exit(d)
-            log = d.logtext()
-            check(rc == 1, "exit %r, want 1:\n%s" % (rc, log))
-            check(want in log, "want %r in:\n%s" % (want, log))
-            check(not glob.glob(os.path.join(state, "*.corrupt-*")),
-                  "a valid file was moved aside")
-            d.proc = None
-            d.logf.close()
+def refused_store(setup, want):
+    d = Daemon(CONF, wait=None)
+    state = os.path.join(d.tmp, "state")
+    os.mkdir(state)
+    db = sqlite3.connect(os.path.join(state, "firehose.db"))
+    db.executescript(setup)
+    db.close()
+    with d:
+        d.start(wait=False)
+        rc = wait_exit(d)
+        log = d.logtext()
+        check(rc == 1, "exit %r, want 1:\n%s" % (rc, log))
+        check(want in log, "want %r in:\n%s" % (want, log))
+        check(not glob.glob(os.path.join(state, "*.corrupt-*")),
+              "a valid file was moved aside")
+        d.proc = None
+        d.logf.close()
+
+
+def test_newer_version_refused():
+    refused_store("PRAGMA user_version = 99;", "written by a newer firehosed")
+
+
+def test_foreign_sqlite_file_refused():
+    refused_store("CREATE TABLE t (x);", "not a firehose state file")
 
 
 def test_in_use_and_check_only():

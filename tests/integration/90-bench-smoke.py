@@ -6,7 +6,8 @@ timing. Skips when fh-bench was not built (no libmosquitto).
 """
 import os
 
-from fhtest import Daemon, check, main, run, skip
+import fhtest
+from fhtest import Daemon, check, run
 
 BENCH = os.path.join(os.environ.get("top_builddir", "."), "fh-bench")
 
@@ -44,9 +45,9 @@ def bench(d, args):
     return r, res
 
 
-def test():
+def test_fh_bench_scenarios_run():
     if not os.access(BENCH, os.X_OK):
-        skip("fh-bench not built (libmosquitto-dev missing)")
+        fhtest.skip_case("fh-bench not built (libmosquitto-dev missing)")
     with Daemon(CONFIG) as d:
         for args, n, per in RUNS:
             r, res = bench(d, args)
@@ -73,4 +74,4 @@ def test():
         check(d.alive(), "firehosed died")
 
 
-main(test)
+fhtest.run_cases(globals())
