@@ -16,7 +16,9 @@ from paho.mqtt.packettypes import PacketTypes
 
 import fhtest
 from fhtest import Daemon, check
-from mqtttest import (Client, Raw, Raw5, connect5, connect5_pkt,
+from limitstest import stats
+from mqtttest import (Client, Raw, Raw5, ack5_pkt, connect5, connect5_pkt,
+                      parse_publish5,
                       connect_pkt, disconnect5_pkt, expiry_props, packet,
                       prop, prop_get, publish5_pkt, publish_pkt,
                       session_present5, P_ASSIGNED_CLIENT_ID,
@@ -328,6 +330,70 @@ def test_will_properties_accepted():
         w.close()
 
 
+def test_will_properties_reach_v5_subscriber():
+    with daemon() as d:
+        w = Raw5(d.port, "w5")
+        w.subscribe(1, [("w/#", 1)])
+        wp = (prop(0x01, 1) + prop(0x02, 60) + prop(0x03, "text/plain") +
+              prop(0x08, "w/reply") + prop(0x09, b"\x01\x02") +
+              prop(P_USER, ("a", "b")) + prop(P_USER, ("a", "c")) +
+              prop(P_WILL_DELAY, 0))
+        Raw5(d.port, "props", will=WILL, will_props=wp).close()
+        m = parse_publish5(w.read())
+        check(m["topic"] == "w/gone" and m["payload"] == b"bye",
+              "will %r" % (m,))
+        pr = m["props"]
+        check(prop_get(pr, 0x01) == 1, "payload format %r" % pr)
+        check(0 < prop_get(pr, 0x02, 0) <= 60, "expiry %r" % pr)
+        check(prop_get(pr, 0x03) == "text/plain", "content type %r" % pr)
+        check(prop_get(pr, 0x08) == "w/reply", "response topic %r" % pr)
+        check(prop_get(pr, 0x09) == b"\x01\x02", "correlation %r" % pr)
+        check([v for k, v in pr if k == P_USER] == [("a", "b"), ("a", "c")],
+              "user properties in order %r" % pr)
+        check(prop_get(pr, P_WILL_DELAY) is None, "will delay %r" % pr)
+        w.close()
+
+
+# ---- flow: the client's limits -------------------------------------------
+
+def test_client_receive_maximum_is_the_window():
+    with daemon() as d:
+        s = Raw5(d.port, "rm1", props=prop(P_RECEIVE_MAXIMUM, 1))
+        s.subscribe(1, [("f/#", 1)])
+        p = Client(d.port, "pub")
+        p.pub("f/1", "one", qos=1)
+        p.pub("f/2", "two", qos=1)
+        first = parse_publish5(s.read())
+        check(first["topic"] == "f/1", "first %r" % (first,))
+        s.nothing(via=p)
+        s.send(ack5_pkt("puback", first["mid"]))
+        second = parse_publish5(s.read())
+        check(second["topic"] == "f/2", "second %r" % (second,))
+        p.close()
+        s.close()
+
+
+def test_client_maximum_packet_size_drops_for_it():
+    with Daemon(CONF + "[listener web]\nprotocol = ws\nbind = "
+                "127.0.0.1:{ws}\n", ports={"extra": "",
+                                          "ws": fhtest.free_port()}) as d:
+        s = Raw5(d.port, "small", props=prop(P_MAXIMUM_PACKET_SIZE, 64))
+        s.subscribe(1, [("s/#", 1)])
+        p = Client(d.port, "pub")
+        p.pub("s/big", "x" * 200, qos=1)
+        p.pub("s/ok", "fits", qos=1)
+        m = parse_publish5(s.read())
+        check(m["topic"] == "s/ok", "got %r, the large one was sent" % (m,))
+        s.send(ack5_pkt("puback", m["mid"]))
+        s.nothing(via=p)
+        p.close()
+        s.close()
+        text = stats(d)
+        n = [ln for ln in text.splitlines()
+             if "too_large_for_client" in ln and not ln.startswith("#")]
+        check(n and float(n[0].split()[-1]) >= 1, "not counted: %r" % n)
+
+
 # ---- the broker's DISCONNECT ---------------------------------------------
 
 def test_takeover_disconnect_0x8e():
@@ -378,6 +444,8 @@ def test_sigterm_disconnect_0x8b():
         r.nothing()
         d.send(signal.SIGTERM)
         check(r.disconnected() == 0x8B, "no 0x8B")
+        # exits on the first SIGTERM (stop() would send another)
+        d.proc.wait(20)
         check(d.stop() == 0, "exit status")
 
 
