@@ -9,6 +9,7 @@ message over a subscriber's Maximum Packet Size is dropped for it."""
 import json
 import os
 import queue
+import tempfile
 import threading
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from paho.mqtt.properties import Properties
 
 import fhtest
 from fhtest import SRCDIR, Daemon, check, need, run
+from transport import make_pki
 from mqtttest import (P_CONTENT_TYPE, P_CORRELATION_DATA, P_MESSAGE_EXPIRY,
                       P_PAYLOAD_FORMAT, P_RESPONSE_TOPIC, P_SUBSCRIPTION_ID,
                       P_TOPIC_ALIAS, P_TOPIC_ALIAS_MAXIMUM, P_USER,
@@ -94,11 +96,15 @@ def test_v311_subscriber_gets_the_message_without_properties():
 class Paho5:
     """A paho MQTTv5 client that waits for its CONNACK and SUBACKs."""
 
-    def __init__(self, port, cid):
+    def __init__(self, port, cid, transport="tcp", ca=None):
         self.got = queue.Queue()
         self.acked = threading.Event()
         self.connected = threading.Event()
-        self.c = mqtt.Client(cid, protocol=mqtt.MQTTv5)
+        self.c = mqtt.Client(cid, protocol=mqtt.MQTTv5, transport=transport)
+        if transport == "websockets":
+            self.c.ws_set_options(path="/mqtt")
+        if ca is not None:
+            self.c.tls_set(ca_certs=ca)
         self.c.on_message = lambda c, u, m: self.got.put(m)
         self.c.on_connect = lambda c, u, f, rc, p=None: self.connected.set()
         self.c.on_subscribe = lambda c, u, mid, rc, p=None: self.acked.set()
@@ -141,6 +147,60 @@ def test_paho_v5_user_properties_and_content_type():
         check(p.ContentType == "text/plain", "content type")
         check(p.ResponseTopic == "paho/reply", "response topic")
         check(p.CorrelationData == b"cd", "correlation data")
+
+
+TLS_CONF = """[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener mqtt]
+bind = 127.0.0.1:{port}
+[listener mqtts]
+protocol = mqtts
+bind = 127.0.0.1:{mqtts}
+cert_file = {tmp}/pki/server-chain.pem
+key_file = {tmp}/pki/server.key
+[listener ws]
+protocol = ws
+bind = 127.0.0.1:{ws}
+path = /mqtt
+[listener wss]
+protocol = wss
+bind = 127.0.0.1:{wss}
+path = /mqtt
+cert_file = {tmp}/pki/server-chain.pem
+key_file = {tmp}/pki/server.key
+"""
+
+
+def test_paho_v5_on_mqtt_mqtts_ws_wss():
+    need("openssl")
+    tmp = tempfile.mkdtemp(prefix="fh-mqtt5-")
+    pki = make_pki(tmp)
+    ports = {k: fhtest.free_port() for k in ("mqtts", "ws", "wss")}
+    with Daemon(TLS_CONF, tmp=tmp, ports=ports) as d:
+        ways = [("mqtt", d.port, "tcp", None),
+                ("mqtts", ports["mqtts"], "tcp", pki["ca"]),
+                ("ws", ports["ws"], "websockets", None),
+                ("wss", ports["wss"], "websockets", pki["ca"])]
+        for name, port, transport, ca in ways:
+            fhtest.wait_port(port)
+            sub = Paho5(port, "sub-" + name, transport, ca)
+            pub = Paho5(port, "pub-" + name, transport, ca)
+            sub.sub("every/" + name)
+            pr = Properties(PacketTypes.PUBLISH)
+            pr.UserProperty = [("over", name)]
+            pub.c.publish("every/" + name, name, 1,
+                          properties=pr).wait_for_publish()
+            try:
+                m = sub.got.get(timeout=10)
+            except queue.Empty:
+                m = None
+            pub.close()
+            sub.close()
+            check(m is not None and m.payload == name.encode(),
+                  "%s: %r" % (name, m))
+            check(m.properties.UserProperty == [("over", name)],
+                  "%s: %r" % (name, m.properties))
 
 
 def test_mosquitto_v5_properties():
