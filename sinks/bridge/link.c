@@ -147,6 +147,11 @@ struct link {
 	/* the remote's QoS 2 packet ids we PUBREC'd, awaiting PUBREL */
 	uint16_t		*in_qos2;
 	size_t			 nin_qos2, capin_qos2;
+	/* PUBACK/PUBREC waiting for the commit of what the bus staged for
+	 * their messages (type << 16 | id), in order */
+	uint32_t		*acks;
+	size_t			 nacks, capacks;
+	bool			 acks_cb;
 
 	bool			 commit_pending;
 	int64_t			 batch_floor;	/* first row of the batch */
@@ -508,7 +513,50 @@ static void
 link_send_ack(struct link *l, uint8_t type, uint16_t id)
 {
 	uint8_t	buf[8];
+
 	link_write(l, buf, mqtt_encode_ack(buf, sizeof buf, type, id));
+}
+
+/* The batch that held the messages' writes committed (or failed, and the
+ * store said so): their acknowledgements go now, in order. */
+static void
+link_acks_cb(int rc, void *arg)
+{
+	struct link	*l = arg;
+	size_t		 i;
+
+	(void)rc;
+	l->acks_cb = false;
+	if (l->state == LINK_UP)
+		for (i = 0; i < l->nacks; i++)
+			link_send_ack(l, (uint8_t)(l->acks[i] >> 16),
+			    (uint16_t)l->acks[i]);
+	l->nacks = 0;
+}
+
+/*
+ * PUBACK/PUBREC for a message from the remote. staged: the bus wrote it
+ * to the state store (a persistent session's queue, a retained message),
+ * so the remote hears "have it" only once that is committed; acks stay
+ * in the order of the messages [MQTT-4.6.0-2], one waiting makes the
+ * next wait too.
+ */
+static void
+link_ack_in(struct link *l, uint8_t type, uint16_t id, bool staged)
+{
+	if (!staged && l->nacks == 0) {
+		link_send_ack(l, type, id);
+		return;
+	}
+	if (l->nacks == l->capacks) {
+		l->capacks = l->capacks ? l->capacks * 2 : 16;
+		l->acks = fh_xrealloc(l->acks, l->capacks * sizeof *l->acks);
+	}
+	l->acks[l->nacks++] = (uint32_t)type << 16 | id;
+	if (!l->acks_cb) {
+		l->acks_cb = true;
+		fh_state_on_commit(l->db->st, link_acks_cb, l);
+	}
 }
 
 static size_t
@@ -835,6 +883,7 @@ link_close(struct link *l)
 	}
 	l->wrapped = false;
 	l->ws_err = NULL;
+	l->nacks = 0;	/* the remote sends those messages again */
 	if (l->ping_ev != NULL)
 		event_del(l->ping_ev);
 }
@@ -1086,9 +1135,12 @@ static void
 link_in_publish(struct link *l, const struct mqtt_publish *p)
 {
 	const struct link_topic	*t = NULL;
+	struct fh_state		*st = l->db ? l->db->st : NULL;
 	struct fh_event		*ev;
 	char			*topic, *local;
 	size_t			 i, rplen, lplen, len;
+	uint64_t		 writes;
+	bool			 staged = false;
 
 	l->n.msgs_in++;
 	l->n.bytes_in += p->payload.len;
@@ -1097,7 +1149,7 @@ link_in_publish(struct link *l, const struct mqtt_publish *p)
 			if (l->in_qos2[i] == p->id)
 				break;
 		if (i < l->nin_qos2) {	/* sent again: delivered already */
-			link_send_ack(l, MQTT_PUBREC, p->id);
+			link_ack_in(l, MQTT_PUBREC, p->id, false);
 			return;
 		}
 	}
@@ -1145,11 +1197,13 @@ link_in_publish(struct link *l, const struct mqtt_publish *p)
 	fh_event_set_qos(ev, p->qos);
 	fh_event_set_retain(ev, p->retain);
 	fh_event_set_origin(ev, l->origin);	/* never sent back out */
+	writes = st ? fh_state_write_count(st) : 0;
 	fh_gateway_emit(l->gw, ev);
+	staged = st != NULL && fh_state_write_count(st) != writes;
 	fh_event_unref(ev);
 ack:
 	if (p->qos == 1)
-		link_send_ack(l, MQTT_PUBACK, p->id);
+		link_ack_in(l, MQTT_PUBACK, p->id, staged);
 	else if (p->qos == 2) {
 		if (l->nin_qos2 == l->capin_qos2) {
 			l->capin_qos2 = l->capin_qos2 ? l->capin_qos2 * 2 : 16;
@@ -1157,7 +1211,7 @@ ack:
 			    l->capin_qos2 * sizeof *l->in_qos2);
 		}
 		l->in_qos2[l->nin_qos2++] = p->id;
-		link_send_ack(l, MQTT_PUBREC, p->id);
+		link_ack_in(l, MQTT_PUBREC, p->id, staged);
 	}
 }
 
@@ -1722,6 +1776,7 @@ link_stop(struct link *l)
 	if (l->db != NULL)
 		fh_state_cancel(l->db->st, l);
 	l->commit_pending = false;
+	l->acks_cb = false;
 	l->db = NULL;
 }
 
@@ -1746,6 +1801,7 @@ link_free(struct link *l)
 		free(l->addr_err[i]);
 	free(l->addr_err);
 	free(l->in_qos2);
+	free(l->acks);
 	free(l->origin);
 	SSL_CTX_free(l->ssl_ctx);
 	link_conf_free(&l->c);

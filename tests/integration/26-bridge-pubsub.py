@@ -367,6 +367,28 @@ def test_ws_and_wss_to_another_firehosed():
         remote.close()
 
 
+def test_firehosed_to_firehosed_mqtt5_both_ways():
+    """Between two firehosed, MQTT 5 over ws: one topic line both ways,
+    and No Local on the remote keeps our own messages from coming back."""
+    with remote_firehosed() as r:
+        remote = Sub(r.port, "fh/#", qos=1)
+        with daemon("[bridge up]\naddress = 127.0.0.1:%d\n"
+                    "protocol = ws\nmqtt_version = 5\n"
+                    "topic = fh/# both 1\n" % r.ports["ws"]) as d:
+            wait_connected(d)
+            local = Sub(d.port, "fh/#", qos=1)
+            pub(d.port, "fh/out", "1", qos=1)
+            pub(r.port, "fh/in", "2", qos=1)
+            for who, sub in (("remote", remote), ("local", local)):
+                got = sorted(g[:2] for g in sub.take(2, what=who))
+                check(got == [("fh/in", "2"), ("fh/out", "1")],
+                      "%s: %r" % (who, got))
+            local.none(1.0)
+            remote.none(0.1)
+            local.close()
+        remote.close()
+
+
 def test_ws_refused_connack_reported():
     """A CONNACK refusal followed by a close frame is reported as the
     refusal it is."""

@@ -210,6 +210,45 @@ def test_kill9_during_outage_with_state_dir():
     check(m.stop() == 0, "mosquitto stop")
 
 
+def test_in_with_state_dir_kill9():
+    """In, with state_dir: a local persistent session offline gets every
+    QoS 1 message the remote sent, even when firehosed is killed -9 right
+    after taking them (what it acknowledged to the remote is on disk; what
+    it did not, the remote sends again)."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    port = free_port()
+    state = os.path.join(tmp, "state")
+    m = persistent_mosquitto(tmp, port)
+    d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
+                    "client_id = fh-in\nrestart_timeout = 100ms 300ms\n"
+                    "topic = in/# in 1\n" % port) +
+               "[gateway]\nstate_dir = %s\n" % state,
+               ports={"web": free_port()})
+    with d:
+        wait_connected(d)
+        keeper = Collector(d.port, "in/#")	# persistent, QoS 2
+        keeper.close()
+        c = mqtt.Client()
+        c.connect("127.0.0.1", port, 60)
+        c.loop_start()
+        for i in range(200):
+            c.publish("in/x", str(i), qos=1).wait_for_publish()
+        c.disconnect()
+        c.loop_stop()
+        deadline = time.time() + 20
+        while (bridge_metric(d, "messages_received", "up") or 0) < 200:
+            check(time.time() < deadline, "not all taken in")
+            time.sleep(0.02)
+        check(d.kill9() == -9, "kill -9")
+        d.start()
+        keeper = Collector(d.port, "in/#")
+        got = keeper.wait_all(set(("in/x", str(i)) for i in range(200)),
+                              30)
+        check_order(got, "in/x", 200, False)
+        keeper.close()
+    check(m.stop() == 0, "mosquitto stop")
+
+
 def test_overflow_counted_and_logged_once():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     port = free_port()
