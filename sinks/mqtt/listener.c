@@ -47,7 +47,7 @@
 #define LISTENER_PENDING_MAX	1024
 
 struct listener_conf {
-	char	*protocol;
+	int	 protocol;	/* index in listener_protocol_names */
 	char	*bind;
 	char	*cert_file;
 	char	*key_file;
@@ -62,8 +62,14 @@ struct listener_conf {
 	size_t	 max_message_size;
 };
 
+/* In the order of the flags in listener_protocol_flags. */
+static const char *const listener_protocol_names[] = {
+	"mqtt", "mqtts", "ws", "wss", NULL
+};
+
 const struct fh_conf_var mqtt_listener_vars[] = {
-	FH_CONF_STR("protocol", struct listener_conf, protocol, "mqtt",
+	FH_CONF_ENUM("protocol", struct listener_conf, protocol,
+	    listener_protocol_names, "mqtt",
 	    "mqtt (plain TCP), mqtts (TLS), ws (WebSocket, with /healthz "
 	    "and /metrics) or wss (WebSocket over TLS)."),
 	FH_CONF_STR_REQ("bind", struct listener_conf, bind,
@@ -124,15 +130,9 @@ static const char *const listener_ws_keys[] = {
 #define LISTENER_TLS	0x1
 #define LISTENER_WS	0x2
 
-static const struct {
-	const char	*name;
-	int		 flags;
-} listener_protocols[] = {
-	{ "mqtt", 0 },
-	{ "mqtts", LISTENER_TLS },
-	{ "ws", LISTENER_WS },
-	{ "wss", LISTENER_TLS | LISTENER_WS },
-	{ NULL, 0 }
+/* Indexed by listener_conf.protocol (listener_protocol_names). */
+static const int listener_protocol_flags[] = {
+	0, LISTENER_TLS, LISTENER_WS, LISTENER_TLS | LISTENER_WS
 };
 
 struct listener_counters {
@@ -210,7 +210,7 @@ listener_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 static const char *
 listener_protocol(const struct mqtt_listener *l)
 {
-	return l->conf.protocol;
+	return listener_protocol_names[l->conf.protocol];
 }
 
 static void
@@ -562,19 +562,6 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	listener_hand(l, bev, addr, NULL);
 }
 
-static int
-listener_error(const struct fh_section *sec, const char *key, char **errstr,
-    const char *fmt, const char *arg)
-{
-	char	*where = fh_section_where(sec, key);
-	char	*msg = fh_xasprintf(fmt, arg);
-
-	*errstr = fh_xasprintf("%s: %s", where, msg);
-	free(where);
-	free(msg);
-	return -1;
-}
-
 static void
 listener_free_origins(struct mqtt_listener *l)
 {
@@ -598,34 +585,27 @@ listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
 	SSL_CTX		*ctx = NULL;
 	int		 i;
 
-	for (i = 0; listener_protocols[i].name != NULL; i++)
-		if (strcmp(lc->protocol, listener_protocols[i].name) == 0)
-			break;
-	if (listener_protocols[i].name == NULL)
-		return listener_error(sec, "protocol", errstr,
-		    "unknown protocol '%s': expected mqtt, mqtts, ws or wss",
-		    lc->protocol);
-	l->flags = listener_protocols[i].flags;
+	l->flags = listener_protocol_flags[lc->protocol];
 	if (!(l->flags & LISTENER_TLS))
 		for (i = 0; listener_tls_keys[i] != NULL; i++)
 			if (fh_section_get(sec, listener_tls_keys[i]) != NULL)
-				return listener_error(sec,
-				    listener_tls_keys[i], errstr,
+				return fh_conf_error(errstr, sec,
+				    listener_tls_keys[i],
 				    "%s applies only to mqtts and wss "
 				    "listeners", listener_tls_keys[i]);
 	if (!(l->flags & LISTENER_WS))
 		for (i = 0; listener_ws_keys[i] != NULL; i++)
 			if (fh_section_get(sec, listener_ws_keys[i]) != NULL)
-				return listener_error(sec,
-				    listener_ws_keys[i], errstr,
+				return fh_conf_error(errstr, sec,
+				    listener_ws_keys[i],
 				    "%s applies only to ws and wss listeners",
 				    listener_ws_keys[i]);
 	if (*lc->path != '\0' && *lc->path != '/')
-		return listener_error(sec, "path", errstr,
+		return fh_conf_error(errstr, sec, "path",
 		    "path '%s' must start with '/'", lc->path);
 	if (lc->max_frame_size != 0 && lc->max_message_size != 0 &&
 	    lc->max_frame_size > lc->max_message_size)
-		return listener_error(sec, "max_frame_size", errstr, "%s",
+		return fh_conf_error(errstr, sec, "max_frame_size", "%s",
 		    "max_frame_size is larger than max_message_size");
 	if (l->flags & LISTENER_TLS) {
 		to.cert_file = lc->cert_file;
@@ -635,15 +615,16 @@ listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
 		to.tls_version = lc->tls_version;
 		to.ciphers = lc->ciphers;
 		if ((ctx = tls_ctx_create(&to, &key, &msg)) == NULL) {
-			listener_error(sec, key, errstr, "%s", msg);
+			fh_conf_error(errstr, sec, key, "%s", msg);
 			free(msg);
 			return -1;
 		}
 		if (lc->use_identity_as_username && *lc->ca_file == '\0') {
 			SSL_CTX_free(ctx);
-			return listener_error(sec, "use_identity_as_username",
-			    errstr, "%s", "use_identity_as_username needs "
-			    "ca_file (client certificates)");
+			return fh_conf_error(errstr, sec,
+			    "use_identity_as_username", "%s",
+			    "use_identity_as_username needs ca_file (client "
+			    "certificates)");
 		}
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = ctx;
@@ -691,7 +672,7 @@ mqtt_listener_create(struct fh_gateway *gw, const struct fh_section *sec,
 	if (fh_conf_apply(sec, mqtt_listener_vars, &l->conf, errstr) != 0)
 		goto fail;
 	if (fh_parse_hostport(l->conf.bind, &l->host, &l->port) != 0) {
-		listener_error(sec, "bind", errstr, "bad bind address '%s': "
+		fh_conf_error(errstr, sec, "bind", "bad bind address '%s': "
 		    "expected host:port or [v6]:port", l->conf.bind);
 		goto fail;
 	}
@@ -795,8 +776,8 @@ mqtt_listener_start(struct mqtt_listener *l)
 		return -1;
 	}
 	evconnlistener_set_error_cb(l->lev, listener_accept_error_cb);
-	fh_log(LOG_INFO, "listener %s: %s on %s", l->name, l->conf.protocol,
-	    addr);
+	fh_log(LOG_INFO, "listener %s: %s on %s", l->name,
+	    listener_protocol(l), addr);
 	return 0;
 }
 
@@ -823,9 +804,9 @@ mqtt_listener_reload(struct mqtt_listener *l, const struct fh_section *sec,
 	memset(&nc, 0, sizeof nc);
 	if (fh_conf_apply(sec, mqtt_listener_vars, &nc, errstr) != 0)
 		goto out;
-	if (strcmp(nc.protocol, l->conf.protocol) != 0 ||
+	if (nc.protocol != l->conf.protocol ||
 	    strcmp(nc.bind, l->conf.bind) != 0) {
-		listener_error(sec, "bind", errstr, "%s", "protocol and bind "
+		fh_conf_error(errstr, sec, "bind", "%s", "protocol and bind "
 		    "of a listener change only with a restart");
 		goto out;
 	}
@@ -886,7 +867,7 @@ mqtt_listener_stats(const struct mqtt_listener *l, json_t *o)
 {
 	const struct listener_counters *c = &l->c;
 
-	json_object_set_new(o, "protocol", json_string(l->conf.protocol));
+	json_object_set_new(o, "protocol", json_string(listener_protocol(l)));
 	json_object_set_new(o, "accepted", json_integer(c->accepted));
 	json_object_set_new(o, "connections", json_integer(c->handed));
 	json_object_set_new(o, "pending", json_integer((json_int_t)l->npending));

@@ -255,7 +255,8 @@ def check_config_errors(tmp, pki):
         ("protocol = ws\npath = mqtt\n", ":5: path 'mqtt' must start"),
         ("protocol = ws\nmax_frame_size = 1M\nmax_message_size = 1k\n",
          ":5: max_frame_size is larger"),
-        ("protocol = quic\n", ":4: unknown protocol 'quic'"),
+        ("protocol = quic\n", ":4: bad protocol 'quic': expected mqtt, "
+         "mqtts, ws or wss"),
     ]
     for body, want in cases:
         with open(path, "w") as f:
