@@ -154,15 +154,10 @@ static int
 mqtt_range(const struct fh_section *sec, const char *key, long v, long lo,
     long hi, char **errstr)
 {
-	char	*where;
-
 	if (v >= lo && v <= hi)
 		return 0;
-	where = sec ? fh_section_where(sec, key) : fh_xstrdup("default");
-	*errstr = fh_xasprintf("%s: %s must be between %ld and %ld", where,
-	    key, lo, hi);
-	free(where);
-	return -1;
+	return fh_conf_error(errstr, sec, key, "%s must be between %ld and "
+	    "%ld", key, lo, hi);
 }
 
 /* [broker]: apply the table, then the ranges the table cannot say. */
@@ -172,13 +167,9 @@ mqtt_broker_conf_load(const struct fh_conf *conf,
 {
 	const struct fh_section	*sec = fh_conf_find(conf, "broker");
 
-	if (sec != NULL && fh_section_name(sec)[0] != '\0') {
-		char *where = fh_section_where(sec, NULL);
-
-		*errstr = fh_xasprintf("%s: [broker] takes no name", where);
-		free(where);
-		return -1;
-	}
+	if (sec != NULL && fh_section_name(sec)[0] != '\0')
+		return fh_conf_error(errstr, sec, NULL,
+		    "[broker] takes no name");
 	if (fh_conf_apply(sec, mqtt_broker_vars, bc, errstr) != 0)
 		return -1;
 	if (mqtt_range(sec, "max_connections", bc->max_connections, 0,
@@ -196,14 +187,10 @@ mqtt_broker_conf_load(const struct fh_conf *conf,
 	    errstr) != 0)
 		return -1;
 	if (bc->max_output_buffer_hard != 0 &&
-	    bc->max_output_buffer_hard < bc->max_output_buffer) {
-		char *where = fh_section_where(sec, "max_output_buffer_hard");
-
-		*errstr = fh_xasprintf("%s: max_output_buffer_hard is "
-		    "smaller than max_output_buffer", where);
-		free(where);
-		return -1;
-	}
+	    bc->max_output_buffer_hard < bc->max_output_buffer)
+		return fh_conf_error(errstr, sec, "max_output_buffer_hard",
+		    "max_output_buffer_hard is smaller than "
+		    "max_output_buffer");
 	return 0;
 }
 
@@ -226,7 +213,7 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 	struct mqtt		*m = self;
 	const struct fh_section	*sec;
 	struct mqtt_auth	*auth;
-	char			*key, *other, *where;
+	char			*key, *other;
 	size_t			 i;
 
 	if (mqtt_broker_conf_load(conf, &m->conf, errstr) != 0)
@@ -255,11 +242,9 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 			    &other) != 0)
 				continue;
 			if (strcmp(key, other) == 0) {
-				where = fh_section_where(sec, "bind");
-				*errstr = fh_xasprintf("%s: duplicate listener "
-				    "address %s (also [listener %s])", where,
+				fh_conf_error(errstr, sec, "bind", "duplicate "
+				    "listener address %s (also [listener %s])",
 				    key, mqtt_listener_name(m->listeners[i]));
-				free(where);
 				free(other);
 				free(key);
 				return -1;
