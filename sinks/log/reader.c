@@ -21,7 +21,7 @@
 
 /* The pump runs again this soon when a consumer was busy and has no way
  * to say it drained (the broker). */
-#define READER_RETRY_MS	20
+#define READER_RETRY_MS	5
 
 struct log_reader *
 log_reader_new(struct log *l, const struct log_reader_ops *ops, void *arg)

@@ -51,18 +51,31 @@ replay_deliver(void *ctx, struct fh_event *ev)
 	return 0;
 }
 
+/*
+ * Pause the replay before it would overrun what the session may hold:
+ * half its queue once the in-flight window is full (so that a limit
+ * never drops a replayed message), half its queued bytes, the broker's
+ * memory ceiling, or half the output buffer (QoS 0).
+ */
 static bool
 replay_busy(void *ctx)
 {
-	struct mqtt_replay	*r = ctx;
-	struct mqtt_conn	*c = r->c;
-	size_t			 cap = c->b->conf.max_output_buffer;
+	struct mqtt_replay		*r = ctx;
+	struct mqtt_conn		*c = r->c;
+	struct mqtt_session		*s = c->sess;
+	const struct mqtt_broker_conf	*bc = &c->b->conf;
+	size_t				 cap = bc->max_output_buffer;
 
-	if (!broker_conn_is_active(c) || c->sess == NULL)
+	if (!broker_conn_is_active(c) || s == NULL)
 		return false;	/* the next deliver says it is gone */
 	if (cap == 0)
 		cap = 1024 * 1024;
-	return c->sess->nqueued > 0 ||
+	if (s->ninflight >= bc->max_inflight_messages &&
+	    s->nqueued >= bc->max_queued_messages / 2)
+		return true;
+	if (bc->max_queued_bytes > 0 && s->qbytes >= bc->max_queued_bytes / 2)
+		return true;
+	return limits_mem_over(c->b) ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > cap / 2;
 }
 
