@@ -2,7 +2,7 @@
 """Sessions are bound to their owner. A client id whose persistent session
 belongs to an authenticated user cannot be taken over (nor discarded with
 clean session) by an anonymous client or another user: CONNACK 5 in
-3.1.1, counted (errors.session_owner on /metrics, $SYS
+3.1.1, 0x87 in 5.0, counted (errors.session_owner on /metrics, $SYS
 broker/clients/refused/session_owner). The owner resumes it; anonymous
 sessions stay free for anyone. With state_dir the stored session keeps
 its owner: after kill -9 its ACL is the owner's, not anonymous, and the
@@ -15,7 +15,8 @@ import time
 import urllib.request
 
 from fhtest import Daemon, check, free_port, need, run_cases
-from mqtttest import (Raw, ack_pkt, connect_pkt, packet, publish_pkt,
+from mqtttest import (P_SESSION_EXPIRY, Raw, ack_pkt, connect5_pkt,
+                      connect_pkt, packet, parse_reason5, prop, publish_pkt,
                       subscribe_pkt)
 
 CONF = """[gateway]
@@ -181,6 +182,31 @@ def test_anonymous_sessions_are_free():
               "%r" % b.connack)
         bye(b)
         refused(d, "free")      # bob's now
+
+
+def test_v5_refused_0x87():
+    with daemon() as d:
+        owned_offline(d)
+        for user in (None, "bob"):
+            r = Raw(d.port)
+            r.send(connect5_pkt("cid", clean=False, user=user,
+                                pw=USERS.get(user),
+                                props=prop(P_SESSION_EXPIRY, 60)))
+            t, reason, _ = parse_reason5(r.read())
+            check(t == 2 and reason == 0x87, "5.0 %s: CONNACK type %d "
+                  "reason 0x%02x, want 0x87" % (user or "anonymous", t,
+                                                 reason))
+            check(r.closed(), "5.0: not closed after CONNACK 0x87")
+            r.close()
+        check(metric(d, "session_owner") == 2, "5.0 refusals not counted")
+        # the owner, in 5.0, resumes it
+        r = Raw(d.port)
+        r.send(connect5_pkt("cid", clean=False, user="alice", pw="secret",
+                            props=prop(P_SESSION_EXPIRY, 60)))
+        p = r.read()
+        check(p is not None and p[0] == 2 and p[2][:2] == b"\x01\x00",
+              "alice in 5.0: %r" % (p,))
+        r.close()
 
 
 def test_refusals_counted():
