@@ -154,6 +154,8 @@ struct mqtt_session {
 	 * interval, or [broker] session_expiry for 3.1.1 persistent
 	 * sessions; -1: kept */
 	int64_t			 expiry_ms;
+	uint8_t			 level;		/* of its last CONNECT: stored,
+						 * for expiry_ms at restore */
 	struct mqtt_will	*will;		/* delayed will, offline only */
 	struct mqtt_conn	*conn;		/* NULL while offline */
 	struct timeval		 offline_since;
@@ -422,6 +424,8 @@ bool	limits_receive_max_exceeded(struct mqtt_conn *);
 
 /* persist.c */
 bool	persist_is_durable(const struct mqtt_session *);
+/* A session's copy: persist_msg plus packet id, state, subscription ids */
+void	persist_out(struct mqtt_store_msg *, const struct mqtt_out *);
 void	persist_msg(struct mqtt_store_msg *, const struct mqtt_msg *,
 	    uint8_t qos, bool retain);
 void	persist_session(struct mqtt_session *, bool online);

@@ -42,6 +42,21 @@ persist_msg(struct mqtt_store_msg *sm, const struct mqtt_msg *m, uint8_t qos,
 	sm->pfi = fh_event_payload_format(m->ev);
 }
 
+void
+persist_out(struct mqtt_store_msg *sm, const struct mqtt_out *o)
+{
+	size_t	i;
+
+	persist_msg(sm, o->msg, o->qos, o->retain);
+	/* stored as the pump left it: sent (id set) or queued */
+	sm->mid = o->id;
+	sm->state = o->id != 0 ? MQTT_STORE_MSG_SENT : MQTT_STORE_MSG_QUEUED;
+	/* 5.0: the subscription ids that matched go out with this copy */
+	for (i = 0; i < o->d.nsubids && i < MQTT_STORE_SUBIDS_MAX; i++)
+		sm->subids[i] = o->d.subids[i];
+	sm->nsubids = (uint8_t)i;
+}
+
 /* A session's expiry as the store keeps it: seconds, UINT32_MAX never. */
 static uint32_t
 persist_expiry(int64_t ms)
@@ -63,6 +78,11 @@ persist_session(struct mqtt_session *s, bool online)
 	ss.disconnected = online ? 0 : s->offline_since.tv_sec > 0 ?
 	    (int64_t)s->offline_since.tv_sec : (int64_t)time(NULL);
 	ss.username = s->username;
+	/* 5.0 sessions keep their own expiry across a restart, 3.1.1 ones
+	 * take [broker] session_expiry as it is then */
+	if (s->conn != NULL)
+		s->level = (uint8_t)s->conn->level;
+	ss.level = s->level;
 	mqtt_store_session_put(s->b->store, &ss);
 }
 
@@ -128,6 +148,8 @@ struct persist_ctx {
 	size_t			 nexpired_seq, capexpired_seq;
 	char			**expired_topic;
 	size_t			 nexpired_topic, capexpired_topic;
+	char			**expired_sess;
+	size_t			 nexpired_sess, capexpired_sess;
 };
 
 static size_t
@@ -205,10 +227,27 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 	struct persist_ctx	*x = arg;
 	struct mqtt_broker	*b = x->b;
 	struct mqtt_session	*s;
+	int64_t			 expiry_ms;
 	size_t			 i;
 
 	if (session_find(b, ss->client_id) != NULL)
 		return 0;
+	/* gone offline before the daemon stopped and expired since: it
+	 * ends now, as the expiry timer would have ended it */
+	expiry_ms = ss->level == MQTT_PROTO_5 ? (ss->expiry == UINT32_MAX ?
+	    -1 : (int64_t)ss->expiry * 1000) : session_default_expiry(b);
+	if (ss->disconnected > 0 && expiry_ms >= 0 &&
+	    x->now_us / 1000 - ss->disconnected * 1000 >= expiry_ms) {
+		if (x->nexpired_sess == x->capexpired_sess) {
+			x->capexpired_sess = x->capexpired_sess ?
+			    x->capexpired_sess * 2 : 16;
+			x->expired_sess = fh_xrealloc(x->expired_sess,
+			    x->capexpired_sess * sizeof *x->expired_sess);
+		}
+		x->expired_sess[x->nexpired_sess++] =
+		    fh_xstrdup(ss->client_id);
+		return 0;
+	}
 	s = session_create(b, ss->client_id);
 	s->clean = false;
 	s->next_id = ss->next_mid;
@@ -216,11 +255,10 @@ persist_restore_session_cb(const struct mqtt_store_session *ss, void *arg)
 	 * only its owner may resume it */
 	free(s->username);
 	s->username = ss->username != NULL ? fh_xstrdup(ss->username) : NULL;
-	/* a 3.1.1 session (stored with [broker] session_expiry) takes the
-	 * configured value, to the millisecond; a 5.0 one its own */
-	if (ss->expiry != persist_expiry(session_default_expiry(b)))
-		s->expiry_ms = ss->expiry == UINT32_MAX ? -1 :
-		    (int64_t)ss->expiry * 1000;
+	/* a 3.1.1 session takes [broker] session_expiry as configured now,
+	 * to the millisecond; a 5.0 one its own */
+	s->level = ss->level;
+	s->expiry_ms = expiry_ms;
 	/* online when the daemon died: offline from now on; the expiry
 	 * timer deletes those offline for too long */
 	s->offline_since.tv_sec = ss->disconnected > 0 ?
@@ -246,6 +284,7 @@ persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 	struct mqtt_session	*s = x->s;
 	struct mqtt_msg		**slot;
 	struct mqtt_out		*o;
+	size_t			 i;
 
 	if (persist_expired(sm, x->now_us)) {
 		if (x->nexpired_seq == x->capexpired_seq) {
@@ -269,6 +308,9 @@ persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 	o->qos = sm->qos < 1 ? 1 : sm->qos > 2 ? 2 : sm->qos;
 	o->retain = sm->retain;
 	o->seq = sm->seq;
+	for (i = 0; i < sm->nsubids && i < BROKER_SUBIDS_MAX; i++)
+		o->d.subids[i] = sm->subids[i];
+	o->d.nsubids = (uint8_t)i;
 	limits_queue_account(s, limits_msg_cost(o->msg), 0);
 	if (sm->state == MQTT_STORE_MSG_QUEUED || sm->mid == 0) {
 		TAILQ_INSERT_TAIL(&s->queue, o, entry);
@@ -314,12 +356,18 @@ persist_ctx_done(struct persist_ctx *x)
 	}
 	for (i = 0; i < x->nexpired_seq; i++)
 		mqtt_store_msg_ack(b->store, x->expired_seq[i]);
+	for (i = 0; i < x->nexpired_sess; i++) {
+		mqtt_store_session_del(b->store, x->expired_sess[i]);
+		free(x->expired_sess[i]);
+	}
+	b->sessions_expired += x->nexpired_sess;
 	b->restored_expired += x->nexpired_topic + x->nexpired_seq;
 	for (i = 0; i < x->capbodies; i++)
 		msg_unref(x->bodies[i].m);
 	free(x->bodies);
 	free(x->expired_topic);
 	free(x->expired_seq);
+	free(x->expired_sess);
 }
 
 /* Retained messages and persistent sessions, as the last run left them. */
@@ -363,4 +411,7 @@ persist_restore(struct mqtt_broker *b)
 	if (b->restored_expired > 0)
 		fh_log(LOG_INFO, "mqtt: dropped %llu stored messages that "
 		    "expired", (unsigned long long)b->restored_expired);
+	if (x.nexpired_sess > 0)
+		fh_log(LOG_INFO, "mqtt: dropped %zu stored sessions that "
+		    "expired", x.nexpired_sess);
 }

@@ -294,11 +294,7 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	if (persist_is_durable(s)) {
 		struct mqtt_store_msg	sm;
 
-		/* stored as the pump left it: sent (id set) or queued */
-		persist_msg(&sm, m, qos, retain);
-		sm.mid = o->id;
-		sm.state = o->id != 0 ? MQTT_STORE_MSG_SENT :
-		    MQTT_STORE_MSG_QUEUED;
+		persist_out(&sm, o);
 		b->st_writes++;
 		if (mqtt_store_msg_push(b->store, s->id, &sm) == 0)
 			o->seq = sm.seq;

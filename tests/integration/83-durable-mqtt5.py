@@ -1,8 +1,13 @@
 #!/usr/bin/python3
-"""MQTT 5.0 persistence (state_dir): a stored message's expiry is absolute,
-so one that expired while the daemon was down is dropped at restore
-(retained and queued alike, counted, deleted from the file) while one
-still valid is delivered.
+"""MQTT 5.0 persistence (state_dir), kill -9 between the runs: a 5.0
+session with its Session Expiry Interval (resumed after the restart; one
+with interval 0 is not kept; one that expired while the daemon was down is
+gone), each queued or retained message's properties (user properties,
+content type, response topic, correlation data, payload format) and its
+Message Expiry Interval, which counts the time the daemon was down: a
+message that expired meanwhile is dropped at restore (retained and queued
+alike, counted, deleted from the file), one still valid is delivered with
+the interval that remains.
 """
 import os
 import signal
@@ -10,8 +15,13 @@ import sqlite3
 import time
 
 from fhtest import Daemon, check, run_cases
-from mqtttest import (Raw, ack_pkt, connect_pkt, packet, publish_pkt,
-                      subscribe_pkt)
+from mqtttest import (P_CONTENT_TYPE, P_CORRELATION_DATA, P_MESSAGE_EXPIRY,
+                      P_PAYLOAD_FORMAT, P_RESPONSE_TOPIC, P_SESSION_EXPIRY,
+                      P_SUBSCRIPTION_ID, P_USER, Raw, Raw5, ack5_pkt,
+                      ack_pkt, connect_pkt, disconnect5_pkt, packet,
+                      connect5_pkt, parse_ack5, parse_publish5, prop,
+                      prop_get,
+                      publish5_pkt, publish_pkt, subscribe_pkt)
 
 CONF = """[gateway]
 state_dir = {tmp}/state
@@ -100,6 +110,216 @@ def test_expired_dropped_on_restore():
         db.close()
         check("r/old" not in topics and "q/old" not in topics,
               "expired rows left in the file: %r" % topics)
+
+
+# ---- 5.0 end to end ----
+
+PROPS = [prop(P_PAYLOAD_FORMAT, 1), prop(P_CONTENT_TYPE, "text/plain"),
+         prop(P_RESPONSE_TOPIC, "v5/reply"),
+         prop(P_CORRELATION_DATA, "\x00\x01id"),
+         prop(P_USER, ("k1", "v1")), prop(P_USER, ("k2", "v2"))]
+
+
+def want_props(d, what):
+    got = d["props"]
+    check(prop_get(got, P_PAYLOAD_FORMAT) == 1, "%s: payload format: %r"
+          % (what, got))
+    check(prop_get(got, P_CONTENT_TYPE) == "text/plain",
+          "%s: content type: %r" % (what, got))
+    check(prop_get(got, P_RESPONSE_TOPIC) == "v5/reply",
+          "%s: response topic: %r" % (what, got))
+    check(prop_get(got, P_CORRELATION_DATA) == b"\x00\x01id",
+          "%s: correlation data: %r" % (what, got))
+    users = [v for k, v in got if k == P_USER]
+    check(users == [("k1", "v1"), ("k2", "v2")], "%s: user properties "
+          "(in order): %r" % (what, users))
+
+
+def pub5(r, topic, payload, mid, props=(), retain=False):
+    r.send(publish5_pkt(topic, payload, 1, mid, retain, props=b"".join(
+        props)))
+    t, got, reason, _ = parse_ack5(r.read())
+    check(t == PUBACK and got == mid and reason in (0, 0x10),
+          "PUBACK %d: type %d mid %d reason 0x%02x" % (mid, t, got, reason))
+
+
+def sess5(d, cid, expiry, clean=False, present=None):
+    """A 5.0 connection with that Session Expiry Interval, CONNACK 0."""
+    r = Raw(d.port)
+    r.send(connect5_pkt(cid, clean=clean,
+                        props=prop(P_SESSION_EXPIRY, expiry)))
+    p = r.read()
+    check(p is not None and p[0] == 2 and p[2][1] == 0,
+          "%s: CONNACK %r" % (cid, p))
+    if present is not None:
+        check(p[2][0] & 1 == (1 if present else 0),
+              "%s: session present %d, want %r" % (cid, p[2][0] & 1,
+                                                   present))
+    r.subscribe = lambda mid, filters, props=b"": Raw5.subscribe(
+        r, mid, filters, props)
+    return r
+
+
+def read5(r, n, what):
+    """n PUBLISHes, each acknowledged."""
+    out = []
+    for _ in range(n):
+        p = r.read()
+        check(p is not None, "%s: %d of %d" % (what, len(out), n))
+        d = parse_publish5(p)
+        if d["qos"] == 1:
+            r.send(ack5_pkt("puback", d["mid"]))
+        out.append(d)
+    return out
+
+
+def test_v5_session_and_properties_survive_kill9():
+    with Daemon(CONF) as d:
+        s = sess5(d, "s5", 3600)
+        s.subscribe(1, [("v5/#", 1)], props=prop(P_SUBSCRIPTION_ID, 42))
+        s.send(disconnect5_pkt())
+        s.close()
+        p = Raw5(d.port, "pub5")
+        pub5(p, "v5/a", "A", 1, PROPS + [prop(P_MESSAGE_EXPIRY, 3600)])
+        pub5(p, "v5/b", "B", 2, PROPS)
+        p.close()
+        d.kill9()
+        d.start()
+        s = sess5(d, "s5", 3600, present=True)
+        a, b = read5(s, 2, "s5 after kill -9")
+        for m, topic in ((a, "v5/a"), (b, "v5/b")):
+            check(m["topic"] == topic and m["payload"] == topic[-1:].upper()
+                  .encode(), "s5: got %r, want %s" % (m, topic))
+            want_props(m, topic)
+            check(prop_get(m["props"], P_SUBSCRIPTION_ID) == 42,
+                  "%s: subscription identifier: %r" % (topic, m["props"]))
+        left = prop_get(a["props"], P_MESSAGE_EXPIRY)
+        check(left is not None and 0 < left <= 3600,
+              "v5/a: message expiry interval %r" % left)
+        check(prop_get(b["props"], P_MESSAGE_EXPIRY) is None,
+              "v5/b got an expiry: %r" % b["props"])
+        s.send(disconnect5_pkt())
+        s.close()
+
+
+def test_v5_retained_properties_survive_kill9():
+    with Daemon(CONF) as d:
+        p = Raw5(d.port, "pub5")
+        pub5(p, "v5r/a", "A", 1, PROPS + [prop(P_MESSAGE_EXPIRY, 3600)],
+             retain=True)
+        p.close()
+        d.kill9()
+        d.start()
+        r = Raw5(d.port, "late5")
+        r.subscribe(1, [("v5r/#", 0)])
+        (m,) = read5(r, 1, "retained after kill -9")
+        check(m["retain"] and m["topic"] == "v5r/a", "retained: %r" % m)
+        want_props(m, "retained")
+        left = prop_get(m["props"], P_MESSAGE_EXPIRY)
+        check(left is not None and 0 < left <= 3600,
+              "retained: message expiry interval %r" % left)
+        r.close()
+
+
+def test_v5_expiry_zero_session_not_kept():
+    with Daemon(CONF) as d:
+        s = sess5(d, "gone5", 0)
+        s.subscribe(1, [("v5/#", 1)])
+        s.send(disconnect5_pkt())
+        s.close()
+        keep = sess5(d, "kept5", 3600)
+        keep.subscribe(1, [("sync/#", 1)])
+        keep.send(disconnect5_pkt())
+        keep.close()
+        p = Raw5(d.port, "pub5")
+        pub5(p, "sync/x", "x", 1)       # stored: commits what came before
+        p.close()
+        d.kill9()
+        d.start()
+        sess5(d, "gone5", 3600, present=False).close()
+        sess5(d, "kept5", 3600, present=True).close()
+
+
+def sync_store(d):
+    """Commit what is staged: a stored publish's PUBACK comes after the
+    commit of its batch, and the batch holds everything staged before."""
+    k = sess5(d, "sync5", 3600)
+    k.subscribe(1, [("sync/#", 1)])
+    k.send(disconnect5_pkt())
+    k.close()
+    p = Raw5(d.port, "syncpub5")
+    pub5(p, "sync/x", "x", 1)
+    p.close()
+
+
+def test_v5_session_expired_while_down():
+    with Daemon(CONF) as d:
+        s = sess5(d, "short5", 1)
+        s.subscribe(1, [("v5/#", 1)])
+        s.send(disconnect5_pkt())
+        s.close()
+        sync_store(d)
+        d.kill9()
+        time.sleep(1.5)     # its one second runs out while down
+        d.start()
+        check("dropped 1 stored sessions that expired" in d.logtext(),
+              "expired session not dropped:\n" + d.logtext())
+        sess5(d, "short5", 60, present=False).close()
+        sess5(d, "sync5", 3600, present=True).close()
+
+
+def test_v5_keeps_its_expiry_311_takes_the_config():
+    with Daemon(CONF) as d:
+        s = sess5(d, "own5", 3600)
+        s.subscribe(1, [("v5/#", 1)])
+        s.send(disconnect5_pkt())
+        s.close()
+        s = Raw(d.port, connect_pkt("old311", clean=False))
+        s.send(subscribe_pkt(1, [("v5/#", 1)]))
+        expect(s, SUBACK, 1)
+        bye(s)
+        sync_store(d)
+        check(d.stop() == 0, "SIGTERM: bad exit")
+        # [broker] session_expiry lowered while it was down
+        with open(d.conf) as f:
+            conf = f.read()
+        with open(d.conf, "w") as f:
+            f.write(conf.replace("sys_interval = 0",
+                                 "sys_interval = 0\nsession_expiry = 1s"))
+        time.sleep(1.5)
+        d.start()
+        s = Raw(d.port, connect_pkt("old311", clean=False))
+        check(s.connack[0] & 1 == 0, "3.1.1 session kept past the new "
+              "session_expiry")
+        bye(s)
+        sess5(d, "own5", 3600, present=True).close()
+
+
+def test_v5_message_expired_while_down():
+    with Daemon(CONF) as d:
+        s = sess5(d, "exp5", 3600)
+        s.subscribe(1, [("v5e/#", 1)])
+        s.send(disconnect5_pkt())
+        s.close()
+        p = Raw5(d.port, "pub5")
+        pub5(p, "v5e/short", "S", 1, [prop(P_MESSAGE_EXPIRY, 1)])
+        pub5(p, "v5e/long", "L", 2, [prop(P_MESSAGE_EXPIRY, 3600)])
+        pub5(p, "v5r/short", "R", 3, [prop(P_MESSAGE_EXPIRY, 1)],
+             retain=True)
+        p.close()
+        d.kill9()
+        time.sleep(2.2)     # the one-second messages expire while down
+        d.start()
+        check("dropped 2 stored messages that expired" in d.logtext(),
+              "expired drop not logged:\n" + d.logtext())
+        s = sess5(d, "exp5", 3600, present=True)
+        (m,) = read5(s, 1, "exp5")
+        check(m["topic"] == "v5e/long", "exp5 got %r" % m)
+        r = Raw5(d.port, "late5")
+        r.subscribe(1, [("v5r/#", 0)])
+        check(r.read(timeout=0.5) is None, "expired retained delivered")
+        s.close()
+        r.close()
 
 
 run_cases(globals())
