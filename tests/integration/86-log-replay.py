@@ -403,6 +403,41 @@ def test_replay_qos1_within_a_small_queue():
               json.loads(got[300].payload)["count"] == 300, "done")
 
 
+def test_mqtt5_properties_are_kept_and_replayed():
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+    with daemon() as d:
+        h = head(d)
+        pub = mqtt.Client(client_id="p5", protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", d.port, 60)
+        pub.loop_start()
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = ("k", "v")
+        props.ContentType = "application/json"
+        pub.publish("v5/a", '{"n":1}', 1, properties=props).wait_for_publish()
+        pub.disconnect()
+        pub.loop_stop()
+        evs, _ = events(d, "topic=v5/%%23&seq=%d" % h)
+        check(len(evs) == 1 and "properties" in evs[0], "logged %r" % evs)
+        got, ready = [], threading.Event()
+        sub = mqtt.Client(client_id="s5", protocol=mqtt.MQTTv5)
+        sub.on_message = lambda c, u, m: (got.append(m), len(got) == 2 and
+                                          ready.set())
+        sub.connect("127.0.0.1", d.port, 60)
+        sub.loop_start()
+        sub.subscribe("$replay/seq/%d/v5/#" % h, 1)
+        check(ready.wait(10), "replay: %r" % got)
+        sub.disconnect()
+        sub.loop_stop()
+        m = got[0]
+        check(m.topic == "v5/a" and m.payload == b'{"n":1}', "event")
+        p = m.properties
+        check(getattr(p, "UserProperty", None) == [("k", "v")] and
+              getattr(p, "ContentType", None) == "application/json",
+              "properties %r" % p)
+        check(got[1].topic == "$replay/done", "done")
+
+
 def test_restart_keeps_the_log():
     with daemon() as d:
         h = head(d)
