@@ -7,10 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <event2/event.h>
 
 #include "gateway/conf.h"
+#include "gateway/connect.h"
 #include "gateway/gateway.h"
 #include "gateway/module.h"
 #include "gateway/secret.h"
@@ -135,6 +140,105 @@ test_secret_read(void **state)
 	fh_secret_free(NULL);
 }
 
+struct connect_result {
+	struct event_base	*base;
+	int			 calls;
+	int			 fd;
+	char			 why[256];
+};
+
+static void
+connect_cb(int fd, const char *why, void *arg)
+{
+	struct connect_result	*r = arg;
+
+	r->calls++;
+	r->fd = fd;
+	snprintf(r->why, sizeof r->why, "%s", why ? why : "");
+	event_base_loopexit(r->base, NULL);
+}
+
+/* A gateway with no modules configured, for its services. */
+static struct fh_gateway *
+bare_gateway(struct event_base *base, struct fh_conf **conf)
+{
+	char	*err;
+
+	*conf = parse("[gateway]\n", &err);
+	assert_non_null(*conf);
+	return fh_gateway_create(base, *conf, &err);
+}
+
+/* A port on 127.0.0.1 that is listening (listen_fd >= 0) or closed. */
+static int
+loopback_port(int *listen_fd, bool listening)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	int			fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	if (listening)
+		assert_int_equal(listen(fd, 4), 0);
+	else {
+		close(fd);
+		fd = -1;
+	}
+	*listen_fd = fd;
+	return ntohs(sin.sin_port);
+}
+
+/* fh_connect: a socket for a listening port, why for a closed one, once,
+ * from the loop; nothing after a cancel. */
+static void
+test_connect(void **state)
+{
+	struct event_base	*base = event_base_new();
+	struct fh_conf		*conf;
+	struct fh_gateway	*gw = bare_gateway(base, &conf);
+	struct connect_result	 r = { .base = base, .fd = -2 };
+	struct fh_connect	*c;
+	struct timeval		 tv = { 0, 200000 };
+	int			 lfd, port;
+
+	(void)state;
+	assert_non_null(gw);
+	port = loopback_port(&lfd, true);
+	c = fh_connect_start(gw, "127.0.0.1", port, 5000, connect_cb, &r);
+	assert_non_null(c);
+	assert_int_equal(r.calls, 0);	/* never from inside start */
+	event_base_dispatch(base);
+	assert_int_equal(r.calls, 1);
+	assert_true(r.fd >= 0);
+	close(r.fd);
+	close(lfd);
+
+	port = loopback_port(&lfd, false);
+	memset(&r, 0, sizeof r);
+	r.base = base;
+	fh_connect_start(gw, "127.0.0.1", port, 5000, connect_cb, &r);
+	event_base_dispatch(base);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.fd, -1);
+	assert_string_equal(r.why, "connect: Connection refused");
+
+	memset(&r, 0, sizeof r);
+	r.base = base;
+	c = fh_connect_start(gw, "127.0.0.1", port, 5000, connect_cb, &r);
+	fh_connect_cancel(c);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	assert_int_equal(r.calls, 0);
+
+	fh_gateway_free(gw);
+	fh_conf_free(conf);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -142,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_default_config),
 		cmocka_unit_test(test_section_owners),
 		cmocka_unit_test(test_secret_read),
+		cmocka_unit_test(test_connect),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
