@@ -128,7 +128,8 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		/* 5.0 section 3.3.2.3.2: it says UTF-8 and is not */
 		b->drop_payload_format++;
 		if (p->qos == 0) {
-			broker_conn_disconnect(c, MQTT_RC_PAYLOAD_FORMAT_INVALID,
+			broker_conn_disconnect(c,
+			    MQTT_RC_PAYLOAD_FORMAT_INVALID,
 			    "payload not the UTF-8 its format says", true);
 			return;
 		}

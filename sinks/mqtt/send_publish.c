@@ -122,7 +122,8 @@ static const uint8_t *
 send_publish_pkt0(struct mqtt_msg *m, bool v5, bool retain, size_t *len)
 {
 	uint8_t		**pp = v5 ? &m->pkt0_5[retain] : &m->pkt0[retain];
-	size_t		 *lp = v5 ? &m->pkt0_5_len[retain] : &m->pkt0_len[retain];
+	size_t		 *lp = v5 ? &m->pkt0_5_len[retain] :
+			    &m->pkt0_len[retain];
 	const uint8_t	 *props;
 	size_t		  n, plen = 0;
 
