@@ -50,34 +50,79 @@ struct bridge_sec {
 };
 
 static const struct fh_conf_var bridge_vars[] = {
-	FH_CONF_STR_REQ("address", struct bridge_sec, address),
-	FH_CONF_STR("protocol", struct bridge_sec, protocol, "mqtt"),
-	FH_CONF_STR("mqtt_version", struct bridge_sec, mqtt_version, "311"),
-	FH_CONF_STR("client_id", struct bridge_sec, client_id, ""),
-	FH_CONF_STR("username", struct bridge_sec, username, ""),
-	FH_CONF_STR("password_file", struct bridge_sec, password_file, ""),
-	FH_CONF_STR("ca_file", struct bridge_sec, ca_file, ""),
-	FH_CONF_STR("cert_file", struct bridge_sec, cert_file, ""),
-	FH_CONF_STR("key_file", struct bridge_sec, key_file, ""),
-	FH_CONF_BOOL("tls_verify", struct bridge_sec, tls_verify, "true"),
-	FH_CONF_STR("path", struct bridge_sec, path, "/mqtt"),
+	FH_CONF_STR_REQ("address", struct bridge_sec, address,
+	    "host[:port], several separated by commas or blanks, tried in "
+	    "turn (fail-over). The port defaults to 1883 (mqtt), 8883 "
+	    "(mqtts), 80 (ws), 443 (wss); IPv6 as [::1]:1883."),
+	FH_CONF_STR("protocol", struct bridge_sec, protocol, "mqtt",
+	    "mqtt, mqtts (TLS), ws (MQTT over WebSocket) or wss (over "
+	    "TLS)."),
+	FH_CONF_STR("mqtt_version", struct bridge_sec, mqtt_version, "311",
+	    "311 or 5."),
+	FH_CONF_STR("client_id", struct bridge_sec, client_id, "",
+	    "The remote client id; empty: HOSTNAME.NAME."),
+	FH_CONF_STR("username", struct bridge_sec, username, "",
+	    "User name on the remote; empty: none."),
+	FH_CONF_STR("password_file", struct bridge_sec, password_file, "",
+	    "File whose first line is the password. Read at start and on "
+	    "SIGHUP."),
+	FH_CONF_STR("ca_file", struct bridge_sec, ca_file, "",
+	    "CA certificates (PEM) the remote's certificate must chain "
+	    "to; empty: the system CAs."),
+	FH_CONF_STR("cert_file", struct bridge_sec, cert_file, "",
+	    "Our client certificate (PEM), for remotes that require one."),
+	FH_CONF_STR("key_file", struct bridge_sec, key_file, "",
+	    "The key of cert_file (PEM)."),
+	FH_CONF_BOOL("tls_verify", struct bridge_sec, tls_verify, "true",
+	    "Check the remote's certificate and that it names the host of "
+	    "address. false: tests only."),
+	FH_CONF_STR("path", struct bridge_sec, path, "/mqtt",
+	    "ws, wss: the HTTP path of the remote's WebSocket endpoint."),
 	FH_CONF_BOOL("clean_session", struct bridge_sec, clean_session,
-	    "false"),
-	FH_CONF_DURATION("keepalive", struct bridge_sec, keepalive, "60s"),
+	    "false",
+	    "false: the remote keeps our session across reconnects."),
+	FH_CONF_DURATION("keepalive", struct bridge_sec, keepalive, "60s",
+	    "PINGREQ interval; no answer within 1.5 times it drops the "
+	    "connection. 0: off."),
 	FH_CONF_BOOL("notifications", struct bridge_sec, notifications,
-	    "true"),
+	    "true",
+	    "Publish retained 1/0 on notification_topic, locally and on "
+	    "the remote (the 0 as our will)."),
 	FH_CONF_STR("notification_topic", struct bridge_sec,
-	    notification_topic, ""),
-	FH_CONF_SIZE("max_queued", struct bridge_sec, max_queued, "16M"),
+	    notification_topic, "",
+	    "Empty: $SYS/broker/connection/NAME/state."),
+	FH_CONF_SIZE("max_queued", struct bridge_sec, max_queued, "16M",
+	    "Bytes the out-queue may hold (at least 4k); see "
+	    "docs/bridge.md for the overflow policy."),
 	FH_CONF_STR("restart_timeout", struct bridge_sec, restart_timeout,
-	    "5s 30s"),
+	    "5s 30s",
+	    "MIN [MAX]: reconnect delay, doubling from MIN to MAX, with "
+	    "jitter."),
 	FH_CONF_DURATION("connect_timeout", struct bridge_sec,
-	    connect_timeout, "10s"),
-	FH_CONF_INT("max_inflight", struct bridge_sec, max_inflight, "100"),
+	    connect_timeout, "10s",
+	    "TCP connect, TLS handshake and CONNACK must be done within "
+	    "this."),
+	FH_CONF_INT("max_inflight", struct bridge_sec, max_inflight, "100",
+	    "QoS 1/2 messages sent and not yet acknowledged; an MQTT 5 "
+	    "remote's Receive Maximum lowers it."),
 	FH_CONF_SIZE("max_packet_size", struct bridge_sec, max_packet_size,
-	    "1M"),
-	FH_CONF_BOOL("try_private", struct bridge_sec, try_private, "true"),
+	    "1M",
+	    "The largest packet taken from the remote; a bigger one drops "
+	    "the connection."),
+	FH_CONF_BOOL("try_private", struct bridge_sec, try_private, "true",
+	    "MQTT 3.1.1: set the bridge bit in CONNECT, so that the "
+	    "remote does not send our own messages back."),
 	FH_CONF_END
+};
+
+static const struct fh_conf_schema bridge_schema[] = {
+	{ .section = "bridge NAME",
+	  .doc = "A link to a remote MQTT broker, Mosquitto-style "
+	    "(docs/bridge.md). Besides the keys below, one or more "
+	    "topic = PATTERN [out|in|both [QOS [LOCAL_PREFIX "
+	    "REMOTE_PREFIX]]] lines (at least one) say what crosses.",
+	  .vars = bridge_vars },
+	{ .section = NULL }
 };
 
 struct bridge {
@@ -654,6 +699,7 @@ static const char *const bridge_sections[] = { "bridge", NULL };
 const struct fh_sink_ops fh_sink_bridge = {
 	.name = "bridge",
 	.sections = bridge_sections,
+	.schema = bridge_schema,
 	.create = bridge_create,
 	.configure = bridge_configure,
 	.start = bridge_start,
