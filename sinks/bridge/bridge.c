@@ -404,10 +404,10 @@ bridge_parse(const struct fh_section *sec, struct link_conf *cp,
 
 	memset(&bs, 0, sizeof bs);
 	memset(&c, 0, sizeof c);
-	c.name = fh_xstrdup(fh_section_name(sec));
-	if (*c.name == '\0')
+	if (*fh_section_name(sec) == '\0')
 		return bridge_error(errstr, sec, NULL, "[bridge] needs a "
-		    "name, as in [bridge upstream]") + (free(c.name), 0);
+		    "name, as in [bridge upstream]");
+	c.name = fh_xstrdup(fh_section_name(sec));
 	for (i = 0; (v = fh_section_get_nth(sec, "topic", i, &line)) != NULL;
 	    i++) {
 		c.topics = fh_xrealloc(c.topics, (i + 1) * sizeof *c.topics);
