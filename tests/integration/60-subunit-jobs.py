@@ -307,15 +307,7 @@ def test_one_event_per_job_and_the_counters():
 
 
 def test_zz_clean_exit():
-    try:
-        if "d" in STATE:
-            with STATE["d"]:
-                pass
-    finally:
-        if "files" in STATE:
-            STATE["files"].close()
-        if "g" in STATE:
-            STATE["g"].stop()
+    fhtest.finish(STATE, "d", "files", "g")
 
 
 def check_counters(d):

@@ -141,16 +141,7 @@ def test_nothing_for_the_job_cut_off():
 
 
 def test_zz_clean_exit():
-    try:
-        if "bus" in STATE:
-            STATE["bus"].close()
-        if "d" in STATE:
-            with STATE["d"]:
-                pass
-    finally:
-        for k in ("files", "g", "g2"):
-            if k in STATE:
-                (STATE[k].close if k == "files" else STATE[k].stop)()
+    fhtest.finish(STATE, "bus", "d", "files", "g", "g2")
 
 
 fhtest.run_cases(globals())

@@ -95,17 +95,7 @@ def test_untrusted_server_refused_job_fails():
 
 
 def test_zz_clean_exit():
-    try:
-        if "bus" in STATE:
-            STATE["bus"].close()
-        if "d" in STATE:
-            with STATE["d"]:
-                pass
-    finally:
-        if "files" in STATE:
-            STATE["files"].close()
-        if "g" in STATE:
-            STATE["g"].stop()
+    fhtest.finish(STATE, "bus", "d", "files", "g")
 
 
 fhtest.run_cases(globals())

@@ -235,6 +235,31 @@ def once(fn):
     return get
 
 
+def finish(state, *keys):
+    """The last case of a shared scenario: take down what state (a dict)
+    holds under keys, in that order, each tried even when one before
+    failed: a Daemon through its context manager (exit status and
+    sanitizers checked), a helper with stop() (a fake server), anything
+    else with close(). The first failure is raised at the end."""
+    err = None
+    for k in keys:
+        t = state.pop(k, None)
+        if t is None:
+            continue
+        try:
+            if isinstance(t, Daemon):
+                with t:
+                    pass
+            elif hasattr(t, "stop"):
+                t.stop()
+            else:
+                t.close()
+        except Exception as e:
+            err = err or e
+    if err is not None:
+        raise err
+
+
 def run_cases(ns):
     """Run every function named test_* in ns (a script's globals()) as its
     own case, in the order they are defined, so that the first failure does
