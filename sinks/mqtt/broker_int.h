@@ -453,8 +453,8 @@ void	subscribe_count_options(struct mqtt_session *);
 void	shared_join(struct mqtt_session *, const struct mqtt_sub *);
 void	shared_leave(struct mqtt_session *, const struct mqtt_sub *);
 void	shared_deliver(struct mqtt_broker *, void *group, struct mqtt_msg *);
-/* s loses its connection: its unacknowledged QoS 1/2 messages of shared
- * subscriptions go to another member of their group. */
+/* s loses its connection, or its offline session ends: its unacknowledged
+ * QoS 1/2 messages of shared subscriptions go to another member. */
 void	shared_conn_lost(struct mqtt_session *);
 
 /* handle_replay.c */

@@ -357,9 +357,11 @@ session_expiry_cb(evutil_socket_t fd, short what, void *arg)
 			b->sessions_expired++;
 			if (persist_is_durable(s))
 				mqtt_store_session_del(b->store, s->id);
-			/* its delayed will goes now (delivery frees no
-			 * session: next stays valid) */
+			/* its delayed will goes now, its shared
+			 * subscriptions' messages to other members
+			 * (delivery frees no session: next stays valid) */
 			will_session_end(s);
+			shared_conn_lost(s);
 			session_free(s);
 		}
 	}

@@ -123,6 +123,20 @@ def test_offline_persistent_member_queues_when_none_is_connected():
         check(m["payload"] == b"kept", "queued for the offline member")
 
 
+def test_queued_for_an_expiring_member_goes_to_another():
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 1))
+        a.subscribe(1, [("$share/g/exp", 1)])
+        a.close()
+        p = Raw5(d.port, "p")
+        publish(p, "exp", "for someone", 1)    # queued for a, offline
+        b = Raw5(d.port, "b")
+        b.subscribe(1, [("$share/g/exp", 1)])
+        # a's session ends a second after it went: b gets the message
+        m = parse_publish5(b.read(timeout=15))
+        check(m["payload"] == b"for someone", "%r" % m)
+
+
 def test_no_retained_on_shared_subscribe():
     with Daemon(CONF) as d:
         p = Raw5(d.port, "p")
