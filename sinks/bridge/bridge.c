@@ -47,6 +47,7 @@ struct bridge_sec {
 	int	 max_inflight;
 	size_t	 max_packet_size;
 	bool	 try_private;
+	bool	 round_robin;
 };
 
 static const struct fh_conf_var bridge_vars[] = {
@@ -112,6 +113,10 @@ static const struct fh_conf_var bridge_vars[] = {
 	FH_CONF_BOOL("try_private", struct bridge_sec, try_private, "true",
 	    "MQTT 3.1.1: set the bridge bit in CONNECT, so that the "
 	    "remote does not send our own messages back."),
+	FH_CONF_BOOL("round_robin", struct bridge_sec, round_robin, "false",
+	    "false: while on a later address, go back to the first one "
+	    "when it answers again (checked every restart_timeout MAX); "
+	    "true: stay on the address that works."),
 	FH_CONF_END
 };
 
@@ -525,6 +530,7 @@ bridge_parse(const struct fh_section *sec, struct link_conf *cp,
 	c.max_inflight = bs.max_inflight;
 	c.max_packet_size = bs.max_packet_size;
 	c.try_private = bs.try_private;
+	c.round_robin = bs.round_robin;
 	if (c.proto == LINK_MQTTS || c.proto == LINK_WSS) {
 		if ((ctx = link_tls_ctx(&c, &key, &err)) == NULL) {
 			bridge_error(errstr, sec, key, "%s", err);

@@ -121,6 +121,8 @@ struct link {
 	char			 ws_key[WSCLIENT_KEY_LEN + 1];
 	struct event		*retry_ev;
 	struct event		*ping_ev;
+	struct event		*probe_ev;	/* is the first address back? */
+	struct bufferevent	*probe;
 	struct fh_backoff	 backoff;
 	size_t			 addr;		/* the address in use */
 	size_t			 tried;		/* tried in this round */
@@ -886,6 +888,12 @@ link_close(struct link *l)
 	l->nacks = 0;	/* the remote sends those messages again */
 	if (l->ping_ev != NULL)
 		event_del(l->ping_ev);
+	if (l->probe_ev != NULL)
+		event_del(l->probe_ev);
+	if (l->probe != NULL) {
+		bufferevent_free(l->probe);
+		l->probe = NULL;
+	}
 }
 
 static void
@@ -1015,6 +1023,81 @@ link_connack_text(struct link *l, uint8_t rc)
 	}
 }
 
+static void	link_probe_arm(struct link *);
+
+/* The first address answered a TCP connect: leave the later one for it,
+ * as Mosquitto's round_robin false does. What was in flight goes again. */
+static void
+link_probe_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct link		*l = arg;
+	struct link_addr	*a = &l->c.addrs[0];
+	struct timeval		 now = { 0, 0 };
+
+	(void)bev;
+	bufferevent_free(l->probe);
+	l->probe = NULL;
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		link_probe_arm(l);
+		return;
+	}
+	if (l->state != LINK_UP)
+		return;
+	fh_log(LOG_INFO, "bridge %s: %s:%d answers again; moving back to it",
+	    l->c.name, a->host, a->port);
+	link_close(l);
+	l->inflight = 0;
+	l->next = TAILQ_FIRST(&l->queue);
+	link_local_state(l, "0");
+	l->addr = 0;
+	l->tried = 0;
+	l->state = LINK_IDLE;
+	event_add(l->retry_ev, &now);
+}
+
+static void
+link_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct link		*l = arg;
+	struct link_addr	*a = &l->c.addrs[0];
+	struct timeval		 tv = { l->c.connect_timeout_ms / 1000,
+				    (l->c.connect_timeout_ms % 1000) * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (l->state != LINK_UP || l->addr == 0 || l->probe != NULL)
+		return;
+	l->probe = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (l->probe == NULL) {
+		link_probe_arm(l);
+		return;
+	}
+	bufferevent_setcb(l->probe, NULL, NULL, link_probe_event_cb, l);
+	bufferevent_set_timeouts(l->probe, &tv, &tv);
+	bufferevent_enable(l->probe, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect_hostname(l->probe, l->dns, AF_UNSPEC,
+	    a->host, a->port) != 0 && l->probe != NULL) {
+		bufferevent_free(l->probe);
+		l->probe = NULL;
+		link_probe_arm(l);
+	}
+}
+
+/* On a later address: look at the first one every restart_timeout MAX. */
+static void
+link_probe_arm(struct link *l)
+{
+	struct timeval	tv = { l->c.restart_max_ms / 1000,
+			    (l->c.restart_max_ms % 1000) * 1000 };
+
+	if (l->c.round_robin || l->addr == 0 || l->state != LINK_UP)
+		return;
+	if (l->probe_ev == NULL)
+		l->probe_ev = evtimer_new(l->base, link_probe_cb, l);
+	event_add(l->probe_ev, &tv);
+}
+
 /* 5.0 CONNACK properties: the limits the remote sets for us. */
 static void
 link_limits(struct link *l, const struct mqtt_connack *ca)
@@ -1100,6 +1183,7 @@ link_up(struct link *l, bool session_present, long ka)
 		    strlen(l->c.notification_topic), (const uint8_t *)"1", 1,
 		    0, true, 0, false, NULL, 0);
 	link_local_state(l, "1");
+	link_probe_arm(l);
 	link_pump(l);
 }
 
@@ -1797,6 +1881,8 @@ link_free(struct link *l)
 		event_free(l->retry_ev);
 	if (l->ping_ev != NULL)
 		event_free(l->ping_ev);
+	if (l->probe_ev != NULL)
+		event_free(l->probe_ev);
 	for (i = 0; i < l->c.naddrs; i++)
 		free(l->addr_err[i]);
 	free(l->addr_err);

@@ -73,6 +73,8 @@ struct link_conf {
 	int			 max_inflight;
 	size_t			 max_packet_size;
 	bool			 try_private;
+	bool			 round_robin;	/* false: back to the first
+						 * address when it answers */
 };
 
 void		 link_conf_free(struct link_conf *);	/* the contents */

@@ -148,6 +148,26 @@ def test_failover_to_the_next_address():
         remote.close()
 
 
+def test_back_to_the_first_address():
+    """round_robin false (the default): on the second address, the bridge
+    moves back to the first once it answers again."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    first = free_port()
+    with Mosquitto(tmp, name="second") as second:
+        with daemon("[bridge up]\naddress = 127.0.0.1:%d 127.0.0.1:%d\n"
+                    "restart_timeout = 100ms 500ms\n"
+                    "topic = rr/# out 1\n" % (first, second.port)) as d:
+            wait_connected(d)
+            with Mosquitto(tmp, port=first, name="first") as m:
+                sub = Sub(m.port, "rr/#")
+                d.wait_log("answers again; moving back to it")
+                wait_connected(d)
+                pub(d.port, "rr/1", "on the first again", qos=1)
+                check(sub.get()[:2] == ("rr/1", "on the first again"),
+                      "back on the first address")
+                sub.close()
+
+
 def test_tls_with_client_certificate():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     pki = make_pki(tmp)
