@@ -238,7 +238,8 @@ struct mqtt_broker {
 	uint64_t		 st_writes;	/* staged by a publish */
 	uint64_t		 acks_deferred, acks_failed;
 	uint64_t		 restored_sessions, restored_msgs,
-				 restored_retained, restored_expired;
+				 restored_retained, restored_expired,
+				 restored_wills;
 	struct topic_tree	*topics;
 	struct mqtt_auth	*auth;
 	struct mqtt_connq	 conns;
@@ -424,6 +425,9 @@ bool	limits_receive_max_exceeded(struct mqtt_conn *);
 
 /* persist.c */
 bool	persist_is_durable(const struct mqtt_session *);
+void	persist_will(struct mqtt_session *, const struct mqtt_will *,
+	    uint32_t delay);
+void	persist_will_del(struct mqtt_session *);
 /* A session's copy: persist_msg plus packet id, state, subscription ids */
 void	persist_out(struct mqtt_store_msg *, const struct mqtt_out *);
 void	persist_msg(struct mqtt_store_msg *, const struct mqtt_msg *,

@@ -86,6 +86,39 @@ persist_session(struct mqtt_session *s, bool online)
 	mqtt_store_session_put(s->b->store, &ss);
 }
 
+/* s's will waits delay seconds (will_lost): stored with when it is due,
+ * so that a restart neither loses it nor restarts its delay. */
+void
+persist_will(struct mqtt_session *s, const struct mqtt_will *w,
+    uint32_t delay)
+{
+	struct mqtt_store_will	sw;
+	struct timeval		tv;
+
+	gettimeofday(&tv, NULL);
+	memset(&sw, 0, sizeof sw);
+	sw.client_id = s->id;
+	sw.topic = w->topic;
+	sw.payload = w->payload;
+	sw.payload_len = w->len;
+	sw.props = w->props;
+	sw.props_len = w->plen;
+	sw.qos = w->qos;
+	sw.retain = w->retain;
+	sw.pfi = w->payload_format;
+	sw.expiry = w->has_expiry ? (int64_t)w->expiry : -1;
+	sw.due = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec +
+	    (int64_t)delay * 1000000;
+	mqtt_store_will_put(s->b->store, &sw);
+}
+
+/* s's will went, or was cancelled. */
+void
+persist_will_del(struct mqtt_session *s)
+{
+	mqtt_store_will_del(s->b->store, s->id);
+}
+
 /* A retained message changed (not $SYS: the broker remakes those). */
 void
 persist_retain(struct mqtt_broker *b, struct mqtt_msg *m)
@@ -150,6 +183,8 @@ struct persist_ctx {
 	size_t			 nexpired_topic, capexpired_topic;
 	char			**expired_sess;
 	size_t			 nexpired_sess, capexpired_sess;
+	struct mqtt_will	**wills;	/* read, then handled */
+	size_t			 nwills, capwills;
 };
 
 static size_t
@@ -342,6 +377,69 @@ persist_restore_qos2_cb(uint16_t mid, void *arg)
 	return 0;
 }
 
+static int
+persist_restore_will_cb(const struct mqtt_store_will *sw, void *arg)
+{
+	struct persist_ctx	*x = arg;
+	struct mqtt_will	*w = fh_xcalloc(1, sizeof *w);
+	int64_t			 left = sw->due - x->now_us;
+
+	w->client_id = fh_xstrdup(sw->client_id);
+	w->topic = fh_xstrdup(sw->topic);
+	w->len = sw->payload_len;
+	w->payload = fh_xmalloc(w->len ? w->len : 1);
+	if (w->len > 0)
+		memcpy(w->payload, sw->payload, w->len);
+	if (sw->props_len > 0) {
+		w->props = fh_xmalloc(sw->props_len);
+		memcpy(w->props, sw->props, sw->props_len);
+		w->plen = sw->props_len;
+	}
+	w->qos = sw->qos > 2 ? 2 : sw->qos;
+	w->retain = sw->retain;
+	w->payload_format = sw->pfi;
+	w->has_expiry = sw->expiry >= 0;
+	w->expiry = sw->expiry >= 0 ? (uint32_t)sw->expiry : 0;
+	/* what is left of its delay, rounded up; 0: due already */
+	w->delay = left <= 0 ? 0 : (uint32_t)((left + 999999) / 1000000);
+	if (x->nwills == x->capwills) {
+		x->capwills = x->capwills ? x->capwills * 2 : 16;
+		x->wills = fh_xrealloc(x->wills, x->capwills *
+		    sizeof *x->wills);
+	}
+	x->wills[x->nwills++] = w;
+	return 0;
+}
+
+/* The delayed wills: waiting again for what is left of their delay, or
+ * published now when it ran out while the daemon was down or their
+ * session did not survive the restore (a will goes when its session
+ * ends). */
+static void
+persist_restore_wills(struct persist_ctx *x)
+{
+	struct mqtt_broker	*b = x->b;
+	struct mqtt_session	*s;
+	size_t			 i;
+
+	if (mqtt_store_will_load_all(b->store, persist_restore_will_cb, x) !=
+	    0)
+		fh_log(LOG_ERR, "mqtt: could not read all delayed wills from "
+		    "%s", fh_state_path(b->st));
+	for (i = 0; i < x->nwills; i++) {
+		struct mqtt_will *w = x->wills[i];
+
+		s = session_find(b, w->client_id);
+		if (s == NULL || w->delay == 0) {
+			mqtt_store_will_del(b->store, w->client_id);
+			s = NULL;
+		}
+		b->restored_wills++;
+		will_lost(b, w, s);	/* NULL: at once */
+	}
+	free(x->wills);
+}
+
 /* Delete what expired (staged: it goes with the first commit) and free
  * the scratch. */
 static void
@@ -403,6 +501,7 @@ persist_restore(struct mqtt_broker *b)
 				    fh_state_path(b->st));
 		}
 	}
+	persist_restore_wills(&x);
 	persist_ctx_done(&x);
 	fh_log(LOG_INFO, "mqtt: restored %llu sessions, %llu messages, "
 	    "%llu retained from %s", (unsigned long long)b->restored_sessions,

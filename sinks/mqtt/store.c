@@ -63,6 +63,13 @@ static const struct fh_state_migration store_steps[] = {
 	 * (per session, so on msg, not body): 4-byte big-endian each. */
 	{ "ALTER TABLE msg ADD COLUMN subids BLOB NOT NULL DEFAULT x'';",
 	  NULL },
+	/* 5: the delayed will of an offline 5.0 session. */
+	{ "CREATE TABLE will ("
+	  "  client_id TEXT NOT NULL PRIMARY KEY, topic TEXT NOT NULL,"
+	  "  payload BLOB NOT NULL, props BLOB NOT NULL,"
+	  "  qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+	  "  pfi INTEGER NOT NULL, expiry INTEGER NOT NULL,"
+	  "  due INTEGER NOT NULL) WITHOUT ROWID;", NULL },
 };
 
 enum store_stmt {
@@ -75,6 +82,9 @@ enum store_stmt {
 	S_SESSION_DEL_SUBS,
 	S_SESSION_DEL_MSGS,
 	S_SESSION_DEL_QOS2,
+	S_SESSION_DEL_WILL,
+	S_WILL_PUT,
+	S_WILL_ALL,
 	S_SUB_PUT,
 	S_SUB_DEL,
 	S_SUB_LIST,
@@ -105,6 +115,12 @@ static const char *const store_sql[S_MAX] = {
 	[S_SESSION_DEL_SUBS] = "DELETE FROM sub WHERE client_id = ?",
 	[S_SESSION_DEL_MSGS] = "DELETE FROM msg WHERE client_id = ?",
 	[S_SESSION_DEL_QOS2] = "DELETE FROM qos2 WHERE client_id = ?",
+	[S_SESSION_DEL_WILL] = "DELETE FROM will WHERE client_id = ?",
+	[S_WILL_PUT] = "INSERT OR REPLACE INTO will (client_id, topic, "
+	    "payload, props, qos, retain, pfi, expiry, due) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_WILL_ALL] = "SELECT client_id, topic, payload, props, qos, retain, "
+	    "pfi, expiry, due FROM will ORDER BY client_id",
 	[S_SUB_PUT] = "INSERT OR REPLACE INTO sub (client_id, filter, "
 	    "options, sub_id) VALUES (?, ?, ?, ?)",
 	[S_SUB_DEL] = "DELETE FROM sub WHERE client_id = ? AND filter = ?",
@@ -337,7 +353,8 @@ int
 mqtt_store_session_del(struct mqtt_store *ms, const char *client_id)
 {
 	static const enum store_stmt which[] = { S_SESSION_DEL_MSGS,
-	    S_SESSION_DEL_QOS2, S_SESSION_DEL_SUBS, S_SESSION_DEL };
+	    S_SESSION_DEL_QOS2, S_SESSION_DEL_SUBS, S_SESSION_DEL_WILL,
+	    S_SESSION_DEL };
 	size_t	i;
 
 	store_body_forget(ms);	/* its body row may go away */
@@ -635,4 +652,59 @@ mqtt_store_qos2_load(struct mqtt_store *ms, const char *client_id,
 		if (cb((uint16_t)sqlite3_column_int(s, 0), arg) != 0)
 			break;
 	return fh_state_read_end(ms->st, s, rc, "qos2_load");
+}
+
+/* ---- delayed wills ---- */
+
+int
+mqtt_store_will_put(struct mqtt_store *ms, const struct mqtt_store_will *w)
+{
+	sqlite3_stmt	*s = ms->stmt[S_WILL_PUT];
+	int		 rc;
+
+	store_text(s, 1, w->client_id);
+	store_text(s, 2, w->topic);
+	if ((rc = fh_state_bind_blob(s, 3, w->payload, w->payload_len)) !=
+	    SQLITE_OK ||
+	    (rc = fh_state_bind_blob(s, 4, w->props, w->props_len)) !=
+	    SQLITE_OK)
+		return store_bind_fail(ms, S_WILL_PUT, "will_put", rc);
+	sqlite3_bind_int(s, 5, w->qos);
+	sqlite3_bind_int(s, 6, w->retain);
+	sqlite3_bind_int(s, 7, w->pfi);
+	sqlite3_bind_int64(s, 8, w->expiry);
+	sqlite3_bind_int64(s, 9, w->due);
+	return store_exec(ms, S_WILL_PUT, "will_put");
+}
+
+int
+mqtt_store_will_del(struct mqtt_store *ms, const char *client_id)
+{
+	store_text(ms->stmt[S_SESSION_DEL_WILL], 1, client_id);
+	return store_exec(ms, S_SESSION_DEL_WILL, "will_del");
+}
+
+int
+mqtt_store_will_load_all(struct mqtt_store *ms,
+    int (*cb)(const struct mqtt_store_will *, void *), void *arg)
+{
+	sqlite3_stmt		*s = ms->stmt[S_WILL_ALL];
+	struct mqtt_store_will	 w;
+	int			 rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&w, 0, sizeof w);
+		w.client_id = store_col_text(s, 0);
+		w.topic = store_col_text(s, 1);
+		w.payload = store_col_blob(s, 2, &w.payload_len);
+		w.props = store_col_blob(s, 3, &w.props_len);
+		w.qos = (uint8_t)sqlite3_column_int(s, 4);
+		w.retain = sqlite3_column_int(s, 5) != 0;
+		w.pfi = (uint8_t)sqlite3_column_int(s, 6);
+		w.expiry = sqlite3_column_int64(s, 7);
+		w.due = sqlite3_column_int64(s, 8);
+		if (cb(&w, arg) != 0)
+			break;
+	}
+	return fh_state_read_end(ms->st, s, rc, "will_load_all");
 }

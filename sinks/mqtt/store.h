@@ -159,4 +159,29 @@ int		 mqtt_store_qos2_load(struct mqtt_store *,
 		    const char *client_id, int (*cb)(uint16_t mid, void *),
 		    void *arg);
 
+/* ---- the delayed will of an offline 5.0 session ---- */
+
+struct mqtt_store_will {
+	const char	*client_id;
+	const char	*topic;
+	const uint8_t	*payload;
+	size_t		 payload_len;
+	const uint8_t	*props;		/* its PUBLISH properties, opaque */
+	size_t		 props_len;
+	uint8_t		 qos;
+	bool		 retain;
+	uint8_t		 pfi;
+	int64_t		 expiry;	/* message expiry interval, s; -1
+					 * none (it counts from publication) */
+	int64_t		 due;		/* when it goes, unix microseconds */
+};
+
+/* One per session: put replaces; session_del deletes it too. */
+int		 mqtt_store_will_put(struct mqtt_store *,
+		    const struct mqtt_store_will *);
+int		 mqtt_store_will_del(struct mqtt_store *, const char *client_id);
+int		 mqtt_store_will_load_all(struct mqtt_store *,
+		    int (*cb)(const struct mqtt_store_will *, void *),
+		    void *arg);
+
 #endif

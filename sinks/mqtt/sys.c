@@ -204,11 +204,12 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    "max", (json_int_t)b->conf.max_memory));
 	if (b->st != NULL)
 		json_object_set_new(out, "durable", json_pack(
-		    "{s:I,s:I,s:I,s:I,s:I,s:I}",
+		    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		    "acks_deferred", (json_int_t)b->acks_deferred,
 		    "acks_failed", (json_int_t)b->acks_failed,
 		    "restored_sessions", (json_int_t)b->restored_sessions,
 		    "restored_messages", (json_int_t)b->restored_msgs,
 		    "restored_retained", (json_int_t)b->restored_retained,
-		    "restored_expired", (json_int_t)b->restored_expired));
+		    "restored_expired", (json_int_t)b->restored_expired,
+		    "restored_wills", (json_int_t)b->restored_wills));
 }

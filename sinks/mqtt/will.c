@@ -98,6 +98,8 @@ will_delay_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	s->will = NULL;
+	if (persist_is_durable(s))
+		persist_will_del(s);
 	if (w != NULL)
 		will_publish(s->b, w);
 }
@@ -122,6 +124,8 @@ will_lost(struct mqtt_broker *b, struct mqtt_will *w, struct mqtt_session *s)
 	tv.tv_usec = 0;
 	evtimer_add(w->ev, &tv);
 	b->wills_delayed++;
+	if (persist_is_durable(s))
+		persist_will(s, w, delay);
 	fh_log(LOG_DEBUG, "mqtt %s: will to '%s' in %us unless the client "
 	    "is back", w->client_id, w->topic, delay);
 }
@@ -131,6 +135,8 @@ will_cancel(struct mqtt_session *s)
 {
 	if (s->will == NULL)
 		return;
+	if (persist_is_durable(s))
+		persist_will_del(s);
 	fh_log(LOG_DEBUG, "mqtt %s: delayed will cancelled", s->id);
 	will_free(s->will);
 	s->will = NULL;
@@ -142,6 +148,8 @@ will_session_end(struct mqtt_session *s)
 	struct mqtt_will	*w = s->will;
 
 	s->will = NULL;
+	if (w != NULL && persist_is_durable(s))
+		persist_will_del(s);
 	if (w != NULL)
 		will_publish(s->b, w);
 }

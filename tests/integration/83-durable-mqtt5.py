@@ -241,14 +241,11 @@ def test_v5_expiry_zero_session_not_kept():
 
 
 def sync_store(d):
-    """Commit what is staged: a stored publish's PUBACK comes after the
-    commit of its batch, and the batch holds everything staged before."""
-    k = sess5(d, "sync5", 3600)
-    k.subscribe(1, [("sync/#", 1)])
-    k.send(disconnect5_pkt())
-    k.close()
+    """Commit what is staged: a stored (here retained) publish's PUBACK
+    comes after the commit of its batch, which holds everything staged
+    before it."""
     p = Raw5(d.port, "syncpub5")
-    pub5(p, "sync/x", "x", 1)
+    pub5(p, "sync/x", "x", 1, retain=True)
     p.close()
 
 
@@ -258,6 +255,9 @@ def test_v5_session_expired_while_down():
         s.subscribe(1, [("v5/#", 1)])
         s.send(disconnect5_pkt())
         s.close()
+        s = sess5(d, "long5", 3600)
+        s.send(disconnect5_pkt())
+        s.close()
         sync_store(d)
         d.kill9()
         time.sleep(1.5)     # its one second runs out while down
@@ -265,7 +265,7 @@ def test_v5_session_expired_while_down():
         check("dropped 1 stored sessions that expired" in d.logtext(),
               "expired session not dropped:\n" + d.logtext())
         sess5(d, "short5", 60, present=False).close()
-        sess5(d, "sync5", 3600, present=True).close()
+        sess5(d, "long5", 3600, present=True).close()
 
 
 def test_v5_keeps_its_expiry_311_takes_the_config():
@@ -293,6 +293,87 @@ def test_v5_keeps_its_expiry_311_takes_the_config():
               "session_expiry")
         bye(s)
         sess5(d, "own5", 3600, present=True).close()
+
+
+WILL_DELAY = 0x18
+CONF_DEBUG = CONF.replace("[gateway]\n", "[gateway]\nlog_level = debug\n")
+
+
+def watcher(d, present=None):
+    """A persistent 5.0 session subscribed to will/#."""
+    w = sess5(d, "watch5", 3600, present=present)
+    return w
+
+
+def lose_with_will(d, cid, delay):
+    """A 5.0 client whose connection drops (no DISCONNECT), leaving a
+    will with that delay; returns once the broker holds it, committed."""
+    r = Raw(d.port)
+    r.send(connect5_pkt(cid, clean=False, props=prop(P_SESSION_EXPIRY, 3600),
+                        will=("will/" + cid, "gone", 1, False),
+                        will_props=prop(WILL_DELAY, delay) +
+                        prop(P_CONTENT_TYPE, "text/plain") +
+                        prop(P_USER, ("why", "lost"))))
+    p = r.read()
+    check(p is not None and p[0] == 2 and p[2][1] == 0, "%s: %r" % (cid, p))
+    r.close()
+    d.wait_log("mqtt %s: will to 'will/%s' in" % (cid, cid))
+    sync_store(d)
+
+
+def test_v5_delayed_will_survives_kill9():
+    with Daemon(CONF_DEBUG) as d:
+        w = watcher(d)
+        w.subscribe(1, [("will/#", 1)])
+        w.send(disconnect5_pkt())
+        w.close()
+        lose_with_will(d, "w5", 4)
+        d.kill9()
+        d.start()
+        w = watcher(d, present=True)
+        p = w.read(timeout=15)
+        check(p is not None, "the delayed will never came after kill -9")
+        m = parse_publish5(p)
+        check(m["topic"] == "will/w5" and m["payload"] == b"gone",
+              "will: %r" % m)
+        check(prop_get(m["props"], P_CONTENT_TYPE) == "text/plain" and
+              (P_USER, ("why", "lost")) in m["props"],
+              "will properties: %r" % m["props"])
+        w.send(ack5_pkt("puback", m["mid"]))
+        w.send(disconnect5_pkt())
+        w.close()
+
+
+def test_v5_delayed_will_due_while_down_goes_at_restore():
+    with Daemon(CONF_DEBUG) as d:
+        w = watcher(d)
+        w.subscribe(1, [("will/#", 1)])
+        w.send(disconnect5_pkt())
+        w.close()
+        lose_with_will(d, "w5due", 1)
+        d.kill9()
+        time.sleep(1.5)
+        d.start()
+        w = watcher(d, present=True)
+        (m,) = read5(w, 1, "will due while down")
+        check(m["topic"] == "will/w5due", "will: %r" % m)
+        w.close()
+
+
+def test_v5_delayed_will_cancelled_by_reconnect_after_restart():
+    with Daemon(CONF_DEBUG) as d:
+        lose_with_will(d, "w5back", 600)
+        d.kill9()
+        d.start()
+        r = sess5(d, "w5back", 3600, present=True)     # cancels it
+        r.send(disconnect5_pkt())
+        r.close()
+        sync_store(d)
+        check(d.stop() == 0, "SIGTERM: bad exit")
+        db = sqlite3.connect(db_path(d))
+        n = db.execute("SELECT count(*) FROM will").fetchone()[0]
+        db.close()
+        check(n == 0, "cancelled will still stored (%d rows)" % n)
 
 
 def test_v5_message_expired_while_down():

@@ -534,6 +534,58 @@ test_bench(void **state)
 	    bench_one(f, FH_STATE_SYNC_FULL, n, 100));
 }
 
+static int
+got_will_cb(const struct mqtt_store_will *w, void *arg)
+{
+	struct got	*g = arg;
+	size_t		 len = strlen(g->buf);
+
+	snprintf(g->buf + len, sizeof g->buf - len,
+	    "%s:%s=%.*s/q%u%s/p%zu/f%u/x%lld/due%lld;", w->client_id, w->topic,
+	    (int)w->payload_len, (const char *)w->payload, w->qos,
+	    w->retain ? "r" : "", w->props_len, w->pfi, (long long)w->expiry,
+	    (long long)w->due);
+	g->n++;
+	return 0;
+}
+
+/* A delayed will per session: put replaces, session_del takes it. */
+static void
+test_wills(void **state)
+{
+	struct fixture		*f = *state;
+	struct fh_state		*st = open_ok(f, f->dir);
+	static const uint8_t	 props[] = { 0x03, 0x00, 0x01, 'x' };
+	struct mqtt_store_will	 w = { .client_id = "a", .topic = "will/a",
+	    .payload = (const uint8_t *)"bye", .payload_len = 3,
+	    .props = props, .props_len = sizeof props, .qos = 1,
+	    .retain = true, .pfi = 1, .expiry = -1, .due = 1800000000000000 };
+	struct got		 g;
+
+	assert_int_equal(mqtt_store_will_put(ms, &w), 0);
+	w.client_id = "b";
+	w.payload_len = 0;
+	w.props_len = 0;
+	w.expiry = 60;
+	assert_int_equal(mqtt_store_will_put(ms, &w), 0);
+	w.due++;
+	assert_int_equal(mqtt_store_will_put(ms, &w), 0);	/* replaces */
+	turn(f);
+	close_st(st);
+	st = open_ok(f, f->dir);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(mqtt_store_will_load_all(ms, got_will_cb, &g), 0);
+	assert_string_equal(g.buf,
+	    "a:will/a=bye/q1r/p4/f1/x-1/due1800000000000000;"
+	    "b:will/a=/q1r/p0/f1/x60/due1800000000000001;");
+	assert_int_equal(mqtt_store_session_del(ms, "a"), 0);
+	assert_int_equal(mqtt_store_will_del(ms, "b"), 0);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(mqtt_store_will_load_all(ms, got_will_cb, &g), 0);
+	assert_int_equal(g.n, 0);
+	close_st(st);
+}
+
 /* A file whose broker tables are newer than this code: refused, named,
  * untouched. */
 static void
@@ -572,6 +624,7 @@ main(void)
 		T(test_restart),
 		T(test_batching),
 		T(test_failed_batch),
+		T(test_wills),
 		T(test_newer_tables_refused),
 		T(test_bench),
 #undef T
