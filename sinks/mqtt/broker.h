@@ -42,6 +42,7 @@ struct mqtt_broker_conf {
 	size_t	 max_inflight_bytes;	/* per session; 0: unlimited */
 	bool	 allow_zero_length_clientid;
 	bool	 upgrade_outgoing_qos;
+	int	 max_topic_alias;	/* a 5.0 client's aliases to us */
 };
 
 /* conf is copied (not its strings: the broker uses only the numbers). */

@@ -440,8 +440,6 @@ void	persist_restore(struct mqtt_broker *);
 void	sys_tick_cb(evutil_socket_t, short, void *b);
 
 /* handle_publish.c, send_publish.c: 5.0 */
-/* The Topic Alias Maximum the broker announces to 5.0 clients. */
-#define BROKER_TOPIC_ALIAS_MAX	10
 void	publish_conn_close(struct mqtt_conn *);
 void	publish_alias_set(struct mqtt_conn *, uint16_t alias,
 	    const uint8_t *topic, size_t len);

@@ -2,7 +2,7 @@
  * A client's PUBLISH: ACL check, on to the bus, then PUBACK/PUBREC (QoS 2
  * ids are remembered until PUBREL so a resend is not delivered twice).
  *
- * 5.0: a Topic Alias names the topic (up to BROKER_TOPIC_ALIAS_MAX); the
+ * 5.0: a Topic Alias names the topic (up to [broker] max_topic_alias); the
  * properties go with the event (fh_event_set_props: all but the topic
  * alias and the Message Expiry Interval, which becomes the event's
  * deadline), so that every subscriber and sink gets them unchanged and in
@@ -55,7 +55,7 @@ handle_publish_topic(struct mqtt_conn *c, const struct mqtt_publish *p,
 	if (!mqtt_props_has(pr, MQTT_PROP_TOPIC_ALIAS))
 		return true;
 	alias = pr->topic_alias;
-	if (alias > BROKER_TOPIC_ALIAS_MAX) {
+	if (alias > c->b->conf.max_topic_alias) {
 		c->b->err_topic_alias++;
 		broker_conn_error(c, MQTT_E_TOPIC_ALIAS, "topic alias over "
 		    "the maximum");

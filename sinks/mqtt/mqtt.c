@@ -104,6 +104,10 @@ static const struct fh_conf_var mqtt_broker_vars[] = {
 	    upgrade_outgoing_qos, "false",
 	    "true: messages go to a subscriber at its subscription's QoS "
 	    "even when published at a lower one."),
+	FH_CONF_INT_RANGE("max_topic_alias", struct mqtt_broker_conf,
+	    max_topic_alias, "10", 0, 1024,
+	    "Topic aliases a 5.0 client may use toward the broker (its "
+	    "CONNACK Topic Alias Maximum; 0 to 1024). 0: none."),
 	FH_CONF_END
 };
 

@@ -98,8 +98,9 @@ send_connack5(struct mqtt_conn *c, bool sp, uint8_t reason,
 		if (assigned_id != NULL)
 			p = send_connack_str(p, MQTT_PROP_ASSIGNED_CLIENT_ID,
 			    assigned_id);
-		p = send_connack_num(p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
-		    BROKER_TOPIC_ALIAS_MAX);
+		if (b->conf.max_topic_alias > 0)
+			p = send_connack_num(p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
+			    (uint32_t)b->conf.max_topic_alias);
 		p = send_connack_num(p, MQTT_PROP_SUBID_AVAILABLE,
 		    BROKER_SUBID_AVAILABLE);
 		p = send_connack_num(p, MQTT_PROP_SHARED_AVAILABLE,

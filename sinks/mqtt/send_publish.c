@@ -25,9 +25,10 @@
 
 /* Topic aliases of one 5.0 connection, both ways. */
 struct publish_alias {
-	/* client to server: alias -> topic, 1..BROKER_TOPIC_ALIAS_MAX */
-	char		*in[BROKER_TOPIC_ALIAS_MAX + 1];
-	size_t		 in_len[BROKER_TOPIC_ALIAS_MAX + 1];
+	/* client to server: alias -> topic, 1..max_topic_alias */
+	char		**in;
+	size_t		 *in_len;
+	size_t		  nin;
 	/* server to client: topics given an alias, alias = index + 1 */
 	char		**out;
 	size_t		*out_len;
@@ -53,8 +54,10 @@ publish_conn_close(struct mqtt_conn *c)
 
 	if (a == NULL)
 		return;
-	for (i = 0; i <= BROKER_TOPIC_ALIAS_MAX; i++)
+	for (i = 0; i < a->nin; i++)
 		free(a->in[i]);
+	free(a->in);
+	free(a->in_len);
 	for (i = 0; i < a->nout; i++)
 		free(a->out[i]);
 	free(a->out);
@@ -70,6 +73,14 @@ publish_alias_set(struct mqtt_conn *c, uint16_t alias, const uint8_t *topic,
 {
 	struct publish_alias	*a = send_publish_alias(c);
 
+	if (a->in == NULL) {
+		/* at most max_topic_alias + 1, and only once used */
+		a->nin = (size_t)c->b->conf.max_topic_alias + 1;
+		a->in = fh_xcalloc(a->nin, sizeof *a->in);
+		a->in_len = fh_xcalloc(a->nin, sizeof *a->in_len);
+	}
+	if (alias >= a->nin)
+		return;
 	free(a->in[alias]);
 	a->in[alias] = fh_xstrndup((const char *)topic, len);
 	a->in_len[alias] = len;
@@ -79,7 +90,8 @@ publish_alias_set(struct mqtt_conn *c, uint16_t alias, const uint8_t *topic,
 const char *
 publish_alias_get(struct mqtt_conn *c, uint16_t alias, size_t *len)
 {
-	if (c->alias == NULL || c->alias->in[alias] == NULL)
+	if (c->alias == NULL || alias >= c->alias->nin ||
+	    c->alias->in[alias] == NULL)
 		return NULL;
 	*len = c->alias->in_len[alias];
 	return c->alias->in[alias];

@@ -83,6 +83,7 @@ fuzz_broker_create(uint8_t flags)
 	conf.allow_anonymous = flags & 0x01;
 	conf.anonymous_publish = flags & 0x02;
 	conf.retain = flags & 0x04;
+	conf.max_topic_alias = 10;
 	conf.max_packet_size = tight ? 2048 : 1 << 20;
 	conf.max_queued_messages = tight ? 4 : 1000;
 	conf.max_queued_bytes = tight ? 4096 : 0;

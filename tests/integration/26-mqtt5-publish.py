@@ -328,6 +328,15 @@ def test_topic_alias_over_maximum_disconnects_0x94():
         check(metric(d, "errors", "topic_alias") == 1, "counted")
 
 
+def test_max_topic_alias_0_allows_none():
+    with daemon("max_topic_alias = 0\n") as d:
+        p = Raw5(d.port, "p")
+        check(prop_get(p.connack_props, P_TOPIC_ALIAS_MAXIMUM) is None,
+              "no Topic Alias Maximum: %r" % p.connack_props)
+        p.send(publish5_pkt("t/x", "1", props=prop(P_TOPIC_ALIAS, 1)))
+        check(p.disconnected() == 0x94, "DISCONNECT 0x94")
+
+
 def test_unknown_topic_alias_disconnects_0x82():
     with daemon() as d:
         p = Raw5(d.port, "p")
