@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""MQTT 3.1.1 conformance, topic names and filters (OASIS MQTT 3.1.1,
+section 4.7): wildcards, '$' topics, empty levels, no normalisation, for
+live delivery and for retained messages alike."""
+import fhtest
+from conformtest import CONF, closed_silently, drain, pub1
+from fhtest import Daemon, check
+from mqtttest import Raw, connect_pkt, subscribe_pkt
+
+TOPICS = ["a", "a/", "a/b", "a/b/c", "/a", "/", "//", "a//b", "a/b/",
+          "$x", "$x/a", "$x/a/b", "x$/a", "A", "a ", "b/a",
+          "\u00e9",         # U+00E9, composed
+          "e\u0301"]        # e + U+0301, decomposed: not the same topic
+
+# filter -> the TOPICS it matches [MQTT-4.7.1-1..3], [MQTT-4.7.2-1],
+# [MQTT-4.7.3-4]
+CASES = {
+    "#": ["a", "a/", "a/b", "a/b/c", "/a", "/", "//", "a//b", "a/b/",
+          "x$/a", "A", "a ", "b/a", "\u00e9", "e\u0301"],
+    "a/#": ["a", "a/", "a/b", "a/b/c", "a//b", "a/b/"],
+    "a/+": ["a/", "a/b"],
+    "a/+/#": ["a/", "a/b", "a/b/c", "a//b", "a/b/"],
+    "+": ["a", "A", "a ", "\u00e9", "e\u0301"],
+    "+/+": ["a/", "a/b", "/a", "/", "b/a", "x$/a"],
+    "/+": ["/a", "/"],
+    "+/#": ["a", "a/", "a/b", "a/b/c", "/a", "/", "//", "a//b", "a/b/",
+            "x$/a", "A", "a ", "b/a", "\u00e9", "e\u0301"],
+    "a/+/b": ["a//b"],
+    "+/+/+": ["a/b/c", "//", "a//b", "a/b/"],
+    "a//b": ["a//b"],
+    "a/b": ["a/b"],
+    "$x/#": ["$x", "$x/a", "$x/a/b"],
+    "$x/+": ["$x/a"],
+    "+/a": ["/a", "b/a", "x$/a"],
+    "#/": None,                 # invalid: '#' not last
+    "\u00e9": ["\u00e9"],
+    "A": ["A"],
+}
+
+
+def expect_deliveries(port, topics, publish_retained):
+    """One subscriber per valid filter; publish TOPICS (live, or retained
+    before subscribing); compare the sets."""
+    bad = []
+    p = Raw(port, connect_pkt("pub"))
+    if publish_retained:
+        for i, t in enumerate(topics):
+            pub1(p, t, t, i + 1, retain=True)
+    subs = {}
+    for i, (f, want) in enumerate(CASES.items()):
+        if want is None:
+            continue
+        s = Raw(port, connect_pkt("s%d" % i))
+        s.send(subscribe_pkt(1, [(f, 0)]))
+        check(s.read() == (9, 0, b"\x00\x01\x00"), "SUBACK for %r" % f)
+        subs[f] = s
+    if not publish_retained:
+        for i, t in enumerate(topics):
+            pub1(p, t, t, i + 1)
+    for f, s in subs.items():
+        got = []
+        for pk in drain(s):
+            check(pk[0] == 3 and (pk[1] & 1) == publish_retained,
+                  "%r: %r" % (f, pk))
+            tl = int.from_bytes(pk[2][:2], "big")
+            got.append(pk[2][2:2 + tl].decode())
+        if sorted(got) != sorted(CASES[f]):
+            bad.append("%r: got %r, want %r" % (f, sorted(got),
+                                                  sorted(CASES[f])))
+        s.close()
+    check(not bad, "; ".join(bad))
+
+
+def test_4_7_matching_live():
+    # [MQTT-4.7.1-2] '#' matches the parent and any number of levels;
+    # [MQTT-4.7.1-3] '+' exactly one level, empty ones too;
+    # [MQTT-4.7.2-1] filters starting with a wildcard do not match topics
+    # starting with '$'; [MQTT-4.7.3-4] no normalisation (case, spaces,
+    # Unicode forms).
+    with Daemon(CONF) as d:
+        expect_deliveries(d.port, TOPICS, False)
+
+
+def test_4_7_matching_retained():
+    # The same rules pick the retained messages sent on SUBSCRIBE
+    # ([MQTT-3.3.1-6]).
+    with Daemon(CONF) as d:
+        expect_deliveries(d.port, TOPICS, True)
+
+
+def test_4_7_1_bad_filters_close():
+    # [MQTT-4.7.1-2]: '#' alone or after '/', and last;
+    # [MQTT-4.7.1-3]: '+' fills a whole level.
+    with Daemon(CONF) as d:
+        for i, f in enumerate(["#/", "a/#/b", "a#", "a/b#", "#a", "+a",
+                               "a+", "a/+b", "a/b+/c", "++", "##"]):
+            r = Raw(d.port, connect_pkt("b%d" % i))
+            r.send(subscribe_pkt(1, [(f, 0)]))
+            check(closed_silently(r), "filter %r accepted" % f)
+
+
+def test_4_7_3_3_long_topic_and_filter():
+    # [MQTT-4.7.3-3]: topic names and filters up to 65535 bytes.
+    long_t = "l/" + "x" * 65533
+    with Daemon(CONF) as d:
+        s = Raw(d.port, connect_pkt("s"))
+        s.send(subscribe_pkt(1, [(long_t, 0), ("l/+", 0)]))
+        check(s.read() == (9, 0, b"\x00\x01\x00\x00"), "SUBACK")
+        p = Raw(d.port, connect_pkt("p"))
+        pub1(p, long_t, "x", 1)
+        got = drain(s)
+        check(len(got) == 1 and got[0][2][2:2 + len(long_t)] ==
+              long_t.encode(), "long topic: %d packets" % len(got))
+
+
+fhtest.run_cases(globals())
