@@ -3,8 +3,8 @@
 # same again on an ASan+UBSan build, make distcheck, and each fuzz target
 # for a bounded time. The last line is "N passed, M failed, K skipped",
 # where N, M and K count test cases, not programs:
-#   - a cmocka program: its own "[  PASSED  ] n test(s)." and
-#     "[  FAILED  ] n test(s)" lines (every group summed);
+#   - a cmocka program (tests/unit/test_*): its own "[  PASSED  ] n
+#     test(s)." and "[  FAILED  ] n test(s)" lines (every group summed);
 #   - a Python script that ends with fhtest.run_cases(): its
 #     "cases: P passed, F failed, S skipped" line;
 #   - any other test, make distcheck and each fuzz target: one case, by
@@ -48,7 +48,7 @@ count_test() {
 	local log=$1 trs=$2 res p=0 f=0 s=0 n line
 	res=$(sed -n 's/^:test-result: *//p' "$trs" | head -1)
 	case $log in
-	*/tests/unit/*)
+	*/tests/unit/test_*)	# a cmocka program (a script is by result)
 		if grep -q '^\[  PASSED  \] [0-9]* test' "$log" ||
 		   grep -q '^\[  FAILED  \] [0-9]* test' "$log"; then
 			for n in $(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log"); do p=$((p + n)); done
