@@ -10,14 +10,18 @@
  *   handle_publish.c   a client's PUBLISH (and its QoS 2 receive state)
  *   handle_ack.c       PUBACK, PUBREC, PUBREL, PUBCOMP from a client
  *   handle_subscribe.c SUBSCRIBE and UNSUBSCRIBE
+ *   handle_disconnect.c a client's DISCONNECT (5.0: reason, expiry)
+ *   handle_replay.c    SUBSCRIBE to $replay/...: the event log replayed
  *   send_publish.c     PUBLISH to a client (each variant encoded once)
  *   send_ack.c         acks to a client, deferred until the store commits
- *   send_connack.c     CONNACK
+ *   send_connack.c     CONNACK, and the broker's own 5.0 DISCONNECT
  *   deliver.c          routing: bus to subscribers, client to bus, ACLs
+ *   shared.c           5.0 shared subscriptions ($share/GROUP/filter)
  *   msg.c              the refcounted message that is fanned out
  *   session.c          sessions: table, in-flight window, queue, expiry
+ *   will.c             wills: from CONNECT, 5.0 will delay, publication
  *   limits.c           memory and queue limits, output accounting, trim
- *   persist.c          mirroring into the state store, restore at start
+ *   persist.c          mirroring into the state store (store.c), restore
  *   sys.c              $SYS topics and the stats JSON
  *
  * Fan-out: a bus event becomes one refcounted mqtt_msg. Each (QoS,
