@@ -30,10 +30,10 @@
 
 static const struct fh_conf_var log_vars[] = {
 	FH_CONF_BOOL("enabled", struct log_conf, enabled, "true",
-	    "Keep the event log: on disk in the state file with "
-	    "[gateway] state_dir, else in memory, gone at exit. false: no "
-	    "log, no /v1/events and /v1/stream, and $replay/ is a plain "
-	    "topic filter."),
+	    "Keep the event log. Default: on with [gateway] state_dir (in "
+	    "the state file), off without it. true without state_dir: in "
+	    "memory, gone at exit. false: no log, no /v1/events and "
+	    "/v1/stream, and $replay/ is a plain topic filter."),
 	FH_CONF_DURATION("retention", struct log_conf, retention, "7d",
 	    "Events older than this are dropped (checked every second)."),
 	FH_CONF_SIZE("max_size", struct log_conf, max_size, "0",
@@ -95,6 +95,11 @@ log_configure(void *self, const struct fh_conf *conf, char **errstr)
 	}
 	if (fh_conf_apply(sec, log_vars, &l->conf, errstr) != 0)
 		return -1;
+	/* Unasked, a daemon with no state_dir keeps no log: an in-memory
+	 * one would hold up to max_size of RSS that nobody sized for. */
+	if ((sec == NULL || fh_section_get(sec, "enabled") == NULL) &&
+	    fh_gateway_state_dir(l->gw)[0] == '\0')
+		l->conf.enabled = false;
 	if (l->conf.retention <= 0) {
 		where = sec ? fh_section_where(sec, "retention") :
 		    fh_xstrdup("default");

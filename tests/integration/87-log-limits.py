@@ -150,8 +150,14 @@ def test_slow_sse_reader_is_cut_off():
         del s2
 
 
-def test_in_memory_log():
+def test_no_state_dir_no_log_by_default():
     with daemon(state="") as d:
+        st, body = get(d, "/v1/events")
+        check(st == 404, "a log without state_dir nobody asked for: %d" % st)
+
+
+def test_in_memory_log():
+    with daemon("enabled = true\n", state="") as d:
         publish(d, "mem/a", [json.dumps({"n": i}) for i in range(3)])
         evs = events(d, "topic=mem/%23")
         check([e["payload"]["n"] for e in evs] == [0, 1, 2], "%r" % evs)
@@ -171,7 +177,7 @@ def test_log_disabled():
 def test_config_errors():
     bad = [("retention = 0\n", "retention"), ("topics = a/#/b\n", "topics"),
            ("max_size = lots\n", "max_size"), ("colour = red\n", "colour"),
-           ("topics = ,\n", "topics")]
+           ("topics = ,\nenabled = true\n", "topics")]
     tmp = tempfile.mkdtemp(prefix="fh-test-")
     path = os.path.join(tmp, "firehose.conf")
     for body, key in bad:
