@@ -538,6 +538,9 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 			evutil_closesocket(fd);
 			return;
 		}
+		/* An idle TLS connection gives its 16 kB read and write
+		 * buffers back to the heap instead of holding them. */
+		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 		bev = bufferevent_openssl_socket_new(base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (bev == NULL) {
