@@ -4,6 +4,7 @@ Each test makes its own temp dir, config and free ports, starts the real
 daemon, and stops it by PID. Tests exit 0 (pass), 1 (fail) or 77 (skip).
 """
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,7 +39,34 @@ def need(*tools):
             skip(t + " not installed")
 
 
+def _bindable(family, host, port):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port free on host now, and on the wildcard addresses (a test may
+    bind 0.0.0.0 or [::] with it). Taken below the kernel's ephemeral
+    range (32768 and up), where the outgoing connections of tests running
+    in parallel take their local ports, so that none of them can hold it
+    by the time the daemon binds."""
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(10000, 32000)
+        if _bindable(family, host, port) and \
+                _bindable(socket.AF_INET, "0.0.0.0", port) and \
+                (not socket.has_ipv6 or
+                 _bindable(socket.AF_INET6, "::", port) or
+                 not _bindable(socket.AF_INET6, "::", 0)):
+            return port
     s = socket.socket(family, socket.SOCK_STREAM)
     s.bind((host, 0))
     port = s.getsockname()[1]
