@@ -236,10 +236,17 @@ send_publish_own_props(struct mqtt_conn *c, struct mqtt_msg *m,
 	size_t			n = 0, i;
 	int64_t			exp = fh_event_expiry_us(m->ev), left;
 
+	(void)c;
 	memset(list, 0, sizeof list);
 	if (exp != 0) {
-		/* the time it waited here is taken off [MQTT-3.3.2-6] */
-		left = (exp - send_publish_now_us(c->b) + 999999) / 1000000;
+		struct timeval	tv;
+
+		/* the time it waited here is taken off [MQTT-3.3.2-6]; the
+		 * clock, not the loop's cached time, which may be older than
+		 * the event and would make the rest longer than it was */
+		gettimeofday(&tv, NULL);
+		left = (exp - ((int64_t)tv.tv_sec * 1000000 + tv.tv_usec) +
+		    999999) / 1000000;
 		list[n].id = MQTT_PROP_MESSAGE_EXPIRY;
 		list[n++].num = left < 1 ? 1 : (uint32_t)left;
 	}
