@@ -324,7 +324,7 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 	case MQTT_PUBREC:
 	case MQTT_PUBREL:
 	case MQTT_PUBCOMP:
-		handle_ack(c, pkt->type, pkt->u.ack.id);
+		handle_ack(c, pkt->type, pkt->u.ack.id, pkt->u.ack.reason);
 		break;
 	case MQTT_SUBSCRIBE:
 		handle_subscribe(c, &pkt->u.subscribe);

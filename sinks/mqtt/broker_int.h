@@ -322,7 +322,8 @@ void	handle_connect(struct mqtt_conn *, const struct mqtt_connect *);
 void	handle_connect_refuse(struct mqtt_conn *, uint8_t rc,
 	    const char *why);
 void	handle_publish(struct mqtt_conn *, const struct mqtt_publish *);
-void	handle_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
+void	handle_ack(struct mqtt_conn *, uint8_t type, uint16_t id,
+	    uint8_t reason);
 void	handle_subscribe(struct mqtt_conn *,
 	    const struct mqtt_subscribe *);
 void	handle_unsubscribe(struct mqtt_conn *,

@@ -11,7 +11,7 @@
 #include "sinks/mqtt/broker_int.h"
 
 void
-handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
+handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 {
 	struct mqtt_session	*s = c->sess;
 	struct mqtt_out		*o = session_inflight_find(s, id);
@@ -23,7 +23,12 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 			session_inflight_done(s, o);
 		break;
 	case MQTT_PUBREC:
-		if (o != NULL && o->qos == 2) {
+		if (o != NULL && o->qos == 2 && reason >= 0x80) {
+			/* 5.0: the receiver refused it; the flow ends here,
+			 * no PUBREL [MQTT-4.3.3-4], and the send quota is
+			 * given back (section 4.9) */
+			session_inflight_done(s, o);
+		} else if (o != NULL && o->qos == 2) {
 			/*
 			 * Not recorded in the store: after a restart the
 			 * message goes out again as PUBLISH with DUP, not as

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""MQTT 5.0 conformance, QoS flows and flow control (OASIS MQTT 5.0,
+sections 4.3, 4.9): acks with error reasons end the flow and give the
+send quota back; the server never exceeds the client's Receive Maximum.
+Then stock 5.0 clients (paho MQTTv5, mosquitto_sub/pub -V 5) through the
+common flows."""
+import subprocess
+
+import fhtest
+from conformtest import CONF, drain
+from fhtest import Daemon, check
+from mqtttest import (Raw5, ack5_pkt, parse_ack5, parse_publish5, prop,
+                      publish5_pkt, P_RECEIVE_MAXIMUM, P_USER)
+
+
+def puback(r, mid):
+    t, got, reason, _ = parse_ack5(r.read())
+    check((t, got, reason) == (4, mid, 0), "PUBACK %d" % mid)
+
+
+def window_of_one(d, cid, qos):
+    """A subscriber with Receive Maximum 1 and three messages for it; the
+    first one read."""
+    s = Raw5(d.port, cid, props=prop(P_RECEIVE_MAXIMUM, 1))
+    check(s.subscribe(1, [("fl/" + cid, qos)]) == [qos], "SUBACK")
+    p = Raw5(d.port, "p" + cid)
+    for i in range(3):
+        p.send(publish5_pkt("fl/" + cid, str(i), qos=qos, mid=i + 1))
+        t, mid, reason, _ = parse_ack5(p.read())
+        check((t, mid, reason) == (3 + qos, i + 1, 0), "ack")
+    first = parse_publish5(s.read())
+    check(first["payload"] == b"0", "first %r" % first)
+    # [MQTT-3.3.4-9]: no second QoS > 0 PUBLISH while one is unacked
+    check(drain(s) == [], "over the Receive Maximum")
+    return s, first
+
+
+def test_4_3_3_4_pubrec_error_ends_the_flow_without_pubrel():
+    # [MQTT-4.3.3-4]: PUBREL only for a PUBREC below 0x80; 4.9: a PUBREC
+    # of 0x80 or more gives the send quota back: the next message comes.
+    with Daemon(CONF) as d:
+        s, first = window_of_one(d, "rec", 2)
+        s.send(ack5_pkt("pubrec", first["mid"], 0x80))
+        p = s.read()
+        check(p is not None and p[0] == 3, "want the next PUBLISH, not "
+              "%r" % (p,))
+        check(parse_publish5(p)["payload"] == b"1", "next %r" % (p,))
+
+
+def test_4_9_puback_error_gives_quota_back():
+    # 4.9: the send quota grows with each PUBACK, error or not.
+    with Daemon(CONF) as d:
+        s, first = window_of_one(d, "ack", 1)
+        s.send(ack5_pkt("puback", first["mid"], 0x83))
+        nxt = parse_publish5(s.read())
+        check(nxt["payload"] == b"1", "next %r" % nxt)
+
+
+def test_4_3_3_pubcomp_after_pubrel_gives_quota_back():
+    # [MQTT-4.3.3-5]..: PUBREC 0, PUBREL from the server (flags 0x02),
+    # PUBCOMP: the flow is over and the next message comes.
+    with Daemon(CONF) as d:
+        s, first = window_of_one(d, "comp", 2)
+        s.send(ack5_pkt("pubrec", first["mid"]))
+        p = s.read()
+        check(p is not None and p[:2] == (6, 2), "PUBREL %r" % (p,))
+        check(parse_ack5(p)[1] == first["mid"], "PUBREL id")
+        check(drain(s) == [], "a PUBLISH before PUBCOMP")
+        s.send(ack5_pkt("pubcomp", first["mid"]))
+        nxt = parse_publish5(s.read())
+        check(nxt["payload"] == b"1", "next %r" % nxt)
+
+
+def test_paho_v5_flow():
+    # paho-mqtt's MQTTv5 client: connect, subscribe with options, QoS 2
+    # with a user property both ways, a retained message with RETAIN 1 on
+    # subscribe.
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    import queue
+    with Daemon(CONF) as d:
+        got, acks = queue.Queue(), queue.Queue()
+        c = mqtt.Client("paho5", protocol=mqtt.MQTTv5)
+        c.on_connect = lambda *a: acks.put(("connack", a[3]))
+        c.on_subscribe = lambda *a: acks.put(("suback", a[3]))
+        c.on_message = lambda cl, u, m: got.put(m)
+        c.connect("127.0.0.1", d.port)
+        c.loop_start()
+        try:
+            k, rc = acks.get(timeout=10)
+            check(k == "connack" and rc == 0, "CONNACK %r" % rc)
+            pr = Properties(PacketTypes.PUBLISH)
+            pr.UserProperty = ("k", "v")
+            c.publish("pf/ret", "kept", qos=1, retain=True,
+                      properties=pr).wait_for_publish()
+            c.subscribe("pf/#", options=SubscribeOptions(
+                qos=2, retainAsPublished=True))
+            k, codes = acks.get(timeout=10)
+            check(k == "suback" and [x.value for x in codes] == [2],
+                  "SUBACK %r" % codes)
+            m = got.get(timeout=10)
+            check((m.topic, m.payload, m.retain) ==
+                  ("pf/ret", b"kept", 1), "retained %r" % m.topic)
+            check(m.properties.UserProperty == [("k", "v")],
+                  "user property %r" % m.properties)
+            c.publish("pf/live", "two", qos=2, properties=pr)
+            m = got.get(timeout=10)
+            check((m.topic, m.payload, m.qos) == ("pf/live", b"two", 2),
+                  "QoS 2 %r" % m.topic)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+
+
+def test_mosquitto_v5_flow():
+    # mosquitto_sub/pub -V 5: QoS 2, a user property through -D.
+    fhtest.need("mosquitto_sub", "mosquitto_pub")
+    with Daemon(CONF) as d:
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p",
+             str(d.port), "-t", "mv/#", "-q", "2", "-C", "1", "-W", "20",
+             "-F", "%t %p %P"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        # retained: it reaches the subscriber whether it subscribes
+        # before the publish or after
+        r = subprocess.run(
+            ["mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p",
+             str(d.port), "-t", "mv/a", "-m", "hello", "-q", "2", "-r",
+             "-D", "publish", "user-property", "k", "v"],
+            capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0, "mosquitto_pub: %s" % r.stderr)
+        out, err = sub.communicate(timeout=30)
+        check(sub.returncode == 0, "mosquitto_sub: %s" % err)
+        check(out.strip() == "mv/a hello k:v", "got %r" % out)
+
+
+fhtest.run_cases(globals())
