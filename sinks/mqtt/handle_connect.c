@@ -238,6 +238,12 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 		    "enhanced authentication is not supported");
 		return;
 	}
+	if (v5 && p->will && p->will_retain && !b->conf.retain) {
+		/* CONNACK said Retain Available 0 [MQTT-3.2.2-13] */
+		handle_connect_refuse(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
+		    "a retained will, and retain = false");
+		return;
+	}
 	if (!handle_connect_auth(c, p, &user))
 		return;
 	if (!handle_connect_keepalive(c, p, &server_ka)) {
