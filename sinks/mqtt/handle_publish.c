@@ -113,6 +113,13 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	bool			 v5 = c->level == MQTT_PROTO_5, staged;
 
 	b->msgs_in++;
+	if (v5 && p->retain && !b->conf.retain) {
+		/* CONNACK said Retain Available 0 [MQTT-3.2.2-14] */
+		b->err_protocol++;
+		broker_conn_disconnect(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
+		    "PUBLISH with RETAIN 1, and retain = false", true);
+		return;
+	}
 	if (v5 && !handle_publish_topic(c, p, &tp, &tlen))
 		return;
 	if (p->qos == 2 && handle_publish_in_qos2_has(s, p->id)) {
