@@ -118,6 +118,13 @@ def live(args, tmp):
 def drain(args, tmp):
     port = free_port()
     m = mosq(tmp, port)
+    try:
+        return drain_with(args, m, port)
+    finally:
+        m.stop()
+
+
+def drain_with(args, m, port):
     # the subscriber's persistent session, so that it gets what arrives
     # before it is back
     s = sub(m.port, 1, 1, 1)
@@ -136,7 +143,6 @@ def drain(args, tmp):
             raise SystemExit("subscriber: " + s.stderr.read().decode())
         dt = time.time() - t0
         fc, mc = cpu(d.proc.pid) - c0, cpu(m.proc.pid)
-    m.stop()
     return args.n / dt, fc, mc, dt
 
 

@@ -145,69 +145,71 @@ def test_remote_down_30s_under_load():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     port = free_port()
     m = persistent_mosquitto(tmp, port)
-    col = Collector(port, "#")
-    d = Daemon(conf(BRIDGE % port), ports={"web": free_port()})
-    with d:
-        wait_connected(d)
-        load = Publisher(d.port)
-        load.start()
-        time.sleep(2)
+    with m:  # stopped whatever happens
+        col = Collector(port, "#")
+        d = Daemon(conf(BRIDGE % port), ports={"web": free_port()})
+        with d:
+            wait_connected(d)
+            load = Publisher(d.port)
+            load.start()
+            time.sleep(2)
+            check(m.stop() == 0, "mosquitto stop")
+            time.sleep(OUTAGE)
+            queued = bridge_metric(d, "queued", "up")
+            check(queued > RATE, "only %s queued during the outage" % queued)
+            m.start()
+            time.sleep(2)
+            load.stop()
+            n = load.n
+            want = set(("q%d/load" % q, str(i)) for q in (1, 2)
+                       for i in range(n))
+            got = col.wait_all(want, 60)
+            check_order(got, "q2/load", n, True, mosquitto_resent_qos2(m))
+            check_order(got, "q1/load", n, False)
+            check(d.logtext().count("bridge up: lost mqtt://") == 1,
+                  "the outage logged once:\n" + d.logtext())
+            check(bridge_metric(d, "queued", "up") == 0, "queue drained")
+        col.close()
         check(m.stop() == 0, "mosquitto stop")
-        time.sleep(OUTAGE)
-        queued = bridge_metric(d, "queued", "up")
-        check(queued > RATE, "only %s queued during the outage" % queued)
-        m.start()
-        time.sleep(2)
-        load.stop()
-        n = load.n
-        want = set(("q%d/load" % q, str(i)) for q in (1, 2)
-                   for i in range(n))
-        got = col.wait_all(want, 60)
-        check_order(got, "q2/load", n, True, mosquitto_resent_qos2(m))
-        check_order(got, "q1/load", n, False)
-        check(d.logtext().count("bridge up: lost mqtt://") == 1,
-              "the outage logged once:\n" + d.logtext())
-        check(bridge_metric(d, "queued", "up") == 0, "queue drained")
-    col.close()
-    check(m.stop() == 0, "mosquitto stop")
 
 
 def test_kill9_during_outage_with_state_dir():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     port = free_port()
     m = persistent_mosquitto(tmp, port)
-    col = Collector(port, "#")
-    state = os.path.join(tmp, "state")
-    ports = {"web": free_port()}
-    d = Daemon(conf(BRIDGE % port, extra_broker="") +
-               "[gateway]\nstate_dir = %s\n" % state, ports=ports)
-    with d:
-        wait_connected(d)
+    with m:  # stopped whatever happens
+        col = Collector(port, "#")
+        state = os.path.join(tmp, "state")
+        ports = {"web": free_port()}
+        d = Daemon(conf(BRIDGE % port, extra_broker="") +
+                   "[gateway]\nstate_dir = %s\n" % state, ports=ports)
+        with d:
+            wait_connected(d)
+            check(m.stop() == 0, "mosquitto stop")
+            load = Publisher(d.port)
+            load.start()
+            time.sleep(3)
+            # events acknowledged by firehosed (PUBACK) while the remote is
+            # down: after kill -9 they must still go out
+            load.halt.set()
+            load.join(10)
+            n = load.n
+            check(n > 50, "only %d published" % n)
+            check(d.kill9() == -9, "kill -9")
+            load.c.loop_stop()
+            d.start()
+            check(bridge_metric(d, "restored", "up") == 2 * n,
+                  "restored %s, want %d" % (bridge_metric(d, "restored", "up"),
+                                            2 * n))
+            m.start()
+            want = set(("q%d/load" % q, str(i)) for q in (1, 2)
+                       for i in range(n))
+            got = col.wait_all(want, 60)
+            check_order(got, "q2/load", n, True)
+            check_order(got, "q1/load", n, True)
+            wait_connected(d)
+        col.close()
         check(m.stop() == 0, "mosquitto stop")
-        load = Publisher(d.port)
-        load.start()
-        time.sleep(3)
-        # events acknowledged by firehosed (PUBACK) while the remote is
-        # down: after kill -9 they must still go out
-        load.halt.set()
-        load.join(10)
-        n = load.n
-        check(n > 50, "only %d published" % n)
-        check(d.kill9() == -9, "kill -9")
-        load.c.loop_stop()
-        d.start()
-        check(bridge_metric(d, "restored", "up") == 2 * n,
-              "restored %s, want %d" % (bridge_metric(d, "restored", "up"),
-                                        2 * n))
-        m.start()
-        want = set(("q%d/load" % q, str(i)) for q in (1, 2)
-                   for i in range(n))
-        got = col.wait_all(want, 60)
-        check_order(got, "q2/load", n, True)
-        check_order(got, "q1/load", n, True)
-        wait_connected(d)
-    col.close()
-    check(m.stop() == 0, "mosquitto stop")
 
 
 def test_in_with_state_dir_kill9():
@@ -219,75 +221,77 @@ def test_in_with_state_dir_kill9():
     port = free_port()
     state = os.path.join(tmp, "state")
     m = persistent_mosquitto(tmp, port)
-    d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
-                    "client_id = fh-in\nrestart_timeout = 100ms 300ms\n"
-                    "topic = in/# in 1\n" % port) +
-               "[gateway]\nstate_dir = %s\n" % state,
-               ports={"web": free_port()})
-    with d:
-        wait_connected(d)
-        keeper = Collector(d.port, "in/#")	# persistent, QoS 2
-        keeper.close()
-        c = mqtt.Client()
-        c.connect("127.0.0.1", port, 60)
-        c.loop_start()
-        for i in range(200):
-            c.publish("in/x", str(i), qos=1).wait_for_publish()
-        c.disconnect()
-        c.loop_stop()
-        deadline = time.time() + 20
-        while (bridge_metric(d, "messages_received", "up") or 0) < 200:
-            check(time.time() < deadline, "not all taken in")
-            time.sleep(0.02)
-        check(d.kill9() == -9, "kill -9")
-        d.start()
-        keeper = Collector(d.port, "in/#")
-        got = keeper.wait_all(set(("in/x", str(i)) for i in range(200)),
-                              30)
-        check_order(got, "in/x", 200, False)
-        keeper.close()
-    check(m.stop() == 0, "mosquitto stop")
+    with m:  # stopped whatever happens
+        d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
+                        "client_id = fh-in\nrestart_timeout = 100ms 300ms\n"
+                        "topic = in/# in 1\n" % port) +
+                   "[gateway]\nstate_dir = %s\n" % state,
+                   ports={"web": free_port()})
+        with d:
+            wait_connected(d)
+            keeper = Collector(d.port, "in/#")	# persistent, QoS 2
+            keeper.close()
+            c = mqtt.Client()
+            c.connect("127.0.0.1", port, 60)
+            c.loop_start()
+            for i in range(200):
+                c.publish("in/x", str(i), qos=1).wait_for_publish()
+            c.disconnect()
+            c.loop_stop()
+            deadline = time.time() + 20
+            while (bridge_metric(d, "messages_received", "up") or 0) < 200:
+                check(time.time() < deadline, "not all taken in")
+                time.sleep(0.02)
+            check(d.kill9() == -9, "kill -9")
+            d.start()
+            keeper = Collector(d.port, "in/#")
+            got = keeper.wait_all(set(("in/x", str(i)) for i in range(200)),
+                                  30)
+            check_order(got, "in/x", 200, False)
+            keeper.close()
+        check(m.stop() == 0, "mosquitto stop")
 
 
 def test_overflow_counted_and_logged_once():
     tmp = tempfile.mkdtemp(prefix="fh-bridge-")
     port = free_port()
     m = persistent_mosquitto(tmp, port)
-    col = Collector(port, "of/#")
-    check(m.stop() == 0, "mosquitto stop")	# it keeps col's session
-    d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
-                    "restart_timeout = 100ms 300ms\nmax_queued = 8k\n"
-                    "topic = of/# out 1\n" % port),
-               ports={"web": free_port()})
-    with d:
-        c = mqtt.Client()
-        c.connect("127.0.0.1", d.port, 60)
-        c.loop_start()
-        for i in range(100):
-            c.publish("of/x", "%04d" % i + "x" * 100,
-                      qos=1).wait_for_publish()
-        dropped = bridge_metric(d, "dropped_queue_full", "up")
-        queued = bridge_metric(d, "queued", "up")
-        check(dropped > 0 and queued > 0 and dropped + queued == 100,
-              "dropped %s queued %s" % (dropped, queued))
-        check(d.logtext().count("out-queue full") == 1,
-              "overflow logged once:\n" + d.logtext())
-        m.start()
-        # the oldest were kept: 0 .. queued-1 arrive, in order
-        got = col.wait_all(set(("of/x", "%04d" % i + "x" * 100)
-                               for i in range(int(queued))), 30)
-        check([int(p[:4]) for t, p in got] == list(range(int(queued))),
-              "kept the oldest, in order")
-        deadline = time.time() + 10
-        while "has room again" not in d.logtext() and \
-                time.time() < deadline:
-            time.sleep(0.1)
-        check(d.logtext().count("has room again; %d events were dropped"
-                                % dropped) == 1, "the end logged once")
-        c.disconnect()
-        c.loop_stop()
-        col.close()
-    check(m.stop() == 0, "mosquitto stop")
+    with m:  # stopped whatever happens
+        col = Collector(port, "of/#")
+        check(m.stop() == 0, "mosquitto stop")	# it keeps col's session
+        d = Daemon(conf("[bridge up]\naddress = 127.0.0.1:%d\n"
+                        "restart_timeout = 100ms 300ms\nmax_queued = 8k\n"
+                        "topic = of/# out 1\n" % port),
+                   ports={"web": free_port()})
+        with d:
+            c = mqtt.Client()
+            c.connect("127.0.0.1", d.port, 60)
+            c.loop_start()
+            for i in range(100):
+                c.publish("of/x", "%04d" % i + "x" * 100,
+                          qos=1).wait_for_publish()
+            dropped = bridge_metric(d, "dropped_queue_full", "up")
+            queued = bridge_metric(d, "queued", "up")
+            check(dropped > 0 and queued > 0 and dropped + queued == 100,
+                  "dropped %s queued %s" % (dropped, queued))
+            check(d.logtext().count("out-queue full") == 1,
+                  "overflow logged once:\n" + d.logtext())
+            m.start()
+            # the oldest were kept: 0 .. queued-1 arrive, in order
+            got = col.wait_all(set(("of/x", "%04d" % i + "x" * 100)
+                                   for i in range(int(queued))), 30)
+            check([int(p[:4]) for t, p in got] == list(range(int(queued))),
+                  "kept the oldest, in order")
+            deadline = time.time() + 10
+            while "has room again" not in d.logtext() and \
+                    time.time() < deadline:
+                time.sleep(0.1)
+            check(d.logtext().count("has room again; %d events were dropped"
+                                    % dropped) == 1, "the end logged once")
+            c.disconnect()
+            c.loop_stop()
+            col.close()
+        check(m.stop() == 0, "mosquitto stop")
 
 
 run_cases(globals())

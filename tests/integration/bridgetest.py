@@ -88,8 +88,9 @@ class Mosquitto:
 
     def __exit__(self, *exc):
         rc = self.stop()
-        if exc[0] is not None:
-            print("--- %s log ---\n%s" % (self.name, self.logtext()))
+        if exc[0] is not None:	# the end of it: a debug log is long
+            tail = self.logtext().splitlines()[-200:]
+            print("--- %s log (end) ---\n%s" % (self.name, "\n".join(tail)))
         elif rc not in (0, None):
             print(self.logtext())
             raise AssertionError("mosquitto exited with %r" % rc)
