@@ -38,6 +38,27 @@ mangen_text(FILE *out, const char *s)
 	}
 }
 
+/* The values an enum or a range takes, from the table itself. */
+static void
+mangen_domain(FILE *out, const struct fh_conf_var *v)
+{
+	size_t	i;
+
+	if (v->type == FH_CONF_T_ENUM && v->names != NULL) {
+		fputs(" (", out);
+		for (i = 0; v->names[i] != NULL; i++) {
+			if (i > 0)
+				fputs(v->names[i + 1] == NULL ? " or " : ", ",
+				    out);
+			fputs("\\fB", out);
+			mangen_text(out, v->names[i]);
+			fputs("\\fR", out);
+		}
+		fputs(")", out);
+	} else if (v->type == FH_CONF_T_RANGE)
+		fprintf(out, " (%ld to %ld)", v->lo, v->hi);
+}
+
 static void
 mangen_vars(FILE *out, const char *section, const struct fh_conf_var *vars)
 {
@@ -47,6 +68,7 @@ mangen_vars(FILE *out, const char *section, const struct fh_conf_var *vars)
 		fputs(".TP\n\\fB", out);
 		mangen_text(out, v->key);
 		fprintf(out, "\\fR = \\fI%s\\fR", fh_conf_type_name(v->type));
+		mangen_domain(out, v);
 		if (v->required)
 			fputs(" (required)", out);
 		else if (v->def == NULL || *v->def == '\0')
