@@ -266,6 +266,8 @@ struct mqtt_broker {
 	struct fh_log_limit	*err_log;
 	uint64_t		 err_auth, refused_max_conns, keepalive_expired;
 	uint64_t		 sys_msgs;
+	/* subscriptions the last fan-out matched (SIZE_MAX: none ran) */
+	size_t			 fanout_matched;
 	uint64_t		 drop_too_large_out;	/* over a client's
 							 * maximum packet size */
 	uint64_t		 err_receive_max, disconnects_sent;

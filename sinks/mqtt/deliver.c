@@ -114,6 +114,7 @@ deliver_fanout(struct mqtt_broker *b, struct mqtt_msg *m)
 	bool			  rap;
 
 	n = topic_match(b->topics, (const char *)m->topic, m->topic_len, &vec);
+	b->fanout_matched = n;
 	for (i = 0; i < n; i++) {
 		if (vec[i]->shared) {
 			shared_deliver(b, vec[i]->ctx, m);

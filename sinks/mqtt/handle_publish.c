@@ -153,14 +153,18 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 		    p->payload.len, p->qos, p->retain);
 		if (v5)
 			handle_publish_props(ev, &p->props);
+		b->fanout_matched = SIZE_MAX;
 		deliver_send(b, ev);
+		/* 5.0: nobody subscribed, as Mosquitto says it (3.4.2.1) */
+		if (v5 && b->fanout_matched == 0)
+			reason = MQTT_RC_NO_MATCHING_SUBSCRIBERS;
 	}
 	if (c->state != CONN_ACTIVE || p->qos == 0)
 		return;
 	/* 3.1.1 has no way to say no: the ack is a success */
 	if (!v5)
 		reason = MQTT_RC_SUCCESS;
-	if (p->qos == 2 && reason == MQTT_RC_SUCCESS) {
+	if (p->qos == 2 && reason < 0x80) {
 		if (s->nin_qos2 == s->capin_qos2) {
 			s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
 			s->in_qos2 = fh_xrealloc(s->in_qos2,

@@ -12,10 +12,10 @@ from mqtttest import (Raw5, parse_ack5, parse_publish5, prop, prop_get,
                       P_TOPIC_ALIAS_MAXIMUM, P_USER)
 
 
-def puback(r, mid):
+def puback(r, mid, want=0):
     p = r.read()
     t, got, reason, _ = parse_ack5(p)
-    check((t, got, reason) == (4, mid, 0), "PUBACK %d: %r" % (mid, p))
+    check((t, got, reason) == (4, mid, want), "PUBACK %d: %r" % (mid, p))
 
 
 def topics(r):
@@ -144,7 +144,7 @@ def test_3_3_4_3_5_subscription_identifiers_on_delivery():
         r.send(publish5_pkt("si/a", "x", qos=0))
         r.send(publish5_pkt("si/a/b", "y", qos=0))
         r.send(publish5_pkt("sync", "", qos=1, mid=99))
-        puback(r, 99)
+        puback(r, 99, 0x10)
         got = [parse_publish5(p) for p in drain(s)]
         ids = [sorted(v for k, v in g["props"] if k == P_SUBSCRIPTION_ID)
                for g in got]
@@ -157,11 +157,33 @@ def test_3_3_4_3_5_subscription_identifiers_on_delivery():
               [1], "SUBACK")
         r.send(publish5_pkt("si/a", "z", qos=0))
         r.send(publish5_pkt("sync", "", qos=1, mid=98))
-        puback(r, 98)
+        puback(r, 98, 0x10)
         got = [parse_publish5(p) for p in drain(s)]
         flat = sorted(v for g in got for k, v in g["props"]
                       if k == P_SUBSCRIPTION_ID)
         check(flat == [9], "after re-subscribing: %r" % flat)
+
+
+
+def test_3_4_2_1_no_matching_subscribers_0x10():
+    # 3.4.2.1 / 3.5.2.1: with no matching subscription the server may say
+    # 0x10 (No matching subscribers) in PUBACK and PUBREC, as Mosquitto
+    # does; the QoS 2 flow then goes on (0x10 is below 0x80). A retained
+    # message is still stored; once someone subscribes, 0x00.
+    from mqtttest import ack5_pkt
+    with Daemon(CONF) as d:
+        r = Raw5(d.port, "p")
+        r.send(publish5_pkt("nm/a", "x", qos=1, mid=1, retain=True))
+        puback(r, 1, 0x10)
+        r.send(publish5_pkt("nm/b", "y", qos=2, mid=2))
+        check(parse_ack5(r.read())[:3] == (5, 2, 0x10), "PUBREC 0x10")
+        r.send(ack5_pkt("pubrel", 2))
+        check(parse_ack5(r.read())[:3] == (7, 2, 0), "PUBCOMP")
+        s = Raw5(d.port, "s")
+        check(s.subscribe(1, [("nm/#", 0)]) == [0], "SUBACK")
+        check(topics(s) == ["nm/a"], "retained not stored")
+        r.send(publish5_pkt("nm/b", "z", qos=1, mid=3))
+        puback(r, 3, 0)
 
 
 fhtest.run_cases(globals())

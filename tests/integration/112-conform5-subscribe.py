@@ -11,9 +11,9 @@ from mqtttest import (Raw5, parse_ack5, parse_publish5, parse_suback5, prop,
                       P_SUBSCRIPTION_ID)
 
 
-def puback(r, mid):
+def puback(r, mid, want=0):
     t, got, reason, _ = parse_ack5(r.read())
-    check((t, got, reason) == (4, mid, 0), "PUBACK %d" % mid)
+    check((t, got, reason) == (4, mid, want), "PUBACK %d" % mid)
 
 
 def retained(r):
@@ -67,7 +67,7 @@ def test_3_3_1_9_to_11_retain_handling():
     with Daemon(CONF) as d:
         p = Raw5(d.port, "p")
         p.send(publish5_pkt("rh/a", "x", qos=1, mid=1, retain=True))
-        puback(p, 1)
+        puback(p, 1, 0x10)
         for rh, first, again in ((0, 1, 1), (1, 1, 0), (2, 0, 0)):
             s = Raw5(d.port, "s%d" % rh)
             for n, want in ((1, first), (2, again)):
