@@ -619,6 +619,10 @@ packet_decode_connect(struct packet_reader *r, struct mqtt_connect *c)
 	if (packet_read_bin(r, &c->proto_name) != 0 ||
 	    packet_read_u8(r, &c->level) != 0)
 		return MQTT_E_MALFORMED;
+	/* A Mosquitto bridge (try_private, on by default there) sets the
+	 * top bit of the level; Mosquitto's broker takes it, so do we. */
+	c->bridge = (c->level & 0x80) != 0;
+	c->level &= 0x7f;
 	if (c->proto_name.len == 4 && memcmp(c->proto_name.p, "MQTT", 4) == 0) {
 		if (c->level != MQTT_PROTO_311 && c->level != MQTT_PROTO_5)
 			return MQTT_E_VERSION;
@@ -1235,7 +1239,7 @@ mqtt_encode_connect(uint8_t *out, size_t cap, const struct mqtt_connect *c)
 		packet_put_str(&w, (const uint8_t *)"MQIsdp", 6);
 	else
 		packet_put_str(&w, (const uint8_t *)"MQTT", 4);
-	packet_put_u8(&w, c->level);
+	packet_put_u8(&w, (uint8_t)(c->level | (c->bridge ? 0x80 : 0)));
 	packet_put_u8(&w, flags);
 	packet_put_u16(&w, c->keepalive);
 	if (v5)

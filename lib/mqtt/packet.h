@@ -275,6 +275,8 @@ struct mqtt_fixed {
 struct mqtt_connect {
 	struct mqtt_str	 proto_name;
 	uint8_t		 level;		/* MQTT_PROTO_31, _311, _5 */
+	bool		 bridge;	/* Mosquitto's bridge bit: the level
+					 * byte sent as level | 0x80 */
 	bool		 clean;		/* 5.0: clean start */
 	bool		 will;
 	uint8_t		 will_qos;

@@ -780,9 +780,10 @@ link_send_connect(struct link *l)
 		}
 		c.props.raw.p = props;
 		c.props.raw.len = mqtt_props_encode(props, sizeof props, &pr);
-	} else
-		c.level = (uint8_t)(l->c.version |
-		    (l->c.try_private ? 0x80 : 0));
+	} else {
+		c.level = (uint8_t)l->c.version;
+		c.bridge = l->c.try_private;
+	}
 	c.clean = l->c.clean_session;
 	c.keepalive = (uint16_t)(l->c.keepalive_ms / 1000);
 	c.client_id.p = (const uint8_t *)l->c.client_id;

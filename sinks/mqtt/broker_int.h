@@ -217,6 +217,7 @@ struct mqtt_conn {
 	struct evbuffer_cb_entry *out_cb;
 	size_t			 outlen;	/* output, as counted */
 	bool			 authenticated;
+	bool			 bridge;	/* CONNECT had the bridge bit */
 	bool			 copy_small;	/* plain TCP: coalesce */
 	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
 	uint32_t		*acks;

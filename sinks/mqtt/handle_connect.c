@@ -217,6 +217,7 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	bool			 v5 = p->level == MQTT_PROTO_5;
 
 	c->level = p->level;
+	c->bridge = p->bridge;
 	if (v5)
 		handle_connect_props5(c, p);
 	if (limits_mem_over(b)) {

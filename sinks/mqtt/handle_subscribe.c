@@ -165,6 +165,10 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 		sub->subid = subid;
 		sub->no_local = t->no_local;
 		sub->rap = t->retain_as_published;
+		/* A 3.1.1 bridge cannot ask for these; Mosquitto gives them
+		 * to it, so that what it sent us never loops back. */
+		if (c->bridge && !v5)
+			sub->no_local = sub->rap = true;
 		/* retained messages are not sent to a shared subscription */
 		send_retained[i] = !sub->shared &&
 		    (t->retain_handling == MQTT_RH_SEND ||

@@ -135,7 +135,7 @@ fuzz_same(const struct mqtt_packet *a, const struct mqtt_packet *b,
 		    x->will_retain == y->will_retain &&
 		    x->has_username == y->has_username &&
 		    x->has_password == y->has_password &&
-		    x->keepalive == y->keepalive);
+		    x->keepalive == y->keepalive && x->bridge == y->bridge);
 		fuzz_same_str(&x->client_id, &y->client_id);
 		fuzz_same_str(&x->will_topic, &y->will_topic);
 		fuzz_same_str(&x->will_payload, &y->will_payload);

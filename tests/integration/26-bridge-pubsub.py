@@ -334,10 +334,11 @@ def test_mqtt5_no_local_and_properties():
         rc.loop_stop()
 
 
-def remote_firehosed(tmp_pki=None):
+def remote_firehosed(tmp_pki=None, broker=""):
     """A second firehosed as the remote, for ws and wss: Debian's
     Mosquitto here has no working websockets listener."""
-    text = ("[broker]\nanonymous_publish = true\nsys_interval = 0\n"
+    text = ("[broker]\nanonymous_publish = true\nsys_interval = 0\n" +
+            broker +
             "[listener mqtt]\nbind = 127.0.0.1:{port}\n"
             "[listener web]\nprotocol = ws\nbind = 127.0.0.1:{ws}\n"
             "path = /mqtt\n")
@@ -412,7 +413,7 @@ def test_firehosed_to_firehosed_mqtt5_both_ways():
 def test_ws_refused_connack_reported():
     """A CONNACK refusal followed by a close frame is reported as the
     refusal it is."""
-    with remote_firehosed() as r:
+    with remote_firehosed(broker="allow_anonymous = false\n") as r:
         with daemon("[bridge up]\naddress = 127.0.0.1:%d\n"
                     "protocol = ws\nrestart_timeout = 100ms 300ms\n"
                     "topic = x/# out 1\n" % r.ports["ws"]) as d:
@@ -420,7 +421,7 @@ def test_ws_refused_connack_reported():
             while "cannot connect" not in d.logtext():
                 check(time.time() < deadline, "no failure logged")
                 time.sleep(0.1)
-            check("refused by the remote: unacceptable protocol version"
+            check("refused by the remote: not authorized"
                   in d.logtext(), d.logtext())
 
 
