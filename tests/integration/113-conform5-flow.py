@@ -71,6 +71,40 @@ def test_4_3_3_pubcomp_after_pubrel_gives_quota_back():
         check(nxt["payload"] == b"1", "next %r" % nxt)
 
 
+def test_3_3_4_7_qos2_awaiting_pubrel_counts_toward_receive_maximum():
+    # [MQTT-3.3.4-7]: the client MUST NOT have more than the server's
+    # Receive Maximum QoS 1/2 PUBLISHes unacknowledged; a QoS 2 one is
+    # until PUBCOMP. A third with two awaiting PUBREL: DISCONNECT 0x93.
+    conf = CONF.replace("[broker]\n", "[broker]\nmax_inflight_messages = 2\n")
+    with Daemon(conf) as d:
+        r = Raw5(d.port, "q2", props=prop(0x17, 0))
+        for i in (1, 2):
+            r.send(publish5_pkt("x", "y", qos=2, mid=i))
+            check(parse_ack5(r.read())[:2] == (5, i), "PUBREC %d" % i)
+        r.send(publish5_pkt("x", "y", qos=2, mid=3))
+        check(r.disconnected() == 0x93, "want DISCONNECT 0x93")
+
+
+def test_3_3_4_9_pubrec_0_still_counts_until_pubcomp():
+    # [MQTT-3.3.4-9]: the server counts a QoS 2 PUBLISH against the
+    # client's Receive Maximum until PUBCOMP (a PUBREC below 0x80 does
+    # not free it).
+    with Daemon(CONF) as d:
+        s = Raw5(d.port, "s", props=prop(P_RECEIVE_MAXIMUM, 2))
+        check(s.subscribe(1, [("t", 2)]) == [2], "SUBACK")
+        p = Raw5(d.port, "p")
+        for i in range(1, 5):
+            p.send(publish5_pkt("t", str(i), qos=2, mid=i))
+            check(parse_ack5(p.read())[:3] == (5, i, 0), "PUBREC")
+        a, b = parse_publish5(s.read()), parse_publish5(s.read())
+        check((a["payload"], b["payload"]) == (b"1", b"2"), "first two")
+        s.send(ack5_pkt("pubrec", a["mid"]))
+        check(s.read()[:2] == (6, 2), "PUBREL")
+        check(drain(s) == [], "a third before PUBCOMP")
+        s.send(ack5_pkt("pubcomp", a["mid"]))
+        check(parse_publish5(s.read())["payload"] == b"3", "third")
+
+
 def test_paho_v5_flow():
     # paho-mqtt's MQTTv5 client: connect, subscribe with options, QoS 2
     # with a user property both ways, a retained message with RETAIN 1 on
