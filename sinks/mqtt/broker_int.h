@@ -359,6 +359,9 @@ size_t	send_publish_size(struct mqtt_conn *, struct mqtt_msg *,
 bool	send_publish_is_expired(struct mqtt_broker *,
 	    const struct mqtt_msg *);
 void	send_ack(struct mqtt_conn *, uint8_t type, uint16_t id);
+/* 5.0 with a reason code (0, or a 3.1.1 client: the short form) */
+void	send_ack_reason(struct mqtt_conn *, uint8_t type, uint16_t id,
+	    uint8_t reason);
 /* PUBACK/PUBREC of a client's PUBLISH, 5.0 with reason (0 in 3.1.1) */
 void	send_ack_publish(struct mqtt_conn *, uint8_t type, uint16_t id,
 	    uint8_t reason, bool staged);

@@ -2,6 +2,9 @@
  * The client's acks for what the broker sent (PUBACK, PUBREC, PUBCOMP) and
  * its PUBREL for what it sent: the in-flight window and QoS 2 receive
  * state move on.
+ *
+ * 5.0: a PUBREL for a packet id not awaiting one is answered PUBCOMP 0x92,
+ * Packet Identifier not found (3.7.2.1).
  */
 #include <stdlib.h>
 #include <sys/queue.h>
@@ -16,6 +19,7 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 	struct mqtt_session	*s = c->sess;
 	struct mqtt_out		*o = session_inflight_find(s, id);
 	size_t			 i;
+	uint8_t			 comp = MQTT_RC_PACKET_ID_NOT_FOUND;
 
 	switch (type) {
 	case MQTT_PUBACK:
@@ -52,12 +56,13 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 		for (i = 0; i < s->nin_qos2; i++) {
 			if (s->in_qos2[i] == id) {
 				s->in_qos2[i] = s->in_qos2[--s->nin_qos2];
+				comp = MQTT_RC_SUCCESS;
 				if (persist_is_durable(s))
 					mqtt_store_qos2_del(c->b->store, s->id, id);
 				break;
 			}
 		}
-		send_ack(c, MQTT_PUBCOMP, id);
+		send_ack_reason(c, MQTT_PUBCOMP, id, comp);
 		break;
 	}
 }

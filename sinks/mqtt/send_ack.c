@@ -18,8 +18,8 @@ send_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 	broker_write(c, buf, mqtt_encode_ack(buf, sizeof buf, type, id));
 }
 
-/* 5.0 PUBACK/PUBREC with a reason (0: the 3.1.1 form, also 5.0's). */
-static void
+/* 5.0 acks with a reason (0: the 3.1.1 form, also 5.0's). */
+void
 send_ack_reason(struct mqtt_conn *c, uint8_t type, uint16_t id,
     uint8_t reason)
 {
