@@ -204,6 +204,8 @@ out:
 	fh_gateway_free(ctx.gw);
 	event_base_free(ctx.base);
 	curl_global_cleanup();
-	fh_log(LOG_INFO, "stopped");
+	/* -t started nothing, so it says nothing of stopping. */
+	if (!test_only)
+		fh_log(LOG_INFO, "stopped");
 	return rc;
 }
