@@ -5,7 +5,7 @@ live delivery and for retained messages alike."""
 import fhtest
 from conformtest import CONF, closed_silently, drain, pub1
 from fhtest import Daemon, check
-from mqtttest import Raw, connect_pkt, subscribe_pkt
+from mqtttest import Raw, _str, connect_pkt, subscribe_pkt
 
 TOPICS = ["a", "a/", "a/b", "a/b/c", "/a", "/", "//", "a//b", "a/b/",
           "$x", "$x/a", "$x/a/b", "x$/a", "A", "a ", "b/a",
@@ -111,6 +111,25 @@ def test_4_7_3_3_long_topic_and_filter():
         got = drain(s)
         check(len(got) == 1 and got[0][2][2:2 + len(long_t)] ==
               long_t.encode(), "long topic: %d packets" % len(got))
+
+
+def test_1_5_3_well_formed_utf8_kept_as_is():
+    # 1.5.3: code points that are well-formed UTF-8 are valid in topics,
+    # control characters and non-characters too (SHOULD NOT is for the
+    # sender); [MQTT-1.5.3-3]: a leading U+FEFF is not stripped: "\ufeffa"
+    # is not "a". 4-byte characters pass unchanged.
+    topics = ["a\x01b", "a\x7f", "a\u0085", "\ufeffa", "a\uffff",
+              "a\U0001F600", " "]
+    with Daemon(CONF) as d:
+        s = Raw(d.port, connect_pkt("s"))
+        s.send(subscribe_pkt(1, [("#", 0), ("a", 0)]))
+        check(s.read() == (9, 0, b"\x00\x01\x00\x00"), "SUBACK")
+        p = Raw(d.port, connect_pkt("p"))
+        for i, t in enumerate(topics):
+            pub1(p, t, "x", i + 1)
+        got = [pk[2] for pk in drain(s)]
+        want = [_str(t) + b"x" for t in topics]
+        check(got == want, "got %r" % got)
 
 
 fhtest.run_cases(globals())
