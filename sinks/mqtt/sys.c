@@ -5,20 +5,38 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/queue.h>
+
+#include <jansson.h>
 
 #include "config.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
+#include "gateway/xmalloc.h"
 #include "sinks/mqtt/broker_int.h"
 
 static void	sys_pub(struct mqtt_broker *, const char *name,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-sys_pub(struct mqtt_broker *b, const char *name, const char *fmt, ...)
+sys_pub_topic(struct mqtt_broker *b, const char *topic, const char *val,
+    size_t len)
 {
 	struct fh_event	*ev;
+
+	ev = fh_event_create_raw(topic, val, len);
+	fh_event_set_retain(ev, true);
+	fh_event_set_origin(ev, "$SYS");
+	b->sys_msgs++;
+	mqtt_broker_publish(b, ev);	/* broker-internal: not on the bus */
+	fh_event_unref(ev);
+}
+
+static void
+sys_pub(struct mqtt_broker *b, const char *name, const char *fmt, ...)
+{
 	char		 topic[128], val[128];
 	va_list		 ap;
 	int		 n;
@@ -27,12 +45,75 @@ sys_pub(struct mqtt_broker *b, const char *name, const char *fmt, ...)
 	n = vsnprintf(val, sizeof val, fmt, ap);
 	va_end(ap);
 	snprintf(topic, sizeof topic, "$SYS/broker/%s", name);
-	ev = fh_event_create_raw(topic, val, n < 0 ? 0 : (size_t)n);
-	fh_event_set_retain(ev, true);
-	fh_event_set_origin(ev, "$SYS");
-	b->sys_msgs++;
-	mqtt_broker_publish(b, ev);	/* broker-internal: not on the bus */
-	fh_event_unref(ev);
+	sys_pub_topic(b, topic, val, n < 0 ? 0 : (size_t)n);
+}
+
+/* Every counter of the other modules (sources, the bridge and log sinks),
+ * as $SYS/firehose/<sources|sinks>/<name>/<key>/...: a level per JSON
+ * object, the value as text. The broker's own are under $SYS/broker. */
+static void
+sys_pub_json(struct mqtt_broker *b, const char *topic, json_t *v,
+    int depth)
+{
+	const char	*key;
+	json_t		*sub;
+	char		*t, val[64];
+	int		 n;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		if (depth >= 8)
+			return;
+		json_object_foreach(v, key, sub) {
+			t = fh_xasprintf("%s/%s", topic, key);
+			sys_pub_json(b, t, sub, depth + 1);
+			free(t);
+		}
+		return;
+	case JSON_INTEGER:
+		n = snprintf(val, sizeof val, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		break;
+	case JSON_REAL:
+		n = snprintf(val, sizeof val, "%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		n = snprintf(val, sizeof val, "%d", json_is_true(v));
+		break;
+	case JSON_STRING:
+		sys_pub_topic(b, topic, json_string_value(v),
+		    json_string_length(v));
+		return;
+	default:
+		return;
+	}
+	sys_pub_topic(b, topic, val, n < 0 ? 0 : (size_t)n);
+}
+
+static void
+sys_modules(struct mqtt_broker *b)
+{
+	json_t		*stats, *sinks;
+	const char	*name;
+	json_t		*o;
+
+	if (b->gw == NULL)
+		return;
+	stats = fh_gateway_stats(b->gw);
+	sys_pub_json(b, "$SYS/firehose/sources",
+	    json_object_get(stats, "sources"), 0);
+	sinks = json_object_get(stats, "sinks");
+	json_object_foreach(sinks, name, o) {
+		char	*t;
+
+		if (strcmp(name, "mqtt") == 0)
+			continue;	/* this broker: $SYS/broker/... */
+		t = fh_xasprintf("$SYS/firehose/sinks/%s", name);
+		sys_pub_json(b, t, o, 0);
+		free(t);
+	}
+	json_decref(stats);
 }
 
 static void
@@ -117,6 +198,7 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_load(b, "bytes/received", &b->load_bytes_in);
 	sys_load(b, "bytes/sent", &b->load_bytes_out);
 	sys_load(b, "connections", &b->load_conns);
+	sys_modules(b);
 }
 
 /* The 5.0 publish/subscribe counters, into the objects they belong to. */

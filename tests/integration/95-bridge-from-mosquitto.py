@@ -118,5 +118,38 @@ def test_mosquitto_bridge_both_ways():
             down.close()
 
 
+def test_bridge_counters_in_sys():
+    # the other modules' counters (here a bridge's) are in $SYS too:
+    # $SYS/firehose/sinks/bridge/links/NAME/...
+    need_mosquitto()
+    tmp = tempfile.mkdtemp(prefix="fh-mosq-sys-")
+    with Mosquitto(tmp) as m:
+        remote = Sub(m.port, "sys/#", qos=1)
+        conf = ("[broker]\nanonymous_publish = true\nsys_interval = 1s\n"
+                "[listener mqtt]\nbind = 127.0.0.1:{port}\n"
+                "[bridge up]\naddress = 127.0.0.1:%d\n"
+                "topic = sys/# out 1\n" % m.port)
+        with Daemon(conf) as d:
+            deadline = time.time() + 20
+            while "bridge up" not in d.logtext() or \
+                    "connected" not in d.logtext():
+                check(time.time() < deadline, "bridge never connected")
+                time.sleep(0.1)
+            for i in range(3):
+                pub(d.port, "sys/x", "m%d" % i, qos=1)
+            check([remote.get()[1] for _ in range(3)] ==
+                  ["m0", "m1", "m2"], "bridged")
+            w = Sub(d.port, "$SYS/firehose/sinks/bridge/links/up/#", qos=0)
+            seen = {}
+            deadline = time.time() + 20
+            while seen.get("acked") != "3" or \
+                    seen.get("state") != "connected":
+                check(time.time() < deadline, "$SYS: %r" % seen)
+                t, body = w.get(timeout=20)[:2]
+                seen[t.rsplit("/", 1)[1]] = body
+            w.close()
+        remote.close()
+
+
 if __name__ == "__main__":
     run_cases(globals())
