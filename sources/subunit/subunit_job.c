@@ -236,7 +236,7 @@ subunit_job_finish(struct subunit_job *j, const char *status,
 	}
 	args[0].p = (const uint8_t *)j->handle;
 	args[0].len = strlen(j->handle);
-	if (rc == 0 && strcmp(status, "failed") != 0) {
+	if (rc == 0 && (strcmp(status, "failed") != 0 || j->info.aborted)) {
 		payload = fh_event_payload(ev, &len);
 		args[1].p = payload;
 		args[1].len = len;
@@ -292,9 +292,11 @@ subunit_job_start(struct subunit_conn *c, const struct gearman_arg *handle,
 		return;
 	}
 	if (j->info.aborted) {
-		/* Zuul throws these away; say so instead of failing. */
+		/* Zuul throws these away: nothing to fetch. The status stays
+		 * in the original's vocabulary (it said failed for these),
+		 * error says why; the job itself went as it should. */
 		su->st.aborted_builds++;
-		subunit_job_finish(j, "aborted", NULL, NULL);
+		subunit_job_finish(j, "failed", "build aborted", NULL);
 		return;
 	}
 	subunit_fetch_start(j);

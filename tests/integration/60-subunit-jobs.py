@@ -189,13 +189,17 @@ def test_post_build_short_ref():
 
 def test_aborted_build_nothing_fetched():
     g, files, d, bus, passing, failing = scenario()
-    # An aborted build: published as aborted, nothing fetched.
+    # An aborted build: nothing fetched; published as failed (the
+    # original's word for these) with error "build aborted", and the
+    # job completed.
     n = len(files.requests)
     kind, p = run_job(g, bus, "push-subunit",
                       gl.job(files.url("/aborted/x.subunit"),
                              change="1003", build_status="ABORTED"),
                       topic("openstack/nova", "1003"))
-    check(kind == "complete" and p["status"] == "aborted", (kind, p))
+    check(kind == "complete" and p["status"] == "failed" and
+          p["error"] == "build aborted" and p["build_status"] == "ABORTED",
+          (kind, p))
     check("summary" not in p and len(files.requests) == n, files.requests)
 
 

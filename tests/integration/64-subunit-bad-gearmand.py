@@ -172,7 +172,8 @@ def test_a_good_job_in_pieces_answered():
     handle, _, payload = d1.partition(b"\0")
     check(handle == b"H:ok", handle)
     p = json.loads(payload)
-    check(p["status"] == "aborted" and p["build_uuid"] == "u7", p)
+    check(p["status"] == "failed" and p["error"] == "build aborted" and
+          p["build_uuid"] == "u7", p)
 
 
 def test_an_old_job_assign_with_a_bad_argument_failed():

@@ -127,11 +127,13 @@ test_aborted_and_payload(void **state)
 	info = parse_ok("{\"event\": {\"fields\": {\"project\": \"p\","
 	    " \"build_status\": \"ABORTED\"}}}");
 	assert_true(info.aborted);
-	p = subunit_job_payload(&info, "aborted", NULL, NULL, NULL);
+	p = subunit_job_payload(&info, "failed", "build aborted", NULL, NULL);
 	assert_true(json_is_null(json_object_get(p, "build_uuid")));
 	assert_true(json_is_null(json_object_get(p, "source_url")));
 	assert_string_equal(json_string_value(json_object_get(p, "status")),
-	    "aborted");
+	    "failed");
+	assert_string_equal(json_string_value(json_object_get(p, "error")),
+	    "build aborted");
 	assert_string_equal(json_string_value(json_object_get(p,
 	    "build_status")), "ABORTED");
 	json_decref(p);
