@@ -182,7 +182,7 @@ def test_3_1_0_2_second_connect_protocol_error():
 
 
 def test_3_15_auth_without_method_protocol_error():
-    # 4.12 [MQTT-4.12.0-?]: AUTH from a client that gave no
+    # 4.12: AUTH from a client that gave no
     # Authentication Method is a Protocol Error: DISCONNECT 0x82.
     with Daemon(CONF) as d:
         r = Raw5(d.port, "auth")
@@ -238,6 +238,40 @@ def test_3_1_2_2_v5_and_v311_share_the_broker():
                             props=prop(P_USER, ("k", "v"))))
         check(parse_ack5(p.read())[:3] == (4, 1, 0), "PUBACK")
         check(drain(s) == [(3, 0, _str("mix") + b"x")], "3.1.1 copy")
+
+
+BAD_CONNECT_PROPS = [
+    # 3.1.2.11: value 0 is a Protocol Error
+    ("Receive Maximum 0", prop(0x21, 0), b"", 0x82),
+    ("Maximum Packet Size 0", prop(0x27, 0), b"", 0x82),
+    # values other than 0 and 1
+    ("Request Problem Information 2", prop(0x17, 2), b"", 0x82),
+    ("Request Response Information 2", prop(0x19, 2), b"", 0x82),
+    # Authentication Data without a method [MQTT-3.1.2.11.10]
+    ("Authentication Data alone", prop(0x16, b"x"), b"", 0x82),
+    # a property twice
+    ("Session Expiry twice", prop(0x11, 1) + prop(0x11, 2), b"", 0x82),
+    # 2.2.2.2: not a CONNECT property: malformed
+    ("Topic Alias in CONNECT", prop(0x23, 1), b"", 0x81),
+    ("Payload Format in CONNECT", prop(0x01, 1), b"", 0x81),
+    # will properties: Payload Format 0/1 only, no Topic Alias, a
+    # Response Topic without wildcards (3.1.3.2.5, [MQTT-3.3.2-14])
+    ("will Payload Format 2", b"", prop(0x01, 2), 0x82),
+    ("will Topic Alias", b"", prop(0x23, 1), 0x81),
+    ("will Response Topic a/#", b"", prop(0x08, "a/#"), 0x82),
+]
+
+
+def test_3_1_2_11_bad_connect_properties_refused():
+    # 3.1.2.11 and 3.1.3.2: each bad CONNECT or will property: CONNACK
+    # with its reason (0x82 Protocol Error, 0x81 Malformed Packet), close
+    # [MQTT-4.13.1-1].
+    with Daemon(CONF) as d:
+        for what, ps, wps, reason in BAD_CONNECT_PROPS:
+            r = Raw(d.port)
+            r.send(connect5_pkt("c", props=ps, will_props=wps,
+                                will=("w", "m", 0, False) if wps else None))
+            refused(r, what, (reason,))
 
 
 fhtest.run_cases(globals())
