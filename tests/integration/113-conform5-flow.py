@@ -105,6 +105,29 @@ def test_3_3_4_9_pubrec_0_still_counts_until_pubcomp():
         check(parse_publish5(s.read())["payload"] == b"3", "third")
 
 
+def test_4_4_0_2_refused_not_resent_on_reconnect():
+    # [MQTT-4.4.0-1]: on a resumed session the unacknowledged PUBLISHes
+    # are resent; [MQTT-4.4.0-2]: one answered with a PUBACK or PUBREC of
+    # 0x80 or more counts as acknowledged and is not.
+    exp = prop(0x11, 300)
+    with Daemon(CONF) as d:
+        s = Raw5(d.port, "s", props=exp)
+        check(s.subscribe(1, [("rr/#", 2)]) == [2], "SUBACK")
+        p = Raw5(d.port, "p")
+        for i, q in enumerate((1, 2, 2)):
+            p.send(publish5_pkt("rr/%d" % i, str(i), qos=q, mid=i + 1))
+            check(parse_ack5(p.read())[:3] == (3 + q, i + 1, 0), "ack")
+        m = [parse_publish5(s.read()) for _ in range(3)]
+        s.send(ack5_pkt("puback", m[0]["mid"], 0x80))
+        s.send(ack5_pkt("pubrec", m[1]["mid"], 0x87))
+        check(drain(s) == [], "an answer to a refusing ack")
+        s.close()
+        s = Raw5(d.port, "s", clean=False, props=exp)
+        again = [parse_publish5(q) for q in drain(s)]
+        check([(a["topic"], a["dup"]) for a in again] == [("rr/2", True)],
+              "resent: %r" % again)
+
+
 def test_paho_v5_flow():
     # paho-mqtt's MQTTv5 client: connect, subscribe with options, QoS 2
     # with a user property both ways, a retained message with RETAIN 1 on
