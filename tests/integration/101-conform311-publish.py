@@ -411,4 +411,25 @@ def test_3_3_publisher_subscribed_gets_its_own_message():
               "%r" % (pk,))
 
 
+def test_3_3_5_2_unauthorized_publish_acknowledged_not_delivered():
+    # [MQTT-3.3.5-2]: a PUBLISH the server does not authorize (anonymous
+    # without anonymous_publish, or to $SYS) is acknowledged as usual
+    # (or the connection closed): here PUBACK, PUBREC/PUBCOMP, and no
+    # delivery.
+    conf = CONF.replace("anonymous_publish = true",
+                        "anonymous_publish = false")
+    with Daemon(conf) as d:
+        s = subscriber(d.port, "s", "#", 2)
+        r = Raw(d.port, connect_pkt("anon"))
+        r.send(publish_pkt("den/1", "x", qos=1, mid=1))
+        check(r.read() == (4, 0, mid2(1)), "PUBACK")
+        r.send(publish_pkt("den/2", "x", qos=2, mid=2))
+        check(r.read() == (5, 0, mid2(2)), "PUBREC")
+        r.send(ack_pkt("pubrel", 2))
+        check(r.read() == (7, 0, mid2(2)), "PUBCOMP")
+        r.send(publish_pkt("$SYS/x", "x", qos=1, mid=3))
+        check(r.read() == (4, 0, mid2(3)), "PUBACK for $SYS")
+        check(drain(s) == [], "an unauthorized message delivered")
+
+
 fhtest.run_cases(globals())
