@@ -110,6 +110,7 @@ main(int argc, char **argv)
 	struct main_ctx	 ctx = { 0 };
 	struct fh_conf	*conf;
 	struct event	*ev_term, *ev_int, *ev_hup;
+	sigset_t	 stopsigs;
 	char		*err = NULL;
 	int		 ch, test_only = 0, rc = 0;
 
@@ -196,9 +197,23 @@ main(int argc, char **argv)
 		    fh_sdnotify_watchdog_usec(ctx.sd) ? "\nWATCHDOG=1" : "");
 		event_base_dispatch(ctx.base);
 	}
+	/* Stopping now: a second SIGTERM or SIGINT (an impatient operator,
+	 * a supervisor), or a SIGHUP, must not kill us halfway through
+	 * persisting state.
+	 * Freeing the events puts back the default action, so hold the
+	 * signals until they are ignored. */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 	fh_sdnotify_free(ctx.sd);
 out:
 	fh_gateway_free(ctx.gw);
