@@ -182,6 +182,14 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	    (unsigned long long)b->msgs_in);
 	sys_pub(b, "messages/sent", "%llu",
 	    (unsigned long long)b->msgs_out);
+	/* Mosquitto has both names; here every counted message is a
+	 * PUBLISH. */
+	sys_pub(b, "publish/messages/received", "%llu",
+	    (unsigned long long)b->msgs_in);
+	sys_pub(b, "publish/messages/sent", "%llu",
+	    (unsigned long long)b->msgs_out);
+	sys_pub(b, "clients/expired", "%llu",
+	    (unsigned long long)b->sessions_expired);
 	sys_pub(b, "publish/messages/dropped", "%llu",
 	    (unsigned long long)(b->drop_qos0_slow + b->drop_queue_full +
 	    b->drop_queue_bytes + b->drop_memory + b->drop_qos0_memory));

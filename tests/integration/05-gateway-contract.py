@@ -491,6 +491,41 @@ def test_sighup_log_level_without_dropping_clients():
         c.disconnect()
 
 
+# --- $SYS ------------------------------------------------------------------
+
+def test_sys_publish_counters_with_mosquitto_names():
+    """$SYS/broker/publish/messages/{received,sent} and clients/expired,
+    as Mosquitto names them, besides the names 19-broker-sys-limits
+    checks; they count what was published and delivered."""
+    conf = ("[broker]\nanonymous_publish = true\nsys_interval = 1s\n"
+            "[listener a]\nbind = 127.0.0.1:{port}\n")
+    with Daemon(conf) as d:
+        vals = {}
+        c = mqtt.Client("sys-reader")
+        c.on_message = lambda cl, u, m: vals.__setitem__(
+            m.topic[len("$SYS/broker/"):], m.payload.decode())
+        c.connect("127.0.0.1", d.port)
+        c.loop_start()
+        c.subscribe([("$SYS/broker/#", 0), ("count/#", 0)])
+        time.sleep(0.3)
+        for i in range(3):
+            run(["mosquitto_pub", "-p", str(d.port), "-t", "count/%d" % i,
+                 "-m", "x"])
+
+        def counted():
+            try:
+                return (int(vals["publish/messages/received"]) >= 3 and
+                        int(vals["publish/messages/sent"]) >= 3)
+            except (KeyError, ValueError):
+                return False
+        try:
+            wait_for(counted, 10, "publish counters in $SYS: %r" % vals)
+            check(vals.get("clients/expired") == "0", vals)
+        finally:
+            c.loop_stop()
+            c.disconnect()
+
+
 # --- the publish rule on every listener kind ------------------------------
 
 FOUR = """[broker]
