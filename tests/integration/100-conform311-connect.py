@@ -368,4 +368,20 @@ def test_3_1_2_24_keepalive_zero_and_sent_packets_keep_alive():
             check(r.read() == PINGRESP, "dropped while pinging")
 
 
+def test_3_1_2_7_retained_messages_outlive_the_session():
+    # [MQTT-3.1.2-7]: retained messages are not part of the session state:
+    # they stay when the publisher's (clean) session ends.
+    with Daemon(CONF) as d:
+        p = Raw(d.port, connect_pkt("p", clean=True))
+        pub1(p, "keep/ret", "still", 1, retain=True)
+        p.send(DISCONNECT)
+        check(closed_silently(p), "DISCONNECT")
+        s = Raw(d.port, connect_pkt("s"))
+        s.send(subscribe_pkt(1, [("keep/#", 0)]))
+        check(s.read() == (9, 0, b"\x00\x01\x00"), "SUBACK")
+        check(drain(s) == [as_tuple(publish_pkt("keep/ret", "still",
+                                                retain=True))],
+              "retained message gone with the session")
+
+
 fhtest.run_cases(globals())
