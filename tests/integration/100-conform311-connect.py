@@ -355,17 +355,18 @@ def test_3_12_4_1_pingreq_gets_pingresp():
         check(closed_silently(r), "PINGREQ with a body not closed")
 
 
-def test_3_1_2_24_keepalive_zero_and_sent_packets_keep_alive():
+def test_3_1_2_24_keepalive_is_one_and_a_half_periods():
     # [MQTT-3.1.2-24]: the server disconnects only after one and a half
-    # keep alive periods without a packet: PINGREQs every 0.5 s keep a
-    # 1 s keep alive connection up for 3 s.
+    # keep alive periods without a packet: a PINGREQ every 2.2 s keeps a
+    # 2 s keep alive connection up (the 0.8 s margin absorbs a loaded
+    # machine's scheduling).
     import time
     with Daemon(CONF) as d:
-        r = Raw(d.port, connect_pkt("ka", keepalive=1))
-        for _ in range(6):
-            time.sleep(0.5)
+        r = Raw(d.port, connect_pkt("ka", keepalive=2))
+        for _ in range(3):
+            time.sleep(2.2)
             r.send(PINGREQ)
-            check(r.read() == PINGRESP, "dropped while pinging")
+            check(r.read() == PINGRESP, "dropped within 1.5 x keep alive")
 
 
 def test_3_1_2_7_retained_messages_outlive_the_session():
