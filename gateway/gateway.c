@@ -87,6 +87,7 @@ struct fh_gateway {
 	uint64_t		 seq;
 	uint64_t		 emitted, refused;
 	struct timespec		 started;
+	int			 verbose;	/* -v given */
 	struct fh_state		*state;	/* opened by fh_gateway_start */
 	struct evdns_base	*dns;	/* on first use */
 	struct fh_curl		*curl;	/* on first use */
@@ -209,7 +210,10 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	if (gateway_check_sections(conf, errstr) != 0 ||
 	    gateway_apply_conf(&gw->conf, conf, errstr) != 0)
 		goto fail;
-	if (fh_log_get_level() < LOG_DEBUG)	/* -v wins over the file */
+	/* -v (debug before any file is read) wins over the file, also on
+	 * every reload. */
+	gw->verbose = fh_log_get_level() >= LOG_DEBUG;
+	if (!gw->verbose)
 		fh_log_set_level(gateway_log_levels[gw->conf.log_level]);
 	fh_log_set_syslog(gw->conf.syslog);
 
@@ -370,7 +374,8 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 		fh_conf_clear(gateway_vars, &gc);
 		return -1;
 	}
-	fh_log_set_level(gateway_log_levels[gc.log_level]);
+	if (!gw->verbose)
+		fh_log_set_level(gateway_log_levels[gc.log_level]);
 	fh_log_set_syslog(gc.syslog);
 	fh_conf_clear(gateway_vars, &gc);
 	for (i = 0; i < gw->nsinks; i++) {

@@ -491,6 +491,24 @@ def test_sighup_log_level_without_dropping_clients():
         c.disconnect()
 
 
+def test_verbose_wins_over_the_file_also_after_sighup():
+    """-v: log level debug whatever log_level says, before and after a
+    SIGHUP reload (firehosed(8): "whatever the file says")."""
+    conf = ("[gateway]\nlog_level = error\n[broker]\nsys_interval = 0\n"
+            "[listener a]\nbind = 127.0.0.1:{port}\n")
+    with Daemon(conf, args=["-v"]) as d:
+        run(["mosquitto_sub", "-p", str(d.port), "-t", "x", "-i", "before",
+             "-C", "1", "-W", "1"])
+        wait_for(lambda: "before" in d.logtext() and "[debug]" in
+                 d.logtext(), 10, "debug lines with -v")
+        d.send(signal.SIGHUP)
+        d.wait_log("reload done")
+        run(["mosquitto_sub", "-p", str(d.port), "-t", "x", "-i", "after",
+             "-C", "1", "-W", "1"])
+        wait_for(lambda: re.search(r"\[debug\] mqtt after ", d.logtext()),
+                 10, "debug lines after SIGHUP with -v: " + d.logtext())
+
+
 # --- $SYS ------------------------------------------------------------------
 
 def test_sys_publish_counters_with_mosquitto_names():
