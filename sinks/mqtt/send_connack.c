@@ -2,12 +2,20 @@
  * CONNACK (3.1, 3.1.1 and 5.0) and the broker's own 5.0 DISCONNECT: the
  * packets that open and end a connection from the server's side.
  *
- * A 5.0 CONNACK announces what the broker does not leave at the
- * protocol's defaults: Receive Maximum (max_inflight_messages, which is
- * also what a client may have in flight toward us), Maximum Packet Size,
- * Retain Available 0 without retain, Subscription Identifiers and Shared
- * Subscriptions Available, and what it decided for this client: an
- * assigned client identifier, Server Keep Alive, Session Expiry Interval.
+ * A 5.0 CONNACK announces only what is not at the protocol's defaults,
+ * in the order Mosquitto 2 writes them (clients and test suites written
+ * against it compare CONNACKs byte for byte): Server Keep Alive, Topic
+ * Alias Maximum, Assigned Client Identifier, Session Expiry Interval
+ * when the server shortened it, Retain Available 0 without retain,
+ * Maximum Packet Size, Receive Maximum (max_inflight_messages, also
+ * what a client may have in flight toward us). Subscription Identifiers
+ * and Shared Subscriptions Available are 1 when absent [3.2.2.3.12,
+ * 3.2.2.3.13], so they are not sent.
+ *
+ * A CONNACK refusal and a DISCONNECT for what the client sent wrong carry
+ * no Reason String, as Mosquitto's do not (test suites written against it
+ * compare them byte for byte): the reason code says it, the log says
+ * why. Only shutdown, takeover and keep alive timeout say it in words.
  */
 #include <string.h>
 
@@ -84,36 +92,36 @@ send_connack5(struct mqtt_conn *c, bool sp, uint8_t reason,
 	struct mqtt_prop	 list[SEND_CONNACK_PROPS], *p = list;
 
 	if (reason == MQTT_RC_SUCCESS) {
-		if (session_expiry != c->session_expiry)
-			p = send_connack_num(p, MQTT_PROP_SESSION_EXPIRY,
-			    session_expiry);
-		if (b->conf.max_inflight_messages < 65535)
-			p = send_connack_num(p, MQTT_PROP_RECEIVE_MAXIMUM,
-			    (uint32_t)b->conf.max_inflight_messages);
-		if (!b->conf.retain)
-			p = send_connack_num(p, MQTT_PROP_RETAIN_AVAILABLE, 0);
-		if (b->conf.max_packet_size > 0)
-			p = send_connack_num(p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-			    (uint32_t)b->conf.max_packet_size);
-		if (assigned_id != NULL)
-			p = send_connack_str(p, MQTT_PROP_ASSIGNED_CLIENT_ID,
-			    assigned_id);
-		if (b->conf.max_topic_alias > 0)
-			p = send_connack_num(p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
-			    (uint32_t)b->conf.max_topic_alias);
-		p = send_connack_num(p, MQTT_PROP_SUBID_AVAILABLE,
-		    BROKER_SUBID_AVAILABLE);
-		p = send_connack_num(p, MQTT_PROP_SHARED_AVAILABLE,
-		    BROKER_SHARED_AVAILABLE);
 		if (server_keepalive > 0)
 			p = send_connack_num(p, MQTT_PROP_SERVER_KEEPALIVE,
 			    server_keepalive);
+		if (b->conf.max_topic_alias > 0)
+			p = send_connack_num(p, MQTT_PROP_TOPIC_ALIAS_MAXIMUM,
+			    (uint32_t)b->conf.max_topic_alias);
+		if (assigned_id != NULL)
+			p = send_connack_str(p, MQTT_PROP_ASSIGNED_CLIENT_ID,
+			    assigned_id);
+		if (session_expiry != c->session_expiry)
+			p = send_connack_num(p, MQTT_PROP_SESSION_EXPIRY,
+			    session_expiry);
+		if (!b->conf.retain)
+			p = send_connack_num(p, MQTT_PROP_RETAIN_AVAILABLE, 0);
+		/* the largest setting is the protocol's own limit: none */
+		if (b->conf.max_packet_size > 0 &&
+		    b->conf.max_packet_size < 268435455)
+			p = send_connack_num(p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+			    (uint32_t)b->conf.max_packet_size);
+		if (b->conf.max_inflight_messages < 65535)
+			p = send_connack_num(p, MQTT_PROP_RECEIVE_MAXIMUM,
+			    (uint32_t)b->conf.max_inflight_messages);
+		if (!BROKER_SUBID_AVAILABLE)
+			p = send_connack_num(p, MQTT_PROP_SUBID_AVAILABLE, 0);
+		if (!BROKER_SHARED_AVAILABLE)
+			p = send_connack_num(p, MQTT_PROP_SHARED_AVAILABLE, 0);
 	}
-	if (reason_string != NULL)
-		p = send_connack_str(p, MQTT_PROP_REASON_STRING,
-		    reason_string);
+	(void)reason_string;	/* logged by the caller */
 	send_connack_write(c, MQTT_CONNACK, sp && reason == MQTT_RC_SUCCESS,
-	    reason, list, (size_t)(p - list), reason_string != NULL);
+	    reason, list, (size_t)(p - list), false);
 }
 
 void
@@ -122,10 +130,15 @@ send_disconnect5(struct mqtt_conn *c, uint8_t reason,
 {
 	struct mqtt_prop	 list[1], *p = list;
 
-	if (reason_string != NULL)
+	/* the server's own reasons to end a good connection say why too:
+	 * paho-mqtt 1.6 reads a DISCONNECT's reason code only when
+	 * properties follow it */
+	if (reason_string != NULL && (reason == MQTT_RC_SHUTTING_DOWN ||
+	    reason == MQTT_RC_SESSION_TAKEN_OVER ||
+	    reason == MQTT_RC_KEEPALIVE_TIMEOUT))
 		p = send_connack_str(p, MQTT_PROP_REASON_STRING,
 		    reason_string);
 	send_connack_write(c, MQTT_DISCONNECT, false, reason, list,
-	    (size_t)(p - list), reason_string != NULL);
+	    (size_t)(p - list), p != list);
 	c->b->disconnects_sent++;
 }

@@ -96,7 +96,8 @@ def test_zero_length_clientid_refused_when_disabled():
     with daemon("allow_zero_length_clientid = false") as d:
         r, _, reason, pr = connect5(d.port, "")
         check(reason == 0x85, "5.0: 0x%02x" % reason)
-        check(prop_get(pr, P_REASON_STRING), "no reason string %r" % pr)
+        check(prop_get(pr, P_REASON_STRING) is None, "a reason string %r"
+              % pr)
         check(r.closed(), "5.0 not closed")
         r = Raw(d.port, connect_pkt(""))
         check(r.connack == b"\x00\x02", "3.1.1: %r" % r.connack)
