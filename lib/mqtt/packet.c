@@ -71,13 +71,13 @@ mqtt_err_reason(int err)
 		return MQTT_RC_UNSUPPORTED_VERSION;
 	case MQTT_E_TOO_LARGE:
 		return MQTT_RC_PACKET_TOO_LARGE;
-	case MQTT_E_TOPIC:
-		return MQTT_RC_TOPIC_INVALID;
-	case MQTT_E_FILTER:
-		return MQTT_RC_FILTER_INVALID;
 	case MQTT_E_TOPIC_ALIAS:
 		return MQTT_RC_TOPIC_ALIAS_INVALID;
-	default:	/* MALFORMED, UTF8, VARINT, PROP_*, SUBOPTS */
+	default:
+		/* MALFORMED, UTF8, VARINT, PROP_*, SUBOPTS; and a topic name
+		 * or filter against its syntax (wildcards in a name, '#' not
+		 * last...): malformed, not 0x90/0x8F, which say "correctly
+		 * formed, but not accepted", as Mosquitto answers too */
 		return MQTT_RC_MALFORMED;
 	}
 }
@@ -725,8 +725,10 @@ packet_decode_publish(struct packet_reader *r, int level, uint8_t flags,
 	if (p->qos > 0) {
 		if (packet_read_u16(r, &p->id) != 0)
 			return MQTT_E_MALFORMED;
-		if (p->id == 0)		/* [MQTT-2.3.1-1] */
-			return MQTT_E_MALFORMED;
+		/* [MQTT-2.2.1-3]: a protocol error (0x82), as Mosquitto
+		 * says for a PUBLISH (a SUBSCRIBE's 0 is malformed there) */
+		if (p->id == 0)
+			return MQTT_E_PROTOCOL;
 	}
 	if (level == MQTT_PROTO_5) {
 		if ((rc = packet_read_props(r, MQTT_PUBLISH, &p->props)) != 0)

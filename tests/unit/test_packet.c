@@ -698,8 +698,8 @@ test_err_reason(void **state)
 	assert_int_equal(mqtt_err_reason(MQTT_E_REASON), 0x82);
 	assert_int_equal(mqtt_err_reason(MQTT_E_TOPIC_ALIAS), 0x94);
 	assert_int_equal(mqtt_err_reason(MQTT_E_TOO_LARGE), 0x95);
-	assert_int_equal(mqtt_err_reason(MQTT_E_TOPIC), 0x90);
-	assert_int_equal(mqtt_err_reason(MQTT_E_FILTER), 0x8f);
+	assert_int_equal(mqtt_err_reason(MQTT_E_TOPIC), 0x81);
+	assert_int_equal(mqtt_err_reason(MQTT_E_FILTER), 0x81);
 	assert_true(mqtt_reason_is_valid(MQTT_PUBACK, 0x10));
 	assert_false(mqtt_reason_is_valid(MQTT_PUBACK, 0x92));
 	assert_true(mqtt_reason_is_valid(MQTT_DISCONNECT, 0x8e));
