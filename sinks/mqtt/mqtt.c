@@ -231,9 +231,14 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 	fh_gateway_set_readers(m->gw, &mqtt_readers, m);
 
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "listener")) != NULL;) {
-		struct mqtt_listener *l = mqtt_listener_create(m->gw, sec,
-		    mqtt_broker_accept, m->broker, errstr);
+		struct mqtt_listener *l;
 
+		/* The name is in the logs, the stats and /metrics labels. */
+		if (fh_section_name(sec)[0] == '\0')
+			return fh_conf_error(errstr, sec, NULL, "[listener] "
+			    "needs a name, as in [listener mqtt]");
+		l = mqtt_listener_create(m->gw, sec, mqtt_broker_accept,
+		    m->broker, errstr);
 		if (l == NULL)
 			return -1;
 		m->listeners = fh_xrealloc(m->listeners,

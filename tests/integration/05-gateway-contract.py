@@ -355,6 +355,22 @@ def test_design_keys_with_their_defaults():
     check(rc == 0, out)
 
 
+def test_section_names_required_or_refused():
+    """[listener NAME], [source NAME], [bridge NAME] need their name;
+    [gateway], [broker], [log] take none: file:line errors."""
+    port = fhtest.free_port()
+    for text, want in (
+            ("[listener]\nbind = 127.0.0.1:%d\n" % port, "needs a name"),
+            ("[source]\ntype = ansible\n", "needs a name"),
+            ("[bridge]\naddress = 127.0.0.1:%d\n" % port, "needs a name"),
+            ("[gateway x]\n", "takes no name"),
+            ("[broker x]\n", "takes no name"),
+            ("[log x]\n", "takes no name")):
+        rc, out, path = check_conf(text)
+        check(rc == 1 and out.startswith(path + ":") and want in out,
+              "%r: exit %d %r" % (text, rc, out))
+
+
 def test_etc_firehose_conf_passes():
     path = os.path.join(SRCDIR, "etc", "firehose.conf")
     r = run([FIREHOSED, "-t", "-c", path])
