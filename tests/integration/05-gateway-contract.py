@@ -455,6 +455,55 @@ def test_comments_both_kinds_and_several_sources_of_one_type():
                          "ops-ansible/playbook/ops-1/action/start"], topics)
 
 
+def post_start(port, pid):
+    body = json.dumps({"ansible_type": "start", "host": "h", "session": "s",
+                       "playbook_name": "p", "playbook_id": pid}).encode()
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/events" % port,
+                                 body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        check(r.status == 202, "POST %d" % r.status)
+
+
+def test_source_qos_and_retain_default_off_configurable():
+    """SOURCES.md: QoS and retain per source, default QoS 0 and no
+    retain, as the originals. A late subscriber (QoS 2) finds the event
+    of the source with retain = true, at its QoS 1, and nothing of the
+    source left at the defaults."""
+    p1, p2 = fhtest.free_port(), fhtest.free_port()
+    conf = ("[broker]\nsys_interval = 0\n[listener a]\n"
+            "bind = 127.0.0.1:{port}\n"
+            "[source plain]\ntype = ansible\nlisten = 127.0.0.1:%d\n"
+            "topic = plain\n"
+            "[source kept]\ntype = ansible\nlisten = 127.0.0.1:%d\n"
+            "topic = kept\nqos = 1\nretain = true\n" % (p1, p2))
+    with Daemon(conf) as d:
+        live = queue.Queue()
+        c = mqtt.Client("qos-live")
+        c.on_message = lambda cl, u, m: live.put((m.topic, m.qos, m.retain))
+        subd = queue.Queue()
+        c.on_subscribe = lambda cl, u, mid, g: subd.put(g)
+        c.connect("127.0.0.1", d.port)
+        c.loop_start()
+        c.subscribe("#", 2)
+        subd.get(timeout=10)
+        post_start(p1, "a")
+        post_start(p2, "b")
+        got = sorted([live.get(timeout=10), live.get(timeout=10)])
+        c.loop_stop()
+        c.disconnect()
+        check(got == [("kept/playbook/b/action/start", 1, False),
+                      ("plain/playbook/a/action/start", 0, False)], got)
+        r = run(["mosquitto_sub", "-p", str(d.port), "-t", "#", "-q", "2",
+                 "-W", "2", "-v", "--retained-only"])
+        lines = r.stdout.splitlines()
+        check(len(lines) == 1 and lines[0].startswith(
+            "kept/playbook/b/action/start {"), "retained: %r" % r.stdout)
+        check(json.loads(lines[0].split(" ", 1)[1])["playbook_id"] == "b",
+              lines)
+        check("plain/" not in r.stdout, "default source retained: %r"
+              % r.stdout)
+
+
 # --- signals --------------------------------------------------------------
 
 def test_sigint_stops_cleanly_and_persists():
