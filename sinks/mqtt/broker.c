@@ -300,6 +300,32 @@ broker_is_connect5(struct evbuffer *in, int hdrlen)
 	return memcmp(v + hdrlen, "\0\4MQTT\5", 7) == 0;
 }
 
+/* Every topic and filter of pkt within the tree's depth limit? */
+static bool
+broker_depth_ok(const struct mqtt_packet *pkt)
+{
+	const struct mqtt_subscribe	*s = &pkt->u.subscribe;
+	size_t				 i;
+
+	switch (pkt->type) {
+	case MQTT_CONNECT:
+		return !pkt->u.connect.will || topic_depth_ok(
+		    pkt->u.connect.will_topic.p, pkt->u.connect.will_topic.len);
+	case MQTT_PUBLISH:
+		return topic_depth_ok(pkt->u.publish.topic.p,
+		    pkt->u.publish.topic.len);
+	case MQTT_SUBSCRIBE:
+	case MQTT_UNSUBSCRIBE:
+		for (i = 0; i < s->ntopics; i++)
+			if (!topic_depth_ok(s->topics[i].filter.p,
+			    s->topics[i].filter.len))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
 static void
 broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 {
@@ -307,6 +333,12 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 
 	if (c->state == CONN_NEW && pkt->type != MQTT_CONNECT) {
 		broker_conn_error(c, MQTT_E_PROTOCOL, "first packet not CONNECT");
+		return;
+	}
+	if (!broker_depth_ok(pkt)) {
+		/* as Mosquitto: closed, 5.0 with 0x81 */
+		broker_conn_error(c, MQTT_E_MALFORMED, "topic of more than "
+		    "200 levels");
 		return;
 	}
 	switch (pkt->type) {

@@ -140,7 +140,9 @@ mqtt_broker_publish(struct mqtt_broker *b, struct fh_event *ev)
 {
 	struct mqtt_msg	*m = msg_create(ev);
 
-	if (fh_event_retain(ev) && b->conf.retain) {
+	/* a source's topic too deep for the tree is delivered, not kept */
+	if (fh_event_retain(ev) && b->conf.retain &&
+	    topic_depth_ok(m->topic, m->topic_len)) {
 		persist_retain(b, m);
 		if (m->payload_len == 0)
 			topic_retain_set(b->topics, (const char *)m->topic,

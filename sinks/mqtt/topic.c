@@ -431,6 +431,20 @@ topic_retain_match(struct topic_tree *t, const char *filter, size_t len,
 		topic_retain_level(&t->root, filter, len, true, cb, arg);
 }
 
+bool
+topic_depth_ok(const void *topic, size_t len)
+{
+	const char	*p = topic, *end = p + len;
+	size_t		 n = 0;
+
+	while ((p = memchr(p, '/', (size_t)(end - p))) != NULL) {
+		if (++n > TOPIC_MAX_SEPARATORS)
+			return false;
+		p++;
+	}
+	return true;
+}
+
 /* Filter against topic, one level at a time, with no tree: for the ACL
  * and anything else that holds one filter. */
 bool

@@ -55,6 +55,15 @@ size_t	topic_retain_count(const struct topic_tree *);
 void	topic_retain_match(struct topic_tree *, const char *filter,
 	    size_t len, topic_retain_cb cb, void *arg);
 
+/*
+ * The tree's walks recurse once per level, so what goes into it (a
+ * filter, a retained topic) has at most this many '/' separators, as
+ * Mosquitto's TOPIC_HIERARCHY_LIMIT: a 65535-level topic would overflow
+ * the stack. Deeper ones are refused before they reach the tree.
+ */
+#define TOPIC_MAX_SEPARATORS	200
+bool	topic_depth_ok(const void *topic, size_t len);
+
 /* Does topic match filter (MQTT wildcard rules incl. '$')? Pure. */
 bool	topic_matches(const char *filter, const char *topic);
 

@@ -5,7 +5,8 @@ live delivery and for retained messages alike."""
 import fhtest
 from conformtest import CONF, closed_silently, drain, pub1
 from fhtest import Daemon, check
-from mqtttest import Raw, _str, connect_pkt, subscribe_pkt
+from mqtttest import (Raw, _str, connect_pkt, packet, publish_pkt,
+                      subscribe_pkt)
 
 TOPICS = ["a", "a/", "a/b", "a/b/c", "/a", "/", "//", "a//b", "a/b/",
           "$x", "$x/a", "$x/a/b", "x$/a", "A", "a ", "b/a",
@@ -130,6 +131,46 @@ def test_1_5_3_well_formed_utf8_kept_as_is():
         got = [pk[2] for pk in drain(s)]
         want = [_str(t) + b"x" for t in topics]
         check(got == want, "got %r" % got)
+
+
+def test_4_7_3_3_topic_depth_limit_as_mosquitto():
+    # [MQTT-4.7.3-3] allows 65535 bytes, so 65535 levels: the broker
+    # keeps at most 200 separators in a filter or topic, as Mosquitto
+    # (02-subpub-qos0-long-topic, 03-publish-long-topic): 200 work, live
+    # and retained; more close the connection (5.0: DISCONNECT 0x81),
+    # and the broker goes on (a deeper one used to overflow its stack).
+    from mqtttest import Raw5, publish5_pkt, subscribe5_pkt
+    ok_t, deep = "/" * 200, "/" * 201
+    with Daemon(CONF) as d:
+        s = Raw(d.port, connect_pkt("s"))
+        s.send(subscribe_pkt(1, [(ok_t, 0), ("abc/" * 199 + "d", 0)]))
+        check(s.read() == (9, 0, b"\x00\x01\x00\x00"), "SUBACK")
+        p = Raw(d.port, connect_pkt("p"))
+        pub1(p, ok_t, "x", 1, retain=True)
+        check(drain(s) == [(3, 0, _str(ok_t) + b"x")], "200 levels")
+        for i, pkt in enumerate((subscribe_pkt(1, [(deep, 0)]),
+                                 subscribe_pkt(1, [("abc/" * 201 + "d",
+                                                    0)]),
+                                 publish_pkt(deep, "x", qos=1, mid=1),
+                                 publish_pkt("/" * 65535, "x", qos=1,
+                                             mid=1, retain=True),
+                                 packet(0xA2, b"\x00\x01" + _str(deep)))):
+            r = Raw(d.port, connect_pkt("deep%d" % i))
+            r.send(pkt)
+            check(closed_silently(r), "case %d: deep topic kept" % i)
+        r = Raw(d.port)
+        r.send(connect_pkt("w", will=(deep, "x", 0, True)))
+        check(closed_silently(r), "deep will topic kept")
+        for i, pkt in enumerate((publish5_pkt("/" * 65535, "x", qos=1,
+                                              mid=1, retain=True),
+                                 subscribe5_pkt(1, [("/" * 65535, 0)]))):
+            r = Raw5(d.port, "v5deep%d" % i)
+            r.send(pkt)
+            check(r.disconnected() == 0x81, "5.0 case %d" % i)
+        late = Raw(d.port, connect_pkt("late"))
+        late.send(subscribe_pkt(1, [("#", 0)]))
+        check(late.read() == (9, 0, b"\x00\x01\x00"), "SUBACK")
+        check(drain(late) == [(3, 1, _str(ok_t) + b"x")], "retained")
 
 
 fhtest.run_cases(globals())
