@@ -378,14 +378,26 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 		fh_log_set_level(gateway_log_levels[gc.log_level]);
 	fh_log_set_syslog(gc.syslog);
 	fh_conf_clear(gateway_vars, &gc);
+	/* Each module that fails keeps what it had, and the others still
+	 * reload: a broken password file must not keep a bridge or a
+	 * source from taking its new files. The first error is returned,
+	 * the others logged. Sources re-read their files with the
+	 * settings they run with. */
 	for (i = 0; i < gw->nsinks; i++) {
-		if (gw->sinks[i].ops->reload != NULL &&
+		char	*err = NULL;
+
+		if (gw->sinks[i].ops->reload == NULL ||
 		    gw->sinks[i].ops->reload(gw->sinks[i].self, conf,
-		    errstr) != 0)
-			return -1;
+		    &err) == 0)
+			continue;
+		if (rc == 0)
+			*errstr = err;
+		else {
+			fh_log(LOG_ERR, "reload: %s", err);
+			free(err);
+		}
+		rc = -1;
 	}
-	/* Sources re-read their files with the settings they run with; one
-	 * that fails keeps what it had, and the others still reload. */
 	for (i = 0; i < gw->nsources; i++) {
 		char	*err = NULL;
 

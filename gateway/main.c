@@ -83,8 +83,8 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	fh_sdnotify_reloading(ctx->sd);
 	if ((conf = main_load(ctx->path, &err)) == NULL ||
 	    fh_gateway_reload(ctx->gw, conf, &err) != 0) {
-		fh_log(LOG_ERR, "reload failed, keeping the old settings: %s",
-		    err);
+		fh_log(LOG_ERR, "reload failed, that part keeps its old "
+		    "settings: %s", err);
 		/* Still serving with the old settings: ready again. */
 		fh_sdnotify(ctx->sd, "READY=1\nSTATUS=reload failed: %s",
 		    err);

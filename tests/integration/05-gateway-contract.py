@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import paho.mqtt.client as mqtt
@@ -572,6 +573,54 @@ def test_verbose_wins_over_the_file_also_after_sighup():
              "-C", "1", "-W", "1"])
         wait_for(lambda: re.search(r"\[debug\] mqtt after ", d.logtext()),
                  10, "debug lines after SIGHUP with -v: " + d.logtext())
+
+
+def test_one_failing_file_does_not_stop_the_other_reloads():
+    """SIGHUP with a broken password file: the broker keeps its users
+    (reload reported failed), and the ansible source still takes its
+    new token."""
+    need("mosquitto_passwd")
+    hp = fhtest.free_port()
+    conf = ("[broker]\npassword_file = {tmp}/passwd\nsys_interval = 0\n"
+            "[listener a]\nbind = 127.0.0.1:{port}\n"
+            "[source ans]\ntype = ansible\nlisten = 127.0.0.1:%d\n"
+            "token_file = {tmp}/token\n" % hp)
+    d = Daemon(conf, wait=None)
+    pw, tok = os.path.join(d.tmp, "passwd"), os.path.join(d.tmp, "token")
+    open(pw, "w").close()
+    run(["mosquitto_passwd", "-b", pw, "writer", "pw-writer"])
+    with open(tok, "w") as f:
+        f.write("old-token\n")
+    os.chmod(tok, 0o600)
+    d.start()
+    with d:
+        fhtest.wait_port(hp)
+
+        def post(token):
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/v1/events" % hp, json.dumps(
+                    {"ansible_type": "start", "host": "h", "session": "s",
+                     "playbook_name": "p", "playbook_id": "t"}).encode(),
+                {"Content-Type": "application/json",
+                 "Authorization": "Bearer " + token})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        check(post("old-token") == 202, "old token refused")
+        with open(pw, "w") as f:
+            f.write("writer:plaintext-is-refused\n")
+        with open(tok, "w") as f:
+            f.write("new-token\n")
+        d.send(signal.SIGHUP)
+        d.wait_log("reload failed")
+        check(post("new-token") == 202, "the source did not reload: "
+              + d.logtext())
+        check(post("old-token") == 401, "old token still works")
+        r = run(["mosquitto_pub", "-p", str(d.port), "-t", "w", "-m", "x",
+                 "-u", "writer", "-P", "pw-writer"])
+        check(r.returncode == 0, "the old users were lost: " + r.stderr)
 
 
 # --- $SYS ------------------------------------------------------------------
