@@ -332,4 +332,37 @@ def test_3_14_1_1_reserved_disconnect_flags_malformed():
         check(m["topic"] == "will/bad", "will %r" % m)
 
 
+def test_3_1_2_9_password_without_user_name():
+    # 3.1.2.9 (5.0): a Password without a User Name is allowed (3.1.1
+    # forbade it): accepted here, the client anonymous.
+    with daemon() as d:
+        r, _, reason, _ = connect5(d.port, "pwonly", pw="secret")
+        check(reason == 0, "CONNACK 0x%02x" % reason)
+
+
+def test_2_1_2_server_bound_types_and_reserved_flags():
+    # 2.1.2: CONNACK, SUBACK, UNSUBACK, PINGRESP from a client are a
+    # protocol error (0x82); type 0 and wrong fixed-header flags
+    # (PINGREQ 0xC1) are malformed (0x81) [MQTT-2.1.3-1].
+    with daemon() as d:
+        for pkt, code, what in (
+                (packet(0x20, b"\x00\x00\x00"), 0x82, "CONNACK"),
+                (packet(0x90, b"\x00\x01\x00\x00"), 0x82, "SUBACK"),
+                (packet(0xB0, b"\x00\x01\x00\x00"), 0x82, "UNSUBACK"),
+                (packet(0xD0), 0x82, "PINGRESP"),
+                (packet(0x00), 0x81, "type 0"),
+                (packet(0xC1), 0x81, "PINGREQ flags")):
+            after_connect(d.port, pkt, code, what)
+
+
+def test_3_14_2_1_disconnect_reason_must_be_known():
+    # [MQTT-3.14.2-1]: a DISCONNECT reason code not in the table is a
+    # protocol error: the server's DISCONNECT 0x82; a property length
+    # past the packet is malformed.
+    with daemon() as d:
+        after_connect(d.port, disconnect5_pkt(0x05), 0x82, "reason 0x05")
+        after_connect(d.port, packet(0xE0, b"\x00\x05"), 0x81,
+                      "property length")
+
+
 fhtest.run_cases(globals())

@@ -256,4 +256,12 @@ def test_3_3_4_anonymous_publish_refused_0x87():
         check(drain(r) == [], "delivered")
 
 
+def test_3_4_2_1_ack_reason_must_be_known():
+    # 3.4.2.1: a PUBACK reason code not in its table is a protocol
+    # error (0x82).
+    with daemon() as d:
+        after_connect(d.port, ack5_pkt("puback", 1, 0x05), 0x82,
+                      "PUBACK 0x05")
+
+
 fhtest.run_cases(globals())

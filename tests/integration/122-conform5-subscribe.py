@@ -276,4 +276,15 @@ def test_4_7_3_topic_filter_malformed():
                           "filter %r" % f)
 
 
+def test_3_8_2_1_subscription_identifier_range():
+    # 3.8.2.1.2: 1 to 268,435,455 (four varint bytes); a fifth byte is a
+    # malformed Variable Byte Integer [MQTT-1.5.5-1].
+    with daemon() as d:
+        r = Raw5(d.port, "s")
+        check(r.subscribe(1, [("t", 0)], prop(P_SUBSCRIPTION_ID,
+                                              268435455)) == [0], "SUBACK")
+        after_connect(d.port, subscribe5_pkt(
+            1, [("t", 0)], b"\x0b\xff\xff\xff\xff\x01"), 0x81, "5 bytes")
+
+
 fhtest.run_cases(globals())
