@@ -26,6 +26,8 @@ struct mqtt_broker_conf {
 	char	*acl_file;
 	int	 max_connections;	/* 0: unlimited */
 	size_t	 max_packet_size;
+	bool	 announce_max_packet;	/* set in the file: 5.0 CONNACK
+					 * says it */
 	int	 max_queued_messages;
 	size_t	 max_queued_bytes;	/* per session; 0: unlimited */
 	size_t	 max_memory;		/* whole broker; 0: unlimited */

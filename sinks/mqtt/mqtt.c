@@ -176,6 +176,11 @@ mqtt_broker_conf_load(const struct fh_conf *conf,
 		    "[broker] takes no name");
 	if (fh_conf_apply(sec, mqtt_broker_vars, bc, errstr) != 0)
 		return -1;
+	/* The default limit is kept without being announced, as
+	 * Mosquitto's message_size_limit is, so that a 5.0 client sees
+	 * Mosquitto's CONNACK; a limit the operator sets is announced. */
+	bc->announce_max_packet = sec != NULL &&
+	    fh_section_get(sec, "max_packet_size") != NULL;
 	if (mqtt_range(sec, "max_connections", bc->max_connections, 0,
 	    10000000, errstr) != 0 ||
 	    mqtt_range(sec, "max_packet_size", (long)(bc->max_packet_size >

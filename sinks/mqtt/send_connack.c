@@ -107,7 +107,8 @@ send_connack5(struct mqtt_conn *c, bool sp, uint8_t reason,
 		if (!b->conf.retain)
 			p = send_connack_num(p, MQTT_PROP_RETAIN_AVAILABLE, 0);
 		/* the largest setting is the protocol's own limit: none */
-		if (b->conf.max_packet_size > 0 &&
+		if (b->conf.announce_max_packet &&
+		    b->conf.max_packet_size > 0 &&
 		    b->conf.max_packet_size < 268435455)
 			p = send_connack_num(p, MQTT_PROP_MAXIMUM_PACKET_SIZE,
 			    (uint32_t)b->conf.max_packet_size);

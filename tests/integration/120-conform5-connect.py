@@ -14,11 +14,13 @@ from mqtttest import (P_ASSIGNED_CLIENT_ID, P_MAXIMUM_PACKET_SIZE,
                       connect5_pkt, disconnect5_pkt, packet, parse_publish5,
                       prop, props5, publish5_pkt, session_present5)
 
-# What the defaults announce, in Mosquitto 2's order (its test suite
-# compares CONNACKs byte for byte); Subscription Identifiers and Shared
-# Subscriptions Available are 1 when absent (3.2.2.3.12, 3.2.2.3.13).
+# What the defaults announce: Mosquitto 2's default CONNACK, byte for
+# byte (its test suite compares CONNACKs so). Subscription Identifiers and
+# Shared Subscriptions Available are 1 when absent (3.2.2.3.12,
+# 3.2.2.3.13); the default max_packet_size (1M) is kept but, as
+# Mosquitto's message_size_limit, not announced: only one set in the
+# file is (test_max_packet_size_announced_when_set).
 DEFAULT_CONNACK_PROPS = (prop(P_TOPIC_ALIAS_MAXIMUM, 10) +
-                         prop(P_MAXIMUM_PACKET_SIZE, 1048576) +
                          prop(P_RECEIVE_MAXIMUM, 20))
 
 
@@ -39,6 +41,38 @@ def test_3_2_2_connack_exact_bytes():
         p = r.read()
         want = (2, 0, b"\x00\x00" + props5(DEFAULT_CONNACK_PROPS))
         check(p == want, "CONNACK %r, want %r" % (p, want))
+
+
+def test_max_packet_size_announced_when_set():
+    # a max_packet_size the operator sets is told to 5.0 clients (3.2.2.3.6)
+    with daemon("max_packet_size = 64K") as d:
+        r = Raw(d.port)
+        r.send(connect5_pkt("mps"))
+        p = r.read()
+        want = (2, 0, b"\x00\x00" + props5(
+            prop(P_TOPIC_ALIAS_MAXIMUM, 10) +
+            prop(P_MAXIMUM_PACKET_SIZE, 65536) + prop(P_RECEIVE_MAXIMUM, 20)))
+        check(p == want, "CONNACK %r, want %r" % (p, want))
+
+
+def test_default_max_packet_size_still_enforced():
+    # the default 1M, not announced, still closes the connection of a
+    # client that goes over it (DISCONNECT 0x95, as an announced one)
+    with daemon() as d:
+        r = Raw(d.port)
+        r.send(connect5_pkt("big"))
+        check(r.read()[0] == 2, "CONNACK")
+        # the fixed header says it: the body is never read
+        n, var = 1024 * 1024 + 10, b""
+        while True:
+            n, byte = n >> 7, n & 0x7f
+            var += bytes([byte | (0x80 if n else 0)])
+            if not n:
+                break
+        r.send(b"\x30" + var + _str("big/x"))
+        p = r.read()
+        check(p is not None and p[0] == 14 and p[2][:1] == b"\x95",
+              "want DISCONNECT 0x95, got %r" % (p if p is None else p[:2],))
 
 
 def test_3_2_2_connack_as_mosquitto_configured_alike():
