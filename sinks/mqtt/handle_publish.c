@@ -155,8 +155,10 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 			handle_publish_props(ev, &p->props);
 		b->fanout_matched = SIZE_MAX;
 		deliver_send(b, ev);
-		/* 5.0: nobody subscribed, as Mosquitto says it (3.4.2.1) */
-		if (v5 && b->fanout_matched == 0)
+		/* 5.0: nobody subscribed, as Mosquitto says it in a PUBACK
+		 * (3.4.2.1); its PUBREC is always 0x00 (its tests expect
+		 * 50 02 id), so ours is too */
+		if (v5 && p->qos == 1 && b->fanout_matched == 0)
 			reason = MQTT_RC_NO_MATCHING_SUBSCRIBERS;
 	}
 	if (c->state != CONN_ACTIVE || p->qos == 0)

@@ -25,8 +25,7 @@ def test_3_3_4_7_receive_maximum_exceeded_0x93():
         r = Raw5(d.port, "greedy")
         for mid in (1, 2):
             r.send(publish5_pkt("rm/t", "x", qos=2, mid=mid))
-            check(r.read() == (5, 0, bytes([0, mid, 0x10])),
-                  "PUBREC %d (0x10: no subscribers)" % mid)
+            check(r.read() == (5, 0, bytes([0, mid])), "PUBREC %d" % mid)
         r.send(publish5_pkt("rm/t", "x", qos=2, mid=3))
         expect_disconnect(r, 0x93, "third unacknowledged QoS 2")
 
@@ -38,8 +37,7 @@ def test_4_9_released_messages_free_the_quota():
         r = Raw5(d.port, "fair")
         for mid in range(1, 7):
             r.send(publish5_pkt("rm/t", "x", qos=2, mid=mid))
-            check(r.read() == (5, 0, bytes([0, mid, 0x10])),
-                  "PUBREC %d (0x10: no subscribers)" % mid)
+            check(r.read() == (5, 0, bytes([0, mid])), "PUBREC %d" % mid)
             r.send(ack5_pkt("pubrel", mid))
             check(r.read() == (7, 0, bytes([0, mid])), "PUBCOMP %d" % mid)
         check(drain(r) == [], "extra packets")
