@@ -162,9 +162,11 @@ deliver_may_write(struct mqtt_conn *c, const char *topic)
 {
 	struct mqtt_broker	*b = c->b;
 
-	if (strncmp(topic, "$SYS", 4) == 0 && (topic[4] == '/' ||
-	    topic[4] == '\0')) {
-		/* the broker's own: no client writes there */
+	/* $SYS: the broker's own, no client writes there; $share/: names
+	 * a shared subscription (4.8.2), never a topic anyone could read,
+	 * refused as Mosquitto refuses it (5.0: PUBACK 0x87) */
+	if ((strncmp(topic, "$SYS", 4) == 0 && (topic[4] == '/' ||
+	    topic[4] == '\0')) || strncmp(topic, "$share/", 7) == 0) {
 		b->drop_acl++;
 		fh_log(LOG_DEBUG, "mqtt %s (%s): PUBLISH to '%s' refused",
 		    c->client_id, c->addr, topic);

@@ -264,4 +264,16 @@ def test_3_4_2_1_ack_reason_must_be_known():
                       "PUBACK 0x05")
 
 
+def test_4_8_2_publish_to_share_topic_refused():
+    # 4.8.2: "$share/..." names a shared subscription; a PUBLISH to it
+    # could never be read: refused with 0x87, as Mosquitto does
+    # (03-publish-dollar-v5), like $SYS.
+    with daemon() as d:
+        r = Raw5(d.port, "p")
+        for mid, t in enumerate(("$share/share/topic", "$SYS/broker/x"), 1):
+            r.send(publish5_pkt(t, "m", qos=1, mid=mid))
+            check(r.read() == (4, 0, bytes([0, mid, 0x87])), "PUBACK for "
+                  "%s" % t)
+
+
 fhtest.run_cases(globals())
