@@ -484,6 +484,12 @@ broker_lstat(struct mqtt_broker *b, const char *name)
 }
 
 void
+mqtt_broker_add_listener(struct mqtt_broker *b, const char *name)
+{
+	(void)broker_lstat(b, name);
+}
+
+void
 mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
     void *arg)
 {

@@ -59,6 +59,9 @@ void			 mqtt_broker_free(struct mqtt_broker *);
 void			 mqtt_broker_set_auth(struct mqtt_broker *,
 			    struct mqtt_auth *);
 
+/* Counters of a listener from the start, so /metrics shows its zeros. */
+void			 mqtt_broker_add_listener(struct mqtt_broker *,
+			    const char *);
 /* A listener's accept callback (mqtt_accept_cb); arg is the broker. */
 void			 mqtt_broker_accept(struct bufferevent *,
 			    const struct mqtt_peer *, void *arg);

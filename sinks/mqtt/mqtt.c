@@ -249,6 +249,7 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 		m->listeners = fh_xrealloc(m->listeners,
 		    (m->nlisteners + 1) * sizeof *m->listeners);
 		m->listeners[m->nlisteners++] = l;
+		mqtt_broker_add_listener(m->broker, mqtt_listener_name(l));
 		if (mqtt_bind_key(mqtt_listener_bind(l), &key) != 0)
 			continue;	/* the listener reported it */
 		for (i = 0; i + 1 < m->nlisteners; i++) {

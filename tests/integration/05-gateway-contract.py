@@ -658,6 +658,29 @@ def test_sys_publish_counters_with_mosquitto_names():
             c.disconnect()
 
 
+def test_metrics_zero_samples_for_an_idle_listener():
+    """/metrics (docs/listeners.md) names every listener from the start:
+    firehose_mqtt_connections_current{listener=...} is 0 for one that
+    has had no MQTT client yet, not missing."""
+    conf = ("[broker]\nsys_interval = 0\n[listener a]\n"
+            "bind = 127.0.0.1:{port}\n[listener web]\nprotocol = ws\n"
+            "bind = 127.0.0.1:{web}\n")
+    with Daemon(conf, ports={"web": fhtest.free_port()}) as d:
+        _, ctype, m = http(d.ports["web"], "/metrics")
+        check(ctype.startswith("text/plain"), ctype)
+        text = m.decode()
+        # "a" had the start-up probe's connection; "web" only HTTP.
+        for what in ("current", "total"):
+            v = metric(text, "firehose_mqtt_connections_" + what,
+                       listener="web")
+            check(v == 0, "connections_%s{listener=web} %r" % (what, v))
+            check(metric(text, "firehose_mqtt_connections_" + what,
+                         listener="a") is not None, text)
+        check(metric(text, "firehose_mqtt_listener_accepted",
+                     listener="web", protocol="ws") is not None, text)
+        check(metric(text, "firehose_uptime_seconds") is not None, text)
+
+
 # --- the publish rule on every listener kind ------------------------------
 
 FOUR = """[broker]
