@@ -213,4 +213,26 @@ def test_3_3_2_4_payload_format_0_any_bytes():
                             b"\xff\x00\xfe")], "payload format 0")
 
 
+def test_3_1_3_2_will_delay_dropped_rest_in_order():
+    # 3.1.3.2: the Will Delay Interval is the server's, not the message's:
+    # left out of the published will, every other will property kept in
+    # its order (Mosquitto's 07-will-properties, byte for byte).
+    sent = (prop(P_USER, ("key1", "value1")) +
+            prop(P_RESPONSE_TOPIC, "response/topic") +
+            prop(P_CORRELATION_DATA, b"data") + prop(P_WILL_DELAY, 0) +
+            prop(P_PAYLOAD_FORMAT, 1) +
+            prop(P_CONTENT_TYPE, "application/test") +
+            prop(P_USER, ("key2", "value2")))
+    got_props = sent.replace(prop(P_WILL_DELAY, 0), b"")
+    with daemon() as d:
+        w = Raw5(d.port, "watch")
+        check(w.subscribe(1, [("wo/#", 0)]) == [0], "SUBACK")
+        r = Raw5(d.port, "dying", will=("wo/t", "will payload", 0, False),
+                 will_props=sent)
+        r.close()
+        p = w.read()
+        want = (3, 0, _str("wo/t") + props5(got_props) + b"will payload")
+        check(p == want, "will %r, want %r" % (p, want))
+
+
 fhtest.run_cases(globals())
