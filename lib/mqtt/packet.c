@@ -532,6 +532,36 @@ mqtt_topic_is_valid(const uint8_t *s, size_t len)
 	return fh_topic_is_valid((const char *)s, len);
 }
 
+/* One level at a time, with no tree: the ACL, the event log's filters
+ * and the bridges' topic lines all ask this. */
+bool
+mqtt_topic_matches(const char *f, const char *t, size_t tlen)
+{
+	const char	*te = t + tlen, *fe, *le;
+	size_t		 flen, llen;
+
+	/* [MQTT-4.7.2-1]: wildcards first do not match "$" topics */
+	if (tlen > 0 && t[0] == '$' && (f[0] == '+' || f[0] == '#'))
+		return false;
+	for (;;) {
+		fe = strchr(f, '/');
+		flen = fe ? (size_t)(fe - f) : strlen(f);
+		le = memchr(t, '/', (size_t)(te - t));
+		llen = le ? (size_t)(le - t) : (size_t)(te - t);
+		if (flen == 1 && f[0] == '#')
+			return true;
+		if (!(flen == 1 && f[0] == '+') &&
+		    (flen != llen || memcmp(f, t, llen) != 0))
+			return false;
+		if (fe == NULL)
+			return le == NULL;
+		if (le == NULL)		/* "a/#" matches "a" */
+			return strcmp(fe + 1, "#") == 0;
+		f = fe + 1;
+		t = le + 1;
+	}
+}
+
 bool
 mqtt_filter_is_valid(const uint8_t *s, size_t len)
 {

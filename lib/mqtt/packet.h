@@ -387,6 +387,10 @@ bool	mqtt_string_is_valid(const uint8_t *s, size_t len);
 bool	mqtt_topic_is_valid(const uint8_t *s, size_t len);
 /* A topic filter: '+' a whole level, '#' only last and a whole level. */
 bool	mqtt_filter_is_valid(const uint8_t *s, size_t len);
+/* Does the (valid) filter, a C string, match the topic's tlen bytes?
+ * Wildcards first never match a '$' topic; "a/#" matches "a". */
+bool	mqtt_topic_matches(const char *filter, const char *topic,
+	    size_t tlen);
 /*
  * A shared subscription "$share/GROUP/filter" (5.0 section 4.8.2): true
  * 1 with the group name and filter set when s is one, -1 when s starts

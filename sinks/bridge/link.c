@@ -200,34 +200,6 @@ link_conf_free(struct link_conf *c)
 	memset(c, 0, sizeof *c);
 }
 
-bool
-link_topic_match(const char *f, const char *t, size_t tlen)
-{
-	const char	*te = t + tlen, *fe, *le;
-	size_t		 flen, llen;
-
-	/* [MQTT-4.7.2-1]: wildcards first do not match "$" topics */
-	if (tlen > 0 && t[0] == '$' && (f[0] == '+' || f[0] == '#'))
-		return false;
-	for (;;) {
-		fe = strchr(f, '/');
-		flen = fe ? (size_t)(fe - f) : strlen(f);
-		le = memchr(t, '/', (size_t)(te - t));
-		llen = le ? (size_t)(le - t) : (size_t)(te - t);
-		if (flen == 1 && f[0] == '#')
-			return true;
-		if (!(flen == 1 && f[0] == '+') &&
-		    (flen != llen || memcmp(f, t, llen) != 0))
-			return false;
-		if (fe == NULL)
-			return le == NULL;
-		if (le == NULL)		/* "a/#" matches "a" */
-			return strcmp(fe + 1, "#") == 0;
-		f = fe + 1;
-		t = le + 1;
-	}
-}
-
 /* ---- the durable queue ----------------------------------------------- */
 
 static const struct fh_state_migration link_db_steps[] = {
@@ -1247,7 +1219,7 @@ link_in_publish(struct link *l, const struct mqtt_publish *p)
 	topic = fh_xstrndup((const char *)p->topic.p, p->topic.len);
 	for (i = 0; i < l->c.ntopics; i++) {
 		t = &l->c.topics[i];
-		if ((t->dir & LINK_IN) && link_topic_match(t->remote_filter,
+		if ((t->dir & LINK_IN) && mqtt_topic_matches(t->remote_filter,
 		    topic, p->topic.len))
 			break;
 	}
@@ -1935,7 +1907,7 @@ link_publish(struct link *l, struct fh_event *ev)
 		return;
 	for (i = 0; i < l->c.ntopics; i++) {
 		t = &l->c.topics[i];
-		if ((t->dir & LINK_OUT) && link_topic_match(t->local_filter,
+		if ((t->dir & LINK_OUT) && mqtt_topic_matches(t->local_filter,
 		    topic, tlen))
 			break;
 	}

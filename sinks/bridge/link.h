@@ -79,10 +79,6 @@ struct link_conf {
 
 void		 link_conf_free(struct link_conf *);	/* the contents */
 
-/* Does filter match topic (MQTT rules: '+', '#', '$' topics)? */
-bool		 link_topic_match(const char *filter, const char *topic,
-		    size_t topic_len);
-
 /* The durable out-queue of every link (one table), or NULL in memory. */
 struct link_db	*link_db_open(struct fh_state *, char **errstr);
 void		 link_db_close(struct link_db *);

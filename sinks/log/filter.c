@@ -6,6 +6,7 @@
 
 #include "gateway/conf.h"
 #include "gateway/event.h"
+#include "lib/mqtt/packet.h"
 #include "sinks/log/filter.h"
 
 bool
@@ -32,34 +33,7 @@ filter_is_valid(const char *f)
 bool
 filter_matches(const char *f, const char *t)
 {
-	if ((*f == '+' || *f == '#') && *t == '$')
-		return false;
-	for (;;) {
-		if (*f == '#')
-			return true;
-		if (*f == '+') {
-			while (*t != '\0' && *t != '/')
-				t++;
-			f++;
-		} else {
-			while (*f != '\0' && *f != '/' && *f == *t) {
-				f++;
-				t++;
-			}
-			if (!((*f == '\0' || *f == '/') &&
-			    (*t == '\0' || *t == '/')))
-				return false;
-		}
-		if (*f == '\0' && *t == '\0')
-			return true;
-		if (*f == '/' && *t == '/') {
-			f++;
-			t++;
-			continue;
-		}
-		/* "a/#" matches "a" */
-		return *f == '/' && f[1] == '#' && f[2] == '\0' && *t == '\0';
-	}
+	return mqtt_topic_matches(f, t, strlen(t));
 }
 
 /* n digits at s into *v. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gateway/xmalloc.h"
+#include "lib/mqtt/packet.h"
 #include "sinks/mqtt/topic.h"
 
 struct topic_sub {
@@ -445,41 +446,10 @@ topic_depth_ok(const void *topic, size_t len)
 	return true;
 }
 
-/* Filter against topic, one level at a time, with no tree: for the ACL
- * and anything else that holds one filter. */
+/* Filter against topic with no tree: for the ACL and anything else that
+ * holds one filter. */
 bool
 topic_matches(const char *f, const char *t)
 {
-	if ((*f == '+' || *f == '#') && *t == '$')
-		return false;
-	for (;;) {
-		if (*f == '#')
-			return true;
-		if (*f == '+') {
-			while (*t != '\0' && *t != '/')
-				t++;
-			f++;
-		} else {
-			while (*f != '\0' && *f != '/' && *f == *t) {
-				f++;
-				t++;
-			}
-			if ((*f == '\0' || *f == '/') && (*t == '\0' ||
-			    *t == '/')) {
-				/* level done */
-			} else
-				return false;
-		}
-		if (*f == '\0' && *t == '\0')
-			return true;
-		if (*f == '/' && *t == '/') {
-			f++;
-			t++;
-			continue;
-		}
-		/* "a/#" matches "a" */
-		if (*f == '/' && f[1] == '#' && f[2] == '\0' && *t == '\0')
-			return true;
-		return false;
-	}
+	return mqtt_topic_matches(f, t, strlen(t));
 }
