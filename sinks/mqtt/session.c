@@ -212,6 +212,10 @@ session_pump(struct mqtt_session *s)
 			/* never sent: its Message Expiry Interval passed
 			 * while it waited (5.0 section 3.3.2.3.3) */
 			s->b->drop_expired++;
+			/* its packet id is used up all the same: ids follow
+			 * the order messages were queued in, as Mosquitto's
+			 * (given when queued) do */
+			(void)session_next_id(s);
 			limits_queue_account(s, 0, limits_msg_cost(o->msg));
 			if (o->seq != 0)
 				mqtt_store_msg_ack(s->b->store, o->seq);

@@ -6,9 +6,9 @@ byte-exact answers."""
 import fhtest
 from conform5test import daemon, drain, expect_disconnect, pub
 from fhtest import check
-from mqtttest import (P_MAXIMUM_PACKET_SIZE, P_RECEIVE_MAXIMUM,
-                      P_SESSION_EXPIRY, Raw5, _str, ack5_pkt,
-                      disconnect5_pkt, prop, publish5_pkt)
+from mqtttest import (P_MAXIMUM_PACKET_SIZE, P_MESSAGE_EXPIRY,
+                      P_RECEIVE_MAXIMUM, P_SESSION_EXPIRY, Raw5, _str,
+                      ack5_pkt, disconnect5_pkt, prop, props5, publish5_pkt)
 
 
 def pub1_bytes(topic, payload, mid, dup=False, qos=1):
@@ -192,6 +192,29 @@ def test_4_6_0_ordered_per_topic_at_qos1_and_2():
                zip(range(1, 21), drain(r))]
         check(got == [str(i).encode() for i in range(1, 21)],
               "order %r" % got)
+
+
+def test_3_3_2_3_3_expired_while_queued_not_sent():
+    # 3.3.2.3.3: a message whose Message Expiry Interval passed while it
+    # was queued for an offline session is not sent; the one that has
+    # not comes with its interval less the wait and the packet id it
+    # would have had (Mosquitto gives ids when queueing: its
+    # 02-subpub-qos1-message-expiry expects 2 here).
+    import time
+    keep = prop(P_SESSION_EXPIRY, 60)
+    with daemon() as d:
+        r = Raw5(d.port, "off", clean=False, props=keep)
+        check(r.subscribe(53, [("me/t", 1)]) == [1], "SUBACK")
+        r.close()
+        p = Raw5(d.port, "p")
+        pub(p, "me/t", "message1", mid=1, props=prop(P_MESSAGE_EXPIRY, 1))
+        pub(p, "me/t", "message2", mid=2, props=prop(P_MESSAGE_EXPIRY, 10))
+        time.sleep(2.1)
+        r = Raw5(d.port, "off", clean=False, props=keep)
+        got = drain(r)
+        want = [(3, 2, _str("me/t") + b"\x00\x02" + props5(prop(
+            P_MESSAGE_EXPIRY, i)) + b"message2") for i in range(9, 5, -1)]
+        check(len(got) == 1 and got[0] in want, "got %r" % got)
 
 
 fhtest.run_cases(globals())
