@@ -805,7 +805,12 @@ def test_debian_packages_cover_every_tool_the_tests_use():
         for args in re.findall(r"\bneed\(([^)]*)\)", text):
             tools.update(re.findall(r'"([\w.+-]+)"', args))
         tools.update(re.findall(r'which\("([\w.+-]+)"\)', text))
+        # Programs the tests run directly (run, Popen: a name or a path).
+        tools.update(re.findall(
+            r'(?:Popen|run|check_output|check_call)\(\s*\[\s*'
+            r'"(?:/usr/s?bin/)?([a-z][\w.+-]*)"', text))
     tools.add("sshd")
+    tools.discard("python3")    # /usr/bin/python3 runs this very script
     # What the listed packages pull in counts too (dovecot-imapd brings
     # dovecot-core): the closure over Depends/Pre-Depends, installed ones.
     todo, have = list(listed), set()
