@@ -101,7 +101,7 @@ handle_connect_client_id(struct mqtt_conn *c, const struct mqtt_connect *p,
     bool *assigned)
 {
 	struct mqtt_broker	*b = c->b;
-	uint8_t			 rnd[8] = { 0 };
+	uint8_t			 rnd[16] = { 0 };
 
 	*assigned = false;
 	if (p->client_id.len > 0) {
@@ -122,13 +122,16 @@ handle_connect_client_id(struct mqtt_conn *c, const struct mqtt_connect *p,
 		    "empty client id");
 		return false;
 	}
-	/* unguessable, so that nobody can take it over on purpose */
+	/* unguessable, so that nobody can take it over on purpose; shaped
+	 * as Mosquitto's ("auto-" and a UUID), whose tests compare the
+	 * CONNACK up to the id's random part */
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
-		memcpy(rnd, &b->auto_id, sizeof rnd);
+		memcpy(rnd, &b->auto_id, sizeof b->auto_id);
 	b->auto_id++;
-	c->client_id = fh_xasprintf("auto-%02x%02x%02x%02x%02x%02x"
-	    "%02x%02x-%llu", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-	    rnd[5], rnd[6], rnd[7], (unsigned long long)b->auto_id);
+	c->client_id = fh_xasprintf("auto-%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+	    rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9], rnd[10],
+	    rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
 	*assigned = p->level == MQTT_PROTO_5;
 	return true;
 }

@@ -2,6 +2,8 @@
 """MQTT 5.0 conformance, CONNECT/CONNACK/DISCONNECT/AUTH (OASIS MQTT 5.0,
 sections 3.1, 3.2, 3.14, 3.15, 4.13): one case per normative statement or
 small group, raw packets, byte-exact answers."""
+import re
+
 import fhtest
 from conform5test import (after_connect, daemon, drain,
                           expect_connack_refused, expect_disconnect, pub)
@@ -95,10 +97,16 @@ def test_3_2_2_connack_as_mosquitto_configured_alike():
         r = Raw(d.port)
         r.send(connect5_pkt("", keepalive=20))
         p = r.read()
-        check(p is not None and p[0] == 2 and p[2][:7] == bytes.fromhex(
-            "0000" + "%02x" % (len(p[2]) - 3) + "22000a12") and
-            p[2][-3:] == bytes.fromhex("210014"), "CONNACK with an "
-            "assigned id %r" % (p,))
+        # Mosquitto's shape: "auto-" and a UUID (its 01-connect-zero-
+        # length-id compares everything up to the random part)
+        check(p is not None and p[0] == 2 and len(p[2]) == 53 and
+              p[2][:13] == bytes.fromhex("00003222000a120029") + b"auto" and
+              p[2][-3:] == bytes.fromhex("210014"), "CONNACK with an "
+              "assigned id %r" % (p,))
+        check(re.fullmatch(r"auto-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                           r"[0-9a-f]{4}-[0-9a-f]{12}",
+                           p[2][9:50].decode()) is not None,
+              "assigned id %r" % p[2][9:50])
 
 
 def test_3_1_2_3_reserved_flag_malformed():
