@@ -104,6 +104,25 @@ def test_test_config_error_is_file_line_exit_1():
     check(out.startswith(path + ":4: "), out)
 
 
+def test_start_up_error_exits_1():
+    """firehosed(8): exit 1 on a start-up error, e.g. a listener whose
+    port is taken, with the listener and address in the error."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    path = os.path.join(TMP, "taken.conf")
+    with open(path, "w") as f:
+        f.write("[listener busy]\nbind = 127.0.0.1:%d\n" % port)
+    try:
+        r = run([FIREHOSED, "-c", path], timeout=20)
+    finally:
+        s.close()
+    check(r.returncode == 1, "exit %d: %s" % (r.returncode, r.stderr))
+    check("listener busy" in r.stderr and "127.0.0.1:%d" % port in r.stderr
+          and "[error]" in r.stderr, r.stderr)
+
+
 def sysconfdir():
     """$(sysconfdir) of this build, from its Makefile."""
     vals = {}
