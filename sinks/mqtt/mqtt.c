@@ -222,14 +222,27 @@ mqtt_configure(void *self, const struct fh_conf *conf, char **errstr)
 	struct mqtt		*m = self;
 	const struct fh_section	*sec;
 	struct mqtt_auth	*auth;
-	char			*key, *other;
+	char			*key, *other, *err = NULL;
 	size_t			 i;
 
 	if (mqtt_broker_conf_load(conf, &m->conf, errstr) != 0)
 		return -1;
 	if ((auth = mqtt_auth_load(m->conf.password_file, m->conf.acl_file,
-	    errstr)) == NULL)
+	    &err)) == NULL) {
+		/* The file's own line is in err; say which key of which
+		 * config line named the file, too. */
+		const char	*what = "password_file";
+		size_t		 n = m->conf.acl_file != NULL ?
+		    strlen(m->conf.acl_file) : 0;
+
+		if (n > 0 && strncmp(err, m->conf.acl_file, n) == 0 &&
+		    err[n] == ':')
+			what = "acl_file";
+		fh_conf_error(errstr, fh_conf_find(conf, "broker"), what,
+		    "%s %s", what, err);
+		free(err);
 		return -1;
+	}
 	m->broker = mqtt_broker_create(m->gw, &m->conf);
 	mqtt_broker_set_auth(m->broker, auth);
 	m->auth = auth;

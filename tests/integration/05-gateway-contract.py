@@ -123,6 +123,16 @@ def test_start_up_error_exits_1():
           and "[error]" in r.stderr, r.stderr)
 
 
+def test_missing_password_and_acl_file_named_with_file_line():
+    """A password_file or acl_file that cannot be read is a bad value:
+    the error carries the config's file:line of the key."""
+    for key in ("password_file", "acl_file"):
+        rc, out, path = check_conf("[broker]\n\n%s = %s/none\n"
+                                   % (key, TMP))
+        check(rc == 1 and out.startswith(path + ":3: " + key), out)
+        check("No such file" in out, out)
+
+
 def sysconfdir():
     """$(sysconfdir) of this build, from its Makefile."""
     vals = {}
