@@ -710,6 +710,28 @@ def test_metrics_zero_samples_for_an_idle_listener():
         check(metric(text, "firehose_uptime_seconds") is not None, text)
 
 
+def test_sys_interval_0_publishes_no_sys():
+    """sys_interval = 0 turns $SYS off: a $SYS/# subscriber gets no
+    (retained) $SYS message before a later marker message."""
+    conf = ("[broker]\nanonymous_publish = true\nsys_interval = 0\n"
+            "[listener a]\nbind = 127.0.0.1:{port}\n")
+    with Daemon(conf) as d:
+        got = queue.Queue()
+        c = mqtt.Client("sys-off")
+        c.on_message = lambda cl, u, m: got.put(m.topic)
+        subd = queue.Queue()
+        c.on_subscribe = lambda cl, u, mid, g: subd.put(g)
+        c.connect("127.0.0.1", d.port)
+        c.loop_start()
+        c.subscribe([("$SYS/#", 0), ("marker", 0)])
+        subd.get(timeout=10)
+        run(["mosquitto_pub", "-p", str(d.port), "-t", "marker", "-m", "m"])
+        first = got.get(timeout=10)
+        c.loop_stop()
+        c.disconnect()
+        check(first == "marker", "with sys_interval = 0: %r" % first)
+
+
 # --- the publish rule on every listener kind ------------------------------
 
 FOUR = """[broker]
