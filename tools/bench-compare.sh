@@ -116,8 +116,13 @@ start_broker() {	# start_broker NAME PORT -> sets pid
 		case $name in firehosed-durable*)
 			state="state_dir = $tmp/state-$port" ;;
 		esac
-		log="enabled = true"
-		case $name in *-nolog) log="enabled = false" ;; esac
+		# the daemon's default (no log without state_dir) unless -l
+		# compares the log off and on
+		log=
+		if [ "$logcmp" = 1 ]; then
+			log="enabled = true"
+			case $name in *-nolog) log="enabled = false" ;; esac
+		fi
 		cat > "$tmp/firehose.conf" <<-EOF
 		[gateway]
 		log_level = warning
