@@ -194,8 +194,15 @@ class Sub:
         return out
 
     def close(self):
+        # mosquitto_sub 2.0.11's SIGTERM handler can deadlock on its own
+        # lock (seen: stuck in a futex wait for good): give it 5 s, then
+        # SIGKILL, so a test never hangs on its helper
         self.p.terminate()
-        self.p.wait()
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
 
 
 def pub(port, topic, msg, *extra):
