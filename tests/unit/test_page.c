@@ -1,5 +1,5 @@
 /* Unit tests: the embedded live page is the sources' bytes; lookup, types
- * and ETags. The responses: tests/integration/24-page-live.py. */
+ * and ETags. The responses: tests/integration/88-log-page.py. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 // Unit tests of the live page's MQTT client (sinks/log/page/mqtt.js), run
 // by node: the packet reassembler on every split of a byte stream, the
 // remaining-length bounds, the packets the client writes (byte-exact), and
-// topic matching. The browser side: tests/integration/24-page-live.py.
+// topic matching. The browser side: tests/integration/88-log-page.py.
 'use strict';
 const assert = require('assert');
 const fs = require('fs');
