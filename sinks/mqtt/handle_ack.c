@@ -34,16 +34,16 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 			session_inflight_done(s, o);
 		} else if (o != NULL && o->qos == 2) {
 			/*
-			 * Not recorded in the store: after a restart the
-			 * message goes out again as PUBLISH with DUP, not as
-			 * PUBREL. A client that kept its state answers PUBREC
-			 * and delivers it once; one that lost it (a new
-			 * process, or a library that drops QoS 2 state on
-			 * reconnect) would drop a bare PUBREL and with it
-			 * the message. A duplicate is only possible when the
-			 * client's PUBCOMP was not committed before the
-			 * crash. docs/durability.md.
+			 * PUBREL from now on, never the PUBLISH again
+			 * (3.1.1 and 5.0 section 4.3.3): recorded, so that
+			 * a resume after a restart sends PUBREL too
+			 * (section 4.4). Staged with the turn's other
+			 * writes; lost only if the daemon dies before that
+			 * commit, when the PUBLISH goes again with DUP.
 			 */
+			if (o->seq != 0 && o->state != OUT_WAIT_COMP)
+				mqtt_store_msg_update(c->b->store, o->seq,
+				    o->id, MQTT_STORE_MSG_RELEASED, false);
 			o->state = OUT_WAIT_COMP;
 			send_ack(c, MQTT_PUBREL, id);
 		}

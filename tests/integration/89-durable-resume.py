@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""A persistent session resumes after a restart as the spec says.
+
+QoS 2 outbound: once the subscriber's PUBREC has arrived the broker owes
+it a PUBREL, never the PUBLISH again (MQTT 3.1.1 4.3.3 and 4.4, 5.0 4.3.3
+and 4.4: on resume the server resends unacknowledged PUBLISH packets with
+DUP and PUBREL packets). That holds after a restart on the same state_dir,
+for SIGTERM and kill -9, 3.1.1 and 5.0.
+"""
+import signal
+
+import fhtest
+from fhtest import Daemon, check
+from mqtttest import (P_SESSION_EXPIRY, Raw, Raw5, ack5_pkt, ack_pkt,
+                      connect_pkt, disconnect5_pkt, packet, parse_publish5,
+                      prop, publish5_pkt, publish_pkt, subscribe_pkt)
+
+CONF = """[gateway]
+state_dir = {tmp}/state
+[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener mqtt]
+bind = 127.0.0.1:{port}
+"""
+
+PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK = 4, 5, 6, 7, 9
+DISCONNECT = packet(0xe0)
+
+
+def expect(r, kind, mid=None):
+    p = r.read()
+    check(p is not None and p[0] == kind, "want packet type %d, got %r"
+          % (kind, p))
+    if mid is not None:
+        got = int.from_bytes(p[2][:2], "big")
+        check(got == mid, "type %d for mid %d, want %d" % (kind, got, mid))
+    return p
+
+
+def sync(r, mid, v5=False):
+    """Everything r sent before is committed: a retained QoS 1 publish is
+    acknowledged only after the turn's commit, and r's earlier packets
+    were staged before it."""
+    r.send((publish5_pkt if v5 else publish_pkt)("sync/x", "x", 1, mid,
+                                                 retain=True))
+    expect(r, PUBACK, mid)
+
+
+def connect(d, cid, v5):
+    if v5:
+        r = Raw5(d.port, cid, clean=False,
+                 props=prop(P_SESSION_EXPIRY, 3600))
+    else:
+        r = Raw(d.port, connect_pkt(cid, clean=False))
+    return r
+
+
+def read_pub(r, v5):
+    """(topic, payload, qos, mid, retain, dup) of the next PUBLISH."""
+    if not v5:
+        return r.read_publish()
+    p = r.read()
+    if p is None:
+        return None
+    m = parse_publish5(p)
+    return (m["topic"], m["payload"], m["qos"], m["mid"], m["retain"],
+            m["dup"])
+
+
+def subscribe(r, filters, v5, mid=1):
+    if v5:
+        codes = r.subscribe(mid, filters)
+        check(all(c < 0x80 for c in codes), "SUBACK %r" % codes)
+    else:
+        r.send(subscribe_pkt(mid, filters))
+        expect(r, SUBACK, mid)
+
+
+def ack(kind, mid, v5):
+    return ack5_pkt(kind, mid) if v5 else ack_pkt(kind, mid)
+
+
+def stop(d, how):
+    if how == "kill9":
+        d.kill9()
+    else:
+        check(d.stop(signal.SIGTERM) == 0, "SIGTERM: bad exit")
+
+
+def qos2_released_resumes_with_pubrel(how, v5):
+    with Daemon(CONF) as d:
+        s = connect(d, "q2sub", v5)
+        subscribe(s, [("q2/#", 2)], v5)
+        p = Raw(d.port, connect_pkt("q2pub", clean=True))
+        for i, mid in ((1, 11), (2, 12)):
+            p.send(publish_pkt("q2/%d" % i, "m%d" % i, 2, mid))
+            expect(p, PUBREC, mid)
+            p.send(ack_pkt("pubrel", mid))
+            expect(p, PUBCOMP, mid)
+        got = []
+        for i in (1, 2):
+            m = read_pub(s, v5)
+            check(m is not None and m[:3] == ("q2/%d" % i,
+                                             b"m%d" % i, 2),
+                  "q2sub: got %r, want q2/%d at QoS 2" % (m, i))
+            got.append(m[3])
+        # q2/1: PUBREC sent, PUBREL received, no PUBCOMP yet;
+        # q2/2: no PUBREC at all.
+        s.send(ack("pubrec", got[0], v5))
+        expect(s, PUBREL, got[0])
+        sync(s, 99, v5)
+        p.close()
+        s.close()
+        stop(d, how)
+
+        d.start()
+        s = connect(d, "q2sub", v5)
+        # in order: PUBREL for the released one, PUBLISH DUP for the other
+        first = s.read()
+        check(first is not None, "q2sub: nothing resent after the restart")
+        check(first[0] == PUBREL, "q2sub: after PUBREC the broker resent "
+              "packet type %d (flags 0x%x), want PUBREL %d"
+              % (first[0], first[1], got[0]))
+        check(first[1] == 2, "PUBREL flags 0x%x, want 0x2" % first[1])
+        check(int.from_bytes(first[2][:2], "big") == got[0],
+              "PUBREL for the wrong packet id")
+        m = read_pub(s, v5)
+        check(m is not None and m[0] == "q2/2" and m[3] == got[1] and m[5],
+              "q2/2: want PUBLISH DUP mid %d, got %r" % (got[1], m))
+        s.send(ack("pubcomp", got[0], v5))
+        s.send(ack("pubrec", got[1], v5))
+        expect(s, PUBREL, got[1])
+        s.send(ack("pubcomp", got[1], v5))
+        s.nothing()
+        sync(s, 98, v5)
+        s.send(disconnect5_pkt() if v5 else DISCONNECT)
+        s.close()
+        stop(d, how)
+
+        # PUBCOMP ended both flows for good: nothing is resent
+        d.start()
+        s = connect(d, "q2sub", v5)
+        s.nothing()
+        s.send(disconnect5_pkt() if v5 else DISCONNECT)
+        s.close()
+
+
+def test_sigterm_qos2_after_pubrec_resumes_with_pubrel_311():
+    qos2_released_resumes_with_pubrel("term", False)
+
+
+def test_kill9_qos2_after_pubrec_resumes_with_pubrel_311():
+    qos2_released_resumes_with_pubrel("kill9", False)
+
+
+def test_kill9_qos2_after_pubrec_resumes_with_pubrel_5():
+    qos2_released_resumes_with_pubrel("kill9", True)
+
+
+fhtest.run_cases(globals())
