@@ -47,8 +47,33 @@ conf_trim(char *s)
 	return s;
 }
 
-/* Strip a ';' or '#' comment that starts a line or follows white space, so
- * that values such as URLs with '#' fragments survive. */
+/*
+ * Is the '#' at p, in the line s, a whole value (docs/config.md): the
+ * first thing after a line's first '=', followed by nothing or by white
+ * space and a comment? It is the MQTT wildcard then (topics = #), not a
+ * comment.
+ */
+static bool
+conf_lone_hash(const char *s, const char *p)
+{
+	const char	*q = p, *eq = strchr(s, '=');
+
+	while (q > s && isspace((unsigned char)q[-1]))
+		q--;
+	if (eq == NULL || q != eq + 1)
+		return false;
+	for (q = p + 1; isspace((unsigned char)*q); q++)
+		;
+	return *q == '\0' || ((*q == ';' || *q == '#') &&
+	    isspace((unsigned char)p[1]));
+}
+
+/*
+ * Strip a comment: a line whose first non-blank character is ';' or '#',
+ * or a ';' or '#' that follows white space, so that values such as URLs
+ * with '#' fragments and MQTT filters (gerrit/#) survive. A value that is
+ * exactly '#' is kept too (conf_lone_hash).
+ */
 static void
 conf_strip_comment(char *s)
 {
@@ -57,6 +82,8 @@ conf_strip_comment(char *s)
 	for (p = s; *p != '\0'; p++) {
 		if ((*p == ';' || *p == '#') &&
 		    (p == s || isspace((unsigned char)p[-1]))) {
+			if (*p == '#' && conf_lone_hash(s, p))
+				continue;
 			*p = '\0';
 			return;
 		}
@@ -75,13 +102,43 @@ conf_is_ident(const char *s)
 	return true;
 }
 
-static int
-conf_error(char **errstr, const char *file, int line, const char *msg,
+/* Errors one config check reports at most: a binary file is not worth
+ * a million lines. */
+#define CONF_MAX_ERRORS	50
+
+/* Add msg (taken) to the errors so far in *errs, one a line, so that
+ * firehosed -t reports every one it finds. */
+static void
+conf_errs_add(char **errs, char *msg)
+{
+	const char	*p;
+	char		*all;
+	int		 n = 1;
+
+	if (*errs == NULL) {
+		*errs = msg;
+		return;
+	}
+	for (p = *errs; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	if (n > CONF_MAX_ERRORS) {
+		free(msg);
+		return;
+	}
+	all = n == CONF_MAX_ERRORS ?
+	    fh_xasprintf("%s\n(more errors not shown)", *errs) :
+	    fh_xasprintf("%s\n%s", *errs, msg);
+	free(*errs);
+	free(msg);
+	*errs = all;
+}
+
+static void
+conf_error(char **errs, const char *file, int line, const char *msg,
     const char *arg)
 {
-	*errstr = fh_xasprintf("%s:%d: %s%s%s%s", file, line, msg,
-	    arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
-	return -1;
+	conf_errs_add(errs, fh_xasprintf("%s:%d: %s%s%s%s", file, line, msg,
+	    arg ? " '" : "", arg ? arg : "", arg ? "'" : ""));
 }
 
 struct fh_conf *
@@ -92,6 +149,8 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 	struct conf_kv		*kv;
 	const char		*p = buf, *end = buf + len, *nl;
 	char			*line, *l, *eq, *key, *val, *sp;
+	char			*errs = NULL;
+	bool			 bad_header = false;
 	int			 lineno = 0;
 
 	conf = fh_xcalloc(1, sizeof *conf);
@@ -115,11 +174,16 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 			char *close = strchr(l, ']');
 
 			if (close == NULL || conf_trim(close + 1)[0] != '\0') {
-				conf_error(errstr, name, lineno,
+				conf_error(&errs, name, lineno,
 				    "malformed section header", NULL);
-				goto fail;
+				/* its keys are not taken for the section
+				 * before's */
+				sec = NULL;
+				bad_header = true;
+				goto next;
 			}
 			*close = '\0';
+			bad_header = false;
 			l = conf_trim(l + 1);
 			sp = l + strcspn(l, " \t");
 			sec = fh_xcalloc(1, sizeof *sec);
@@ -136,9 +200,9 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 			sec->type = fh_xstrdup(l);
 			if (!conf_is_ident(sec->type) || (sec->name[0] != '\0' &&
 			    !conf_is_ident(sec->name))) {
-				conf_error(errstr, name, lineno,
+				conf_error(&errs, name, lineno,
 				    "bad section name", l);
-				goto fail;
+				goto next;
 			}
 			for (s = conf->sections; s != sec; s = s->next) {
 				if (strcmp(s->type, sec->type) == 0 &&
@@ -146,32 +210,33 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 					char *what = fh_xasprintf("%s%s%s",
 					    sec->type, *sec->name ? " " : "",
 					    sec->name);
-					conf_error(errstr, name, lineno,
+					conf_error(&errs, name, lineno,
 					    "duplicate section", what);
 					free(what);
-					goto fail;
+					break;
 				}
 			}
-			free(line);
-			continue;
+			goto next;
 		}
 		eq = strchr(l, '=');
 		if (eq == NULL) {
-			conf_error(errstr, name, lineno,
+			conf_error(&errs, name, lineno,
 			    "expected 'key = value'", NULL);
-			goto fail;
+			goto next;
 		}
 		*eq = '\0';
 		key = conf_trim(l);
 		val = conf_trim(eq + 1);
 		if (!conf_is_ident(key)) {
-			conf_error(errstr, name, lineno, "bad key", key);
-			goto fail;
+			conf_error(&errs, name, lineno, "bad key", key);
+			goto next;
 		}
 		if (sec == NULL) {
-			conf_error(errstr, name, lineno,
-			    "key outside of any section", key);
-			goto fail;
+			/* not again for each key under a bad header */
+			if (!bad_header)
+				conf_error(&errs, name, lineno,
+				    "key outside of any section", key);
+			goto next;
 		}
 		/* Repeated keys are kept: the schema decides whether a key
 		 * may repeat (fh_conf_apply refuses it, a bridge's "topic"
@@ -182,11 +247,12 @@ fh_conf_parse(const char *name, const char *buf, size_t len, char **errstr)
 		kv->line = lineno;
 		*sec->kvtail = kv;
 		sec->kvtail = &kv->next;
+next:
 		free(line);
 	}
-	return conf;
-fail:
-	free(line);
+	if (errs == NULL)
+		return conf;
+	*errstr = errs;
 	fh_conf_free(conf);
 	return NULL;
 }
@@ -653,7 +719,7 @@ fh_conf_apply(const struct fh_section *sec, const struct fh_conf_var *vars,
 {
 	const struct fh_conf_var	*v;
 	struct conf_kv			*kv;
-	char				*where;
+	char				*where, *errs = NULL;
 
 	for (v = vars; v->key != NULL; v++) {
 		if (v->def != NULL && conf_set(v, obj, v->def) != 0)
@@ -666,48 +732,51 @@ fh_conf_apply(const struct fh_section *sec, const struct fh_conf_var *vars,
 		if (kv->used)
 			continue;
 		if (section_kv(sec, kv->key) != kv) {
-			*errstr = fh_xasprintf("%s:%d: duplicate key '%s'",
-			    sec->conf->path, kv->line, kv->key);
-			return -1;
+			conf_errs_add(&errs, fh_xasprintf("%s:%d: duplicate "
+			    "key '%s'", sec->conf->path, kv->line, kv->key));
+			continue;
 		}
 		for (v = vars; v->key != NULL; v++)
 			if (strcmp(v->key, kv->key) == 0)
 				break;
 		if (v->key == NULL) {
-			*errstr = fh_xasprintf("%s:%d: unknown key '%s' in "
-			    "[%s%s%s]", sec->conf->path, kv->line, kv->key,
-			    sec->type, *sec->name ? " " : "", sec->name);
-			return -1;
+			conf_errs_add(&errs, fh_xasprintf("%s:%d: unknown key "
+			    "'%s' in [%s%s%s]", sec->conf->path, kv->line,
+			    kv->key, sec->type, *sec->name ? " " : "",
+			    sec->name));
+			continue;
 		}
 		if (conf_set(v, obj, kv->value) != 0) {
 			char *why = conf_bad_value(v, kv->value);
 
-			*errstr = fh_xasprintf("%s:%d: %s", sec->conf->path,
-			    kv->line, why);
+			conf_errs_add(&errs, fh_xasprintf("%s:%d: %s",
+			    sec->conf->path, kv->line, why));
 			free(why);
-			return -1;
+			continue;
 		}
 		kv->used = true;
 	}
 	for (v = vars; v->key != NULL; v++) {
 		if (v->required && section_kv(sec, v->key) == NULL) {
 			where = fh_section_where(sec, NULL);
-			*errstr = fh_xasprintf("%s: missing required key '%s' "
-			    "in [%s%s%s]", where, v->key, sec->type,
-			    *sec->name ? " " : "", sec->name);
+			conf_errs_add(&errs, fh_xasprintf("%s: missing "
+			    "required key '%s' in [%s%s%s]", where, v->key,
+			    sec->type, *sec->name ? " " : "", sec->name));
 			free(where);
-			return -1;
+			continue;
 		}
 		if (v->required && v->type == FH_CONF_T_STR &&
 		    (*(char **)((char *)obj + v->offset))[0] == '\0') {
 			where = fh_section_where(sec, v->key);
-			*errstr = fh_xasprintf("%s: '%s' must not be empty",
-			    where, v->key);
+			conf_errs_add(&errs, fh_xasprintf("%s: '%s' must not "
+			    "be empty", where, v->key));
 			free(where);
-			return -1;
 		}
 	}
-	return 0;
+	if (errs == NULL)
+		return 0;
+	*errstr = errs;
+	return -1;
 }
 
 void

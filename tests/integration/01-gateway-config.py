@@ -56,6 +56,53 @@ def test_valid_config_with_comments_accepted():
     check("configuration OK" in r.stdout, r.stdout)
 
 
+def check_ok(text):
+    with open(PATH, "w") as f:
+        f.write(text)
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(r.returncode == 0, "%r rejected: %s" % (text, r.stdout + r.stderr))
+    check("configuration OK" in r.stdout, r.stdout)
+
+
+def test_lone_hash_value_is_the_mqtt_wildcard():
+    """topics = # is the filter #, not an empty value and a comment
+    (which [log] refuses: "topics is empty"); so is # with a comment
+    after it. A # after white space with more text is still a comment."""
+    for line in ("topics = #", "topics = #   ; every topic",
+                 "topics = # # every topic", "topics=#",
+                 "topics = gerrit/#,launchpad/# # two bases"):
+        check_ok("[gateway]\nstate_dir =   # none\n"
+                 "[log]\nenabled = true\n" + line + "\n"
+                 "[broker]\n[listener a]\nbind = 127.0.0.1:1883\n")
+    # "# every topic" alone is a comment: the value is empty
+    with open(PATH, "w") as f:
+        f.write("[log]\nenabled = true\ntopics = # every topic\n")
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(r.returncode == 1 and "topics is empty" in r.stdout, r.stdout)
+
+
+def test_every_error_reported():
+    """-t lists every syntax error of the file, and every bad key of a
+    section, not only the first."""
+    with open(PATH, "w") as f:
+        f.write("[broker]\njunk\n[listener a\nbind = x\n[gateway]\n"
+                "what\n")
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    for want in (":2: expected 'key = value'", ":3: malformed section",
+                 ":6: expected 'key = value'"):
+        check(PATH + want in r.stdout, "want %r in %r" % (want, r.stdout))
+    check(":4:" not in r.stdout, "a key under a bad header reported: %r"
+          % r.stdout)
+    with open(PATH, "w") as f:
+        f.write("[broker]\nnonsense = 1\nmax_packet_size = huge\n"
+                "[listener a]\nbind = 127.0.0.1:1883\n")
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    for want in (":2: unknown key 'nonsense'", ":3: bad value 'huge'"):
+        check(PATH + want in r.stdout, "want %r in %r" % (want, r.stdout))
+
+
 def test_missing_file():
     r = run([FIREHOSED, "-t", "-c", os.path.join(TMP, "missing.conf")])
     check(r.returncode == 1 and "No such file" in r.stdout, r.stdout)

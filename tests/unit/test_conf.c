@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,107 @@ test_comments_keep_url_fragments(void **state)
 }
 
 static void
+want_value(const char *line, const char *want)
+{
+	char		*err = NULL, *text = NULL;
+	struct fh_conf	*c;
+	size_t		 n = strlen(line) + 16;
+
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "[a]\n%s\n", line);
+	c = parse(text, &err);
+	if (c == NULL)
+		fail_msg("%s: %s", line, err);
+	if (strcmp(fh_section_get(fh_conf_find(c, "a"), "v"), want) != 0)
+		fail_msg("%s: got '%s', want '%s'", line,
+		    fh_section_get(fh_conf_find(c, "a"), "v"), want);
+	fh_conf_free(c);
+	free(text);
+}
+
+/* docs/config.md: a value that is exactly '#' is the MQTT wildcard; a
+ * '#' or ';' after white space otherwise starts a comment; a '#' inside
+ * a word never does. */
+static void
+test_hash_values(void **state)
+{
+	char		*err = NULL;
+	struct fh_conf	*c;
+
+	(void)state;
+	want_value("v = #", "#");
+	want_value("v=#", "#");
+	want_value("v = #   ", "#");
+	want_value("v = # ; every topic", "#");
+	want_value("v = #\t# every topic", "#");
+	want_value("v = # every topic", "");
+	want_value("v = #, a/b", "");
+	want_value("v =", "");
+	want_value("v = ; nothing", "");
+	want_value("v = a/#,b/# # two", "a/#,b/#");
+	want_value("v = a/# ; two", "a/#");
+	want_value("v = x #y", "x");
+	want_value("v = http://h/p#frag", "http://h/p#frag");
+	/* full-line comments, also indented, and one that holds '= #' */
+	c = parse("# v = #\n  ; x = #\n\t# [b]\n[a]\n# v = 1\nv = 2\n",
+	    &err);
+	assert_non_null(c);
+	assert_string_equal(fh_section_get(fh_conf_find(c, "a"), "v"), "2");
+	assert_null(fh_conf_next(c, fh_conf_find(c, "a"), NULL));
+	fh_conf_free(c);
+}
+
+/* Every error of the file, one a line; not the keys under a bad
+ * header; and every bad key of a section. */
+static void
+test_all_errors_reported(void **state)
+{
+	struct sample	 s = { 0 };
+	char		*err = NULL;
+	struct fh_conf	*c;
+	int		 i, n;
+
+	(void)state;
+	c = parse("x = 1\n[a]\njunk\n[b\ny = 2\n[c]\n[a]\n", &err);
+	assert_null(c);
+	assert_non_null(err);
+	assert_string_equal(err, "t.conf:1: key outside of any section 'x'\n"
+	    "t.conf:3: expected 'key = value'\n"
+	    "t.conf:4: malformed section header\n"
+	    "t.conf:7: duplicate section 'a'");
+	free(err);
+
+	c = parse("[s]\nbogus = 1\nport = 12ab\nqos = 3\n", &err);
+	assert_non_null(c);
+	assert_int_equal(fh_conf_apply(fh_conf_find(c, "s"), sample_vars, &s,
+	    &err), -1);
+	assert_string_equal(err, "t.conf:2: unknown key 'bogus' in [s]\n"
+	    "t.conf:3: bad value '12ab' for 'port': expected an integer\n"
+	    "t.conf:4: bad value '3' for 'qos': expected 0, 1 or 2\n"
+	    "t.conf:1: missing required key 'host' in [s]");
+	free(err);
+	fh_conf_clear(sample_vars, &s);
+	fh_conf_free(c);
+
+	/* bounded: a file of junk does not give a million lines */
+	{
+		char	 big[200 * 5 + 8];
+
+		strcpy(big, "[a]\n");
+		for (i = 0; i < 200; i++)
+			strcat(big, "junk\n");
+		c = parse(big, &err);
+		assert_null(c);
+		for (n = 1, i = 0; err[i] != '\0'; i++)
+			n += err[i] == '\n';
+		assert_int_equal(n, 51);	/* 50 and the note */
+		assert_non_null(strstr(err, "(more errors not shown)"));
+		free(err);
+	}
+}
+
+static void
 test_value_parsers(void **state)
 {
 	size_t	 sz;
@@ -295,6 +397,8 @@ main(void)
 		cmocka_unit_test(test_conf_error),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_comments_keep_url_fragments),
+		cmocka_unit_test(test_hash_values),
+		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_value_parsers),
 	};
 
