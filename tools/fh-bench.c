@@ -14,26 +14,42 @@
  * (utime+stime from /proc/PID/stat) and VmRSS (/proc/PID/status) are read
  * before and after the run.
  *
- * All clients share one thread and one poll() loop driven through
- * libmosquitto's external-loop API (mosquitto_socket, mosquitto_loop_read,
- * mosquitto_loop_write, mosquitto_loop_misc).
+ * By default all clients share one thread and one poll() loop driven
+ * through libmosquitto's external-loop API (mosquitto_socket,
+ * mosquitto_loop_read, mosquitto_loop_write, mosquitto_loop_misc).
+ * libmosquitto reads a packet with 3-4 read() calls, which makes the bench
+ * as costly as the broker at high fan-out. -R ("raw") replaces the fanout
+ * subscribers by plain sockets that send a hand-encoded MQTT 3.1.1 CONNECT
+ * and SUBSCRIBE, then read 64 kB at a time and parse only what they need
+ * of each packet (fixed header, topic length, the payload's first 24
+ * bytes); -T spreads them over receiver threads, each with its own epoll.
+ * The publisher stays libmosquitto, in the main thread.
+ *
+ * The "echo" scenario is no load at all but a trivial relay to measure the
+ * bench against: it accepts MQTT clients, answers CONNECT and SUBSCRIBE,
+ * and copies every QoS 0 PUBLISH it reads, as read, to every subscriber.
  *
  * The last line of output is machine readable:
  *   RESULT scenario=fanout key=value ...
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -49,6 +65,14 @@
 #define BENCH_KEEPALIVE		60
 #define BENCH_SETUP_SECS	60.0		/* connect + subscribe phase */
 #define BENCH_MAX_CLIENTS	100000
+#define BENCH_MAX_THREADS	64
+
+/* Raw receivers (-R). */
+#define BENCH_RAW_CHUNK		65536		/* one read() */
+#define BENCH_RAW_HEAD		1024		/* packet prefix kept across reads */
+#define BENCH_RAW_EVENTS	256		/* epoll events per wait */
+#define BENCH_RAW_HANDSHAKES	128		/* connecting at once, per thread */
+#define BENCH_RAW_PING_SECS	30.0		/* < BENCH_KEEPALIVE */
 
 /* Latency histogram: 1 us buckets to 1 ms, then 64 per power of two. */
 #define BENCH_HIST_LIN		1024
@@ -59,6 +83,7 @@ enum bench_scenario {
 	BENCH_FANOUT,
 	BENCH_FANIN,
 	BENCH_IDLE,
+	BENCH_ECHO,
 };
 
 enum bench_role {
@@ -81,6 +106,53 @@ struct bench_client {
 	uint64_t		 next_seq;	/* subscriber: highest seq + 1 */
 	uint64_t		 recvd;
 	char			*topic;		/* publisher: where to */
+};
+
+enum bench_raw_state {
+	BENCH_RAW_CONNECTING,		/* TCP connect under way */
+	BENCH_RAW_CONNACK,		/* CONNECT sent */
+	BENCH_RAW_SUBACK,		/* SUBSCRIBE sent */
+	BENCH_RAW_READY,
+	BENCH_RAW_DEAD,
+};
+
+/* A raw subscriber: a socket and a tiny MQTT reader. */
+struct bench_raw {
+	struct bench_recv	*r;
+	int			 fd;
+	int			 idx;
+	enum bench_raw_state	 state;
+	uint64_t		 next_seq;	/* atomic: the publisher reads it */
+	uint64_t		 recvd;
+	size_t			 skip;		/* rest of a packet to discard */
+	size_t			 hlen;		/* bytes in head */
+	uint8_t			*head;		/* a packet's start, split */
+};
+
+/* A receiver thread: its subscribers, its epoll, its own accounting. */
+struct bench_recv {
+	struct bench		*b;
+	pthread_t		 tid;
+	int			 started;
+	int			 ep;
+	struct bench_raw	**subs;
+	int			 nsubs;
+	int			 nstarted;	/* connects begun */
+	int			 handshaking;
+	uint8_t			*buf;
+	double			 t_ping;
+	/* read by the main thread while running (atomic) */
+	int			 ready;		/* subscribed */
+	int			 failures;
+	uint64_t		 delivered;
+	uint64_t		 t_last_ns;
+	/* merged after the threads have stopped */
+	uint64_t		 reordered;
+	uint64_t		 bad_payload;
+	uint64_t		 nlat;
+	uint64_t		 hist[BENCH_HIST_N];
+	double			 cpu0;		/* thread CPU at the run's start */
+	double			 cpu;		/* thread CPU over the run */
 };
 
 struct bench_proc {
@@ -109,6 +181,18 @@ struct bench {
 	int			 persistent;
 	int			 version;	/* MQTT_PROTOCOL_V311 or _V5 */
 	int			 quiet;
+	int			 raw;		/* -R: raw fanout subscribers */
+	int			 nthreads;	/* -T: receiver threads */
+
+	/* raw receivers */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	struct bench_raw	*raws;
+	struct bench_recv	*recvs;
+	int			 wake_fd;	/* eventfd: window may be open */
+	int			 pub_waiting;	/* atomic: main waits on wake_fd */
+	int			 stop;		/* atomic: receivers exit */
+	int			 raw_stopped;	/* joined and merged */
 
 	/* clients: fanout = 1 pub + N subs, fanin = N pubs + 1 sub */
 	struct bench_client	*clients;
@@ -122,7 +206,8 @@ struct bench {
 	uint64_t		 delivered;
 	uint64_t		 reordered;
 	uint64_t		 bad_payload;
-	uint64_t		 floor;		/* fanout: min next_seq of subs */
+	uint64_t		 floor;		/* fanout: min next_seq of subs;
+						 * atomic store (receivers read) */
 	uint64_t		*next_from;	/* fanin: per publisher */
 	int			 failures;
 	double			 t_start;
@@ -470,12 +555,26 @@ bench_pump(struct bench *b, int timeout_ms)
 		b->pfd[n].revents = 0;
 		b->pmap[n++] = i;
 	}
+	if (b->raw && b->recvs != NULL) {
+		b->pfd[n].fd = b->wake_fd;
+		b->pfd[n].events = POLLIN;
+		b->pfd[n].revents = 0;
+		b->pmap[n++] = -1;
+	}
 	r = poll(b->pfd, (nfds_t)n, timeout_ms);
 	if (r < 0 && errno != EINTR)
 		bench_die("poll: %s", strerror(errno));
 	for (i = 0; r > 0 && i < n; i++) {
 		if (b->pfd[i].revents == 0)
 			continue;
+		if (b->pmap[i] < 0) {
+			uint64_t	v;
+
+			if (read(b->wake_fd, &v, sizeof v) < 0 &&
+			    errno != EAGAIN)
+				bench_die("eventfd: %s", strerror(errno));
+			continue;
+		}
 		c = &b->clients[b->pmap[i]];
 		if (b->pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
 			bench_read(c);
@@ -525,6 +624,624 @@ static int
 bench_is_subscribed(const struct bench_client *c)
 {
 	return c->role == BENCH_PUB || c->subscribed;
+}
+
+/* --- raw receivers (-R) ------------------------------------------------ */
+
+static size_t
+bench_raw_varint(uint8_t *p, size_t n)
+{
+	size_t	i = 0;
+
+	do {
+		p[i] = (uint8_t)(n & 0x7f);
+		n >>= 7;
+		if (n > 0)
+			p[i] |= 0x80;
+		i++;
+	} while (n > 0);
+	return i;
+}
+
+static size_t
+bench_raw_str(uint8_t *p, const char *s)
+{
+	size_t	n = strlen(s);
+
+	p[0] = (uint8_t)(n >> 8);
+	p[1] = (uint8_t)n;
+	memcpy(p + 2, s, n);
+	return n + 2;
+}
+
+/* CONNECT (3.1.1), then SUBSCRIBE to the fanout topic at QoS 0. */
+static size_t
+bench_raw_connect(const struct bench *b, int idx, uint8_t *out)
+{
+	uint8_t	body[1024];
+	char	id[64];
+	size_t	n = 0, h;
+
+	snprintf(id, sizeof id, "fhb-%ld-r%d", (long)getpid(), idx);
+	n += bench_raw_str(body + n, "MQTT");
+	body[n++] = 4;
+	body[n++] = (uint8_t)((b->persistent ? 0 : 0x02) |
+	    (b->user != NULL ? 0x80 : 0) | (b->pass != NULL ? 0x40 : 0));
+	body[n++] = 0;
+	body[n++] = BENCH_KEEPALIVE;
+	n += bench_raw_str(body + n, id);
+	if (b->user != NULL)
+		n += bench_raw_str(body + n, b->user);
+	if (b->pass != NULL)
+		n += bench_raw_str(body + n, b->pass);
+	out[0] = 0x10;
+	h = 1 + bench_raw_varint(out + 1, n);
+	memcpy(out + h, body, n);
+	return h + n;
+}
+
+static size_t
+bench_raw_subscribe(const struct bench *b, uint8_t *out)
+{
+	uint8_t	body[256];
+	char	topic[160];
+	size_t	n = 0, h;
+
+	snprintf(topic, sizeof topic, "%s/fanout", b->prefix);
+	body[n++] = 0;
+	body[n++] = 1;			/* packet id */
+	n += bench_raw_str(body + n, topic);
+	body[n++] = 0;			/* QoS 0 */
+	out[0] = 0x82;
+	h = 1 + bench_raw_varint(out + 1, n);
+	memcpy(out + h, body, n);
+	return h + n;
+}
+
+/*
+ * The size of the packet starting at p (*total), its fixed header's
+ * (*hdr), and how much of it must be seen at once (*need): all of a
+ * small control packet; of a PUBLISH, up to the payload's first
+ * BENCH_HDR bytes. Returns 1, 0 when n is too short to say, -1 when the
+ * bytes are no MQTT packet this reader takes.
+ */
+static int
+bench_raw_inspect(const uint8_t *p, size_t n, size_t *total, size_t *hdr,
+    size_t *need)
+{
+	size_t	rl = 0, i, tl;
+	int	shift = 0;
+
+	for (i = 1;; i++) {
+		if (i > 4)
+			return -1;
+		if (i >= n)
+			return 0;
+		rl |= (size_t)(p[i] & 0x7f) << shift;
+		shift += 7;
+		if ((p[i] & 0x80) == 0)
+			break;
+	}
+	*hdr = i + 1;
+	*total = *hdr + rl;
+	if ((p[0] >> 4) != 3) {
+		*need = *total;
+		return *need > BENCH_RAW_HEAD ? -1 : 1;
+	}
+	if (n < *hdr + 2)
+		return 0;
+	tl = (size_t)p[*hdr] << 8 | p[*hdr + 1];
+	*need = *hdr + 2 + tl + (((p[0] >> 1) & 3) != 0 ? 2 : 0) + BENCH_HDR;
+	if (*need > *total)
+		*need = *total;
+	return *need > BENCH_RAW_HEAD ? -1 : 1;
+}
+
+/* The publisher's thread reads state (a dead one is out of the floor). */
+static void
+bench_raw_set(struct bench_raw *s, enum bench_raw_state st)
+{
+	__atomic_store_n(&s->state, st, __ATOMIC_RELAXED);
+}
+
+static void
+bench_raw_fail(struct bench_raw *s, const char *what)
+{
+	struct bench_recv	*r = s->r;
+	int			 n;
+
+	if (s->state == BENCH_RAW_DEAD)
+		return;
+	if (s->state != BENCH_RAW_READY)
+		r->handshaking--;
+	bench_raw_set(s, BENCH_RAW_DEAD);
+	close(s->fd);
+	s->fd = -1;
+	n = __atomic_add_fetch(&r->failures, 1, __ATOMIC_SEQ_CST);
+	if (n <= 5)
+		fprintf(stderr, "fh-bench: raw subscriber %d: %s\n", s->idx,
+		    what);
+}
+
+static int
+bench_raw_send(struct bench_raw *s, const uint8_t *p, size_t n)
+{
+	ssize_t	w;
+
+	/* A few bytes on a socket with an empty send buffer. */
+	w = write(s->fd, p, n);
+	if (w != (ssize_t)n) {
+		bench_raw_fail(s, w < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	return 0;
+}
+
+/* One packet, whose first need bytes are at p. */
+static void
+bench_raw_packet(struct bench_raw *s, const uint8_t *p, size_t total,
+    size_t hdr, size_t need, uint64_t now_ns)
+{
+	struct bench_recv	*r = s->r;
+	uint8_t			 out[256];
+	uint64_t		 seq, t_ns, us;
+	uint32_t		 pub;
+	size_t			 off;
+
+	(void)need;
+	switch (p[0] >> 4) {
+	case 3:		/* PUBLISH */
+		off = hdr + 2 + ((size_t)p[hdr] << 8 | p[hdr + 1]) +
+		    (((p[0] >> 1) & 3) != 0 ? 2 : 0);
+		if (off > total || bench_payload_get(p + off,
+		    (int)(total - off), &pub, &seq, &t_ns) != 0 || pub != 0) {
+			r->bad_payload++;
+			return;
+		}
+		if (seq + 1 > s->next_seq)
+			__atomic_store_n(&s->next_seq, seq + 1,
+			    __ATOMIC_RELAXED);
+		else
+			r->reordered++;
+		us = now_ns > t_ns ? (now_ns - t_ns) / 1000 : 0;
+		r->hist[bench_hist_bucket(us)]++;
+		r->nlat++;
+		s->recvd++;
+		r->delivered++;
+		return;
+	case 2:		/* CONNACK */
+		if (s->state != BENCH_RAW_CONNACK || total != 4 || p[3] != 0) {
+			if (total == 4)
+				fprintf(stderr, "fh-bench: CONNACK %d\n", p[3]);
+			bench_raw_fail(s, "connection refused");
+			return;
+		}
+		if (bench_raw_send(s, out, bench_raw_subscribe(r->b, out)) == 0)
+			bench_raw_set(s, BENCH_RAW_SUBACK);
+		return;
+	case 9:		/* SUBACK */
+		if (s->state != BENCH_RAW_SUBACK || total != 5 || p[4] > 2) {
+			bench_raw_fail(s, "subscription refused");
+			return;
+		}
+		bench_raw_set(s, BENCH_RAW_READY);
+		r->handshaking--;
+		__atomic_add_fetch(&r->ready, 1, __ATOMIC_SEQ_CST);
+		return;
+	case 13:	/* PINGRESP */
+		return;
+	default:
+		bench_raw_fail(s, "unexpected packet");
+		return;
+	}
+}
+
+/* Walk the bytes read; keep a split packet's start in s->head. */
+static void
+bench_raw_parse(struct bench_raw *s, const uint8_t *p, size_t len,
+    uint64_t now_ns)
+{
+	size_t	total, hdr, need, c, used;
+	int	rc;
+
+	while (len > 0 && s->state != BENCH_RAW_DEAD) {
+		if (s->skip > 0) {
+			c = s->skip < len ? s->skip : len;
+			s->skip -= c;
+			p += c;
+			len -= c;
+			continue;
+		}
+		if (s->hlen == 0) {
+			rc = bench_raw_inspect(p, len, &total, &hdr, &need);
+			if (rc > 0 && len >= need) {
+				bench_raw_packet(s, p, total, hdr, need,
+				    now_ns);
+				if (len >= total) {
+					p += total;
+					len -= total;
+				} else {
+					s->skip = total - len;
+					len = 0;
+				}
+				continue;
+			}
+			if (rc < 0 || len >= BENCH_RAW_HEAD) {
+				bench_raw_fail(s, "malformed packet");
+				return;
+			}
+			if (s->head == NULL)
+				s->head = bench_calloc(1, BENCH_RAW_HEAD);
+			memcpy(s->head, p, len);
+			s->hlen = len;
+			return;
+		}
+		c = BENCH_RAW_HEAD - s->hlen < len ? BENCH_RAW_HEAD - s->hlen :
+		    len;
+		memcpy(s->head + s->hlen, p, c);
+		rc = bench_raw_inspect(s->head, s->hlen + c, &total, &hdr,
+		    &need);
+		if (rc > 0 && s->hlen + c >= need) {
+			bench_raw_packet(s, s->head, total, hdr, need, now_ns);
+			/* head held fewer than need <= total bytes before */
+			used = total - s->hlen;
+			s->hlen = 0;
+			if (used <= len) {
+				p += used;
+				len -= used;
+			} else {
+				s->skip = used - len;
+				len = 0;
+			}
+			continue;
+		}
+		if (rc < 0 || s->hlen + c >= BENCH_RAW_HEAD) {
+			bench_raw_fail(s, "malformed packet");
+			return;
+		}
+		s->hlen += c;
+		p += c;
+		len -= c;
+	}
+}
+
+static void
+bench_raw_start(struct bench_recv *r, struct bench_raw *s)
+{
+	struct epoll_event	ev;
+	int			fd;
+
+	r->nstarted++;
+	r->handshaking++;
+	fd = socket(r->b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		s->fd = -1;
+		bench_raw_fail(s, strerror(errno));
+		return;
+	}
+	s->fd = fd;
+	if (connect(fd, (struct sockaddr *)&r->b->addr, r->b->addrlen) != 0 &&
+	    errno != EINPROGRESS) {
+		bench_raw_fail(s, strerror(errno));
+		return;
+	}
+	bench_raw_set(s, BENCH_RAW_CONNECTING);
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLOUT;
+	ev.data.ptr = s;
+	if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+		bench_raw_fail(s, strerror(errno));
+}
+
+static void
+bench_raw_event(struct bench_recv *r, struct bench_raw *s, uint32_t events,
+    uint64_t now_ns)
+{
+	struct epoll_event	ev;
+	uint8_t			out[1200];
+	socklen_t		sl = sizeof(int);
+	ssize_t			n;
+	int			err = 0;
+
+	if (s->state == BENCH_RAW_CONNECTING) {
+		if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+			return;
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 ||
+		    err != 0) {
+			bench_raw_fail(s, strerror(err != 0 ? err : errno));
+			return;
+		}
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.ptr = s;
+		if (epoll_ctl(r->ep, EPOLL_CTL_MOD, s->fd, &ev) != 0) {
+			bench_raw_fail(s, strerror(errno));
+			return;
+		}
+		if (bench_raw_send(s, out, bench_raw_connect(r->b, s->idx,
+		    out)) == 0)
+			bench_raw_set(s, BENCH_RAW_CONNACK);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) == 0)
+		return;
+	/* One read per wake-up: level-triggered epoll comes back for the
+	 * rest, and every socket gets its turn. */
+	n = read(s->fd, r->buf, BENCH_RAW_CHUNK);
+	if (n > 0)
+		bench_raw_parse(s, r->buf, (size_t)n, now_ns);
+	else if (n == 0)
+		bench_raw_fail(s, "connection closed by the broker");
+	else if (errno != EAGAIN && errno != EINTR)
+		bench_raw_fail(s, strerror(errno));
+}
+
+static void *
+bench_raw_thread(void *arg)
+{
+	struct bench_recv	*r = arg;
+	struct bench		*b = r->b;
+	struct epoll_event	 ev[BENCH_RAW_EVENTS];
+	struct bench_raw	*s;
+	uint64_t		 now_ns, floor, one = 1;
+	double			 now;
+	int			 i, n, wake, dead0;
+
+	r->t_ping = bench_now();
+	while (!__atomic_load_n(&b->stop, __ATOMIC_RELAXED)) {
+		while (r->handshaking < BENCH_RAW_HANDSHAKES &&
+		    r->nstarted < r->nsubs)
+			bench_raw_start(r, r->subs[r->nstarted]);
+		n = epoll_wait(r->ep, ev, BENCH_RAW_EVENTS, 100);
+		if (n < 0 && errno != EINTR)
+			bench_die("epoll_wait: %s", strerror(errno));
+		/* One clock reading per batch: these bytes were all in the
+		 * socket buffers when epoll_wait returned. */
+		now_ns = bench_now_ns();
+		floor = __atomic_load_n(&b->floor, __ATOMIC_RELAXED);
+		dead0 = __atomic_load_n(&r->failures, __ATOMIC_RELAXED);
+		wake = 0;
+		for (i = 0; i < n; i++) {
+			s = ev[i].data.ptr;
+			if (s->next_seq <= floor)
+				wake = 1;
+			bench_raw_event(r, s, ev[i].events, now_ns);
+		}
+		if (n > 0) {
+			__atomic_store_n(&r->delivered, r->delivered,
+			    __ATOMIC_RELAXED);
+			__atomic_store_n(&r->t_last_ns, now_ns,
+			    __ATOMIC_RELAXED);
+		}
+		/* The publisher waits for the slowest subscriber: wake it
+		 * when one that was at the floor moved (or one died). Its
+		 * side: store pub_waiting, fence, read every next_seq. */
+		if (wake || __atomic_load_n(&r->failures, __ATOMIC_RELAXED) !=
+		    dead0) {
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&b->pub_waiting, __ATOMIC_RELAXED) &&
+			    __atomic_exchange_n(&b->pub_waiting, 0,
+			    __ATOMIC_SEQ_CST) &&
+			    write(b->wake_fd, &one, sizeof one) < 0)
+				bench_die("eventfd: %s", strerror(errno));
+		}
+		now = bench_now();
+		if (now - r->t_ping >= BENCH_RAW_PING_SECS) {
+			static const uint8_t ping[2] = { 0xc0, 0x00 };
+
+			r->t_ping = now;
+			for (i = 0; i < r->nsubs; i++)
+				if (r->subs[i]->state == BENCH_RAW_READY)
+					(void)bench_raw_send(r->subs[i], ping,
+					    sizeof ping);
+		}
+	}
+	return NULL;
+}
+
+static double
+bench_thread_cpu(pthread_t tid)
+{
+	struct timespec	ts;
+	clockid_t	cid;
+
+	if (pthread_getcpuclockid(tid, &cid) != 0 ||
+	    clock_gettime(cid, &ts) != 0)
+		return -1;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+bench_resolve(struct bench *b)
+{
+	struct addrinfo	 hints, *res;
+	char		 port[16];
+	int		 rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof port, "%d", b->port);
+	if ((rc = getaddrinfo(b->host, port, &hints, &res)) != 0)
+		bench_die("%s: %s", b->host, gai_strerror(rc));
+	memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
+	b->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+/* Start the receiver threads; they connect and subscribe on their own. */
+static void
+bench_raw_setup(struct bench *b)
+{
+	struct bench_recv	*r;
+	int			 i, t;
+
+	bench_resolve(b);
+	if ((b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		bench_die("eventfd: %s", strerror(errno));
+	b->raws = bench_calloc((size_t)b->nclients, sizeof *b->raws);
+	b->recvs = bench_calloc((size_t)b->nthreads, sizeof *b->recvs);
+	for (t = 0; t < b->nthreads; t++) {
+		r = &b->recvs[t];
+		r->b = b;
+		r->subs = bench_calloc((size_t)b->nclients / (size_t)b->nthreads
+		    + 1, sizeof *r->subs);
+		r->buf = bench_calloc(1, BENCH_RAW_CHUNK);
+		if ((r->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+			bench_die("epoll_create1: %s", strerror(errno));
+	}
+	for (i = 0; i < b->nclients; i++) {
+		r = &b->recvs[i % b->nthreads];
+		b->raws[i].r = r;
+		b->raws[i].idx = i;
+		b->raws[i].fd = -1;
+		r->subs[r->nsubs++] = &b->raws[i];
+	}
+	for (t = 0; t < b->nthreads; t++) {
+		if (pthread_create(&b->recvs[t].tid, NULL, bench_raw_thread,
+		    &b->recvs[t]) != 0)
+			bench_die("pthread_create failed");
+		b->recvs[t].started = 1;
+	}
+}
+
+static int
+bench_raw_failures(struct bench *b)
+{
+	int	t, n = 0;
+
+	for (t = 0; t < b->nthreads; t++)
+		n += __atomic_load_n(&b->recvs[t].failures, __ATOMIC_SEQ_CST);
+	return n;
+}
+
+static int
+bench_raw_wait(struct bench *b, double secs)
+{
+	double	deadline = bench_now() + secs;
+	int	t, ready;
+
+	for (;;) {
+		ready = 0;
+		for (t = 0; t < b->nthreads; t++)
+			ready += __atomic_load_n(&b->recvs[t].ready,
+			    __ATOMIC_SEQ_CST);
+		if (bench_raw_failures(b) > 0)
+			return -1;
+		if (ready == b->nclients)
+			return 0;
+		if (bench_now() > deadline) {
+			fprintf(stderr, "fh-bench: %d raw subscribers not "
+			    "ready after %.0f s\n", b->nclients - ready, secs);
+			return -1;
+		}
+		bench_pump(b, 10);
+	}
+}
+
+/* While running: deliveries and the last one's time, into b. */
+static void
+bench_raw_sync(struct bench *b)
+{
+	uint64_t	sum = 0, last = 0, t_ns;
+	int		t;
+
+	for (t = 0; t < b->nthreads; t++) {
+		sum += __atomic_load_n(&b->recvs[t].delivered,
+		    __ATOMIC_RELAXED);
+		t_ns = __atomic_load_n(&b->recvs[t].t_last_ns,
+		    __ATOMIC_RELAXED);
+		if (t_ns > last)
+			last = t_ns;
+	}
+	if (sum > b->delivered) {
+		b->delivered = sum;
+		b->t_last_delivery = (double)last / 1e9;
+		if (b->t_last_delivery > b->t_last_progress)
+			b->t_last_progress = b->t_last_delivery;
+	}
+}
+
+static void
+bench_raw_cpu_mark(struct bench *b)
+{
+	int	t;
+
+	for (t = 0; t < b->nthreads; t++)
+		b->recvs[t].cpu0 = bench_thread_cpu(b->recvs[t].tid);
+}
+
+/* The threads' CPU time since bench_raw_cpu_mark. */
+static void
+bench_raw_cpu_end(struct bench *b)
+{
+	int	t;
+
+	for (t = 0; t < b->nthreads; t++)
+		b->recvs[t].cpu = bench_thread_cpu(b->recvs[t].tid) -
+		    b->recvs[t].cpu0;
+}
+
+/* Stop the threads and merge their accounting. */
+static void
+bench_raw_stop(struct bench *b)
+{
+	struct bench_recv	*r;
+	int			 t;
+	size_t			 i;
+
+	if (b->recvs == NULL || b->raw_stopped)
+		return;
+	b->raw_stopped = 1;
+	__atomic_store_n(&b->stop, 1, __ATOMIC_SEQ_CST);
+	for (t = 0; t < b->nthreads; t++) {
+		r = &b->recvs[t];
+		if (!r->started)
+			continue;
+		pthread_join(r->tid, NULL);
+		r->started = 0;
+	}
+	bench_raw_sync(b);
+	for (t = 0; t < b->nthreads; t++) {
+		r = &b->recvs[t];
+		b->reordered += r->reordered;
+		b->bad_payload += r->bad_payload;
+		b->nlat += r->nlat;
+		for (i = 0; i < BENCH_HIST_N; i++)
+			b->hist[i] += r->hist[i];
+	}
+	b->failures += bench_raw_failures(b);
+}
+
+static void
+bench_raw_teardown(struct bench *b)
+{
+	static const uint8_t	disconnect[2] = { 0xe0, 0x00 };
+	struct bench_raw	*s;
+	int			 i, t;
+
+	if (b->recvs == NULL)
+		return;
+	bench_raw_stop(b);
+	for (i = 0; i < b->nclients; i++) {
+		s = &b->raws[i];
+		if (s->fd >= 0) {
+			if (s->state == BENCH_RAW_READY &&
+			    write(s->fd, disconnect, sizeof disconnect) < 0)
+				s->state = BENCH_RAW_DEAD;	/* closing anyway */
+			close(s->fd);
+		}
+		free(s->head);
+	}
+	for (t = 0; t < b->nthreads; t++) {
+		close(b->recvs[t].ep);
+		free(b->recvs[t].subs);
+		free(b->recvs[t].buf);
+	}
+	free(b->raws);
+	free(b->recvs);
+	b->recvs = NULL;
+	close(b->wake_fd);
 }
 
 /* --- setup ------------------------------------------------------------- */
@@ -628,7 +1345,7 @@ bench_setup(struct bench *b)
 	switch (b->scenario) {
 	case BENCH_FANOUT:
 		npub = 1;
-		nsub = b->nclients;
+		nsub = b->raw ? 0 : b->nclients;	/* -R: not libmosquitto */
 		break;
 	case BENCH_FANIN:
 		npub = b->nclients;
@@ -640,11 +1357,13 @@ bench_setup(struct bench *b)
 		break;
 	}
 	b->nall = npub + nsub;
-	bench_raise_nofile(b->nall);
+	bench_raise_nofile(b->nall + (b->raw ? b->nclients / 3 + 1 : 0));
 	b->clients = bench_calloc((size_t)b->nall, sizeof *b->clients);
-	b->pfd = bench_calloc((size_t)b->nall, sizeof *b->pfd);
-	b->pmap = bench_calloc((size_t)b->nall, sizeof *b->pmap);
+	b->pfd = bench_calloc((size_t)b->nall + 1, sizeof *b->pfd);
+	b->pmap = bench_calloc((size_t)b->nall + 1, sizeof *b->pmap);
 	b->next_from = bench_calloc((size_t)b->nclients, sizeof *b->next_from);
+	if (b->raw)
+		bench_raw_setup(b);
 
 	/* Subscribers first, publishers last (they need subscriptions). */
 	for (i = 0; i < nsub; i++) {
@@ -687,6 +1406,8 @@ bench_setup(struct bench *b)
 	if (bench_wait(b, bench_is_subscribed, BENCH_SETUP_SECS) != 0 ||
 	    b->failures > 0)
 		return -1;
+	if (b->raw && bench_raw_wait(b, BENCH_SETUP_SECS) != 0)
+		return -1;
 	return 0;
 }
 
@@ -712,6 +1433,7 @@ bench_teardown(struct bench *b)
 		if (busy)
 			bench_pump(b, 10);
 	} while (busy && bench_now() < deadline);
+	bench_raw_teardown(b);
 	for (i = 0; i < b->nall; i++) {
 		mosquitto_destroy(b->clients[i].mosq);
 		free(b->clients[i].topic);
@@ -728,16 +1450,27 @@ bench_teardown(struct bench *b)
 static uint64_t
 bench_fanout_floor(struct bench *b)
 {
-	uint64_t	floor = UINT64_MAX;
+	uint64_t	floor = UINT64_MAX, v;
 	int		i;
 
+	if (b->raw) {
+		for (i = 0; i < b->nclients; i++) {
+			if (__atomic_load_n(&b->raws[i].state,
+			    __ATOMIC_RELAXED) == BENCH_RAW_DEAD)
+				continue;
+			v = __atomic_load_n(&b->raws[i].next_seq,
+			    __ATOMIC_RELAXED);
+			if (v < floor)
+				floor = v;
+		}
+	}
 	for (i = 0; i < b->nall; i++)
 		if (b->clients[i].role == BENCH_SUB && !b->clients[i].dead &&
 		    b->clients[i].next_seq < floor)
 			floor = b->clients[i].next_seq;
 	if (floor == UINT64_MAX)
 		floor = b->published;
-	b->floor = floor;
+	__atomic_store_n(&b->floor, floor, __ATOMIC_RELAXED);
 	return floor;
 }
 
@@ -846,18 +1579,22 @@ bench_run_flow(struct bench *b)
 {
 	struct bench_proc	 p0, p1;
 	double			 now, deadline, self0, self1, secs, cpu;
-	double			 stop_at = 0;
+	double			 stop_at = 0, recv_cpu = 0, recv_max = 0;
 	uint64_t		 expected;
-	int			 n, publishing = 1, stalled = 0;
+	int			 n, publishing = 1, stalled = 0, timeout, t;
 
 	b->payload = bench_calloc(1, b->size);
 	memset(b->payload + BENCH_HDR, 'x', b->size - BENCH_HDR);
 
 	bench_proc_read(b->broker, &p0);
 	self0 = bench_self_cpu();
+	if (b->raw)
+		bench_raw_cpu_mark(b);
 	b->t_start = b->t_last_progress = bench_now();
 	deadline = b->t_start + b->duration;
 	for (;;) {
+		if (b->raw)
+			bench_raw_sync(b);
 		now = bench_now();
 		if (publishing && (b->published >= b->count ||
 		    now >= deadline)) {
@@ -888,10 +1625,29 @@ bench_run_flow(struct bench *b)
 			    b->t_last_progress : stop_at) > b->drain)
 				break;
 		}
-		bench_pump(b, n > 0 ? 0 : b->rate > 0 ? 1 : 20);
+		timeout = n > 0 ? 0 : b->rate > 0 ? 1 : 20;
+		if (b->raw && timeout > 0 && publishing && n == -1) {
+			/* Blocked on the window: ask the receivers for a
+			 * wake-up, then look again (they look at pub_waiting
+			 * after storing next_seq). */
+			__atomic_store_n(&b->pub_waiting, 1, __ATOMIC_SEQ_CST);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (b->published - bench_fanout_floor(b) < b->window)
+				timeout = 0;
+		}
+		bench_pump(b, timeout);
 	}
+	/* the receivers' window lies inside the process's */
+	if (b->raw)
+		bench_raw_cpu_end(b);
 	self1 = bench_self_cpu();
 	bench_proc_read(b->broker, &p1);
+	bench_raw_stop(b);
+	for (t = 0; b->raw && t < b->nthreads; t++) {
+		recv_cpu += b->recvs[t].cpu;
+		if (b->recvs[t].cpu > recv_max)
+			recv_max = b->recvs[t].cpu;
+	}
 
 	expected = bench_expected(b);
 	secs = (b->delivered > 0 ? b->t_last_delivery : bench_now()) -
@@ -925,15 +1681,22 @@ bench_run_flow(struct bench *b)
 		if (p1.rss_kb >= 0)
 			printf("  broker rss  %ld kB (before %ld kB)\n",
 			    p1.rss_kb, p0.rss_kb);
-		printf("  bench cpu   %.2f s (%.0f%% of a core)\n",
-		    self1 - self0, 100 * (self1 - self0) / secs);
+		printf("  bench cpu   %.2f s (%.0f%% of a core, all threads), "
+		    "%.3f us per delivered message\n", self1 - self0,
+		    100 * (self1 - self0) / secs, b->delivered > 0 ?
+		    (self1 - self0) * 1e6 / (double)b->delivered : 0);
+		if (b->raw)
+			printf("  receivers   %d raw thread%s: %.2f s, the busiest "
+			    "%.0f%% of a core\n", b->nthreads,
+			    b->nthreads == 1 ? "" : "s", recv_cpu,
+			    100 * recv_max / secs);
 	}
 	printf("RESULT scenario=%s clients=%d qos=%d size=%zu published=%"
 	    PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64 " lost=%" PRIu64
 	    " reordered=%" PRIu64 " bad=%" PRIu64 " failures=%d seconds=%.3f "
 	    "msg_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
 	    " broker_cpu_s=%.2f broker_cpu_us_per_msg=%.3f broker_rss_kb=%ld "
-	    "bench_cpu_s=%.2f\n",
+	    "bench_cpu_s=%.2f",
 	    b->scenario == BENCH_FANOUT ? "fanout" : "fanin", b->nclients,
 	    b->qos, b->size, b->published, expected, b->delivered,
 	    expected - (b->delivered < expected ? b->delivered : expected),
@@ -942,6 +1705,11 @@ bench_run_flow(struct bench *b)
 	    bench_percentile(b, 0.99), cpu,
 	    cpu >= 0 && b->delivered > 0 ? cpu * 1e6 / (double)b->delivered :
 	    -1, p1.rss_kb, self1 - self0);
+	if (b->raw)
+		printf(" raw=1 recv_threads=%d recv_cpu_s=%.2f "
+		    "recv_max_thread_cpu_s=%.2f", b->nthreads, recv_cpu,
+		    recv_max);
+	printf("\n");
 	free(b->payload);
 	return b->delivered == expected && b->failures == 0 ? 0 : 1;
 }
@@ -980,16 +1748,271 @@ bench_run_idle(struct bench *b, const struct bench_proc *p0, double t0)
 	return up == b->nclients && b->failures == 0 ? 0 : 1;
 }
 
+/* --- echo: a trivial relay to measure the bench against --------------- */
+
+struct bench_echo_conn {
+	int		 fd;
+	int		 v5;
+	int		 subscribed;
+	uint8_t		*in;
+	size_t		 inlen;
+	size_t		 incap;
+};
+
+static volatile sig_atomic_t	bench_echo_stop;
+
+static void
+bench_echo_sig(int sig)
+{
+	(void)sig;
+	bench_echo_stop = 1;
+}
+
+static int
+bench_echo_write(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The subscribed connections, in the order they subscribed. */
+static int	*bench_echo_subs;
+static int	 bench_echo_nsubs;
+
+static void
+bench_echo_close(struct bench_echo_conn **conns, int fd)
+{
+	struct bench_echo_conn	*c = conns[fd];
+	int			 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; c->subscribed && i < bench_echo_nsubs; i++)
+		if (bench_echo_subs[i] == fd) {
+			bench_echo_subs[i] =
+			    bench_echo_subs[--bench_echo_nsubs];
+			break;
+		}
+	close(fd);
+	free(c->in);
+	free(c);
+	conns[fd] = NULL;
+}
+
+/*
+ * Complete packets in c->in: answer CONNECT, SUBSCRIBE and PINGREQ, copy
+ * every QoS 0 PUBLISH to fwd. Returns -1 to drop the connection.
+ */
+static int
+bench_echo_parse(struct bench_echo_conn *c, uint8_t *fwd, size_t *nfwd)
+{
+	uint8_t	 out[520], *p = c->in;
+	size_t	 n = c->inlen, rl, hdr, i, k, tl;
+	int	 shift;
+
+	while (n >= 2) {
+		rl = 0;
+		shift = 0;
+		for (i = 1;; i++) {
+			if (i > 4)
+				return -1;
+			if (i >= n)
+				goto partial;
+			rl |= (size_t)(p[i] & 0x7f) << shift;
+			shift += 7;
+			if ((p[i] & 0x80) == 0)
+				break;
+		}
+		hdr = i + 1;
+		if (n < hdr + rl)
+			break;
+		switch (p[0] >> 4) {
+		case 1:		/* CONNECT: 3.1.1 or 5.0, accept all */
+			c->v5 = rl >= 7 && p[hdr + 6] == 5;
+			out[0] = 0x20;
+			out[1] = c->v5 ? 3 : 2;
+			out[2] = out[3] = out[4] = 0;
+			if (bench_echo_write(c->fd, out, c->v5 ? 5u : 4u) != 0)
+				return -1;
+			break;
+		case 3:		/* PUBLISH */
+			if ((p[0] & 0x06) != 0)
+				return -1;	/* QoS 0 only */
+			memcpy(fwd + *nfwd, p, hdr + rl);
+			*nfwd += hdr + rl;
+			break;
+		case 8:		/* SUBSCRIBE: grant QoS 0 to every filter */
+			if (rl < 2)
+				return -1;
+			out[0] = 0x90;
+			out[2] = p[hdr];
+			out[3] = p[hdr + 1];
+			k = 4;
+			i = hdr + 2;
+			if (c->v5) {
+				/* properties: fh-bench sends none */
+				if (rl < 3 || p[i] != 0)
+					return -1;
+				out[k++] = 0;
+				i++;
+			}
+			while (i + 2 <= hdr + rl && k < sizeof out) {
+				tl = (size_t)p[i] << 8 | p[i + 1];
+				i += 2 + tl + 1;
+				out[k++] = 0;
+			}
+			out[1] = (uint8_t)(k - 2);
+			if (bench_echo_write(c->fd, out, k) != 0)
+				return -1;
+			if (!c->subscribed)
+				bench_echo_subs[bench_echo_nsubs++] = c->fd;
+			c->subscribed = 1;
+			break;
+		case 12:	/* PINGREQ */
+			out[0] = 0xd0;
+			out[1] = 0;
+			if (bench_echo_write(c->fd, out, 2) != 0)
+				return -1;
+			break;
+		case 14:	/* DISCONNECT */
+			return -1;
+		default:	/* acks, UNSUBSCRIBE: ignored */
+			break;
+		}
+		p += hdr + rl;
+		n -= hdr + rl;
+	}
+partial:
+	memmove(c->in, p, n);
+	c->inlen = n;
+	return 0;
+}
+
+static int
+bench_run_echo(struct bench *b)
+{
+	struct bench_echo_conn	**conns, *c;
+	struct epoll_event	  ev, evs[BENCH_RAW_EVENTS];
+	uint8_t			 *fwd;
+	size_t			  nfwd, fwdcap = 0;
+	ssize_t			  r;
+	int			  ls, fd, ep, i, n, j, one = 1, maxfd = 65536;
+	struct rlimit		  rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		maxfd = (int)rl.rlim_cur;
+	conns = bench_calloc((size_t)maxfd, sizeof *conns);
+	bench_echo_subs = bench_calloc((size_t)maxfd, sizeof *bench_echo_subs);
+	bench_resolve(b);
+	if ((ls = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		bench_die("socket: %s", strerror(errno));
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(ls, (struct sockaddr *)&b->addr, b->addrlen) != 0 ||
+	    listen(ls, 4096) != 0)
+		bench_die("listen on %s:%d: %s", b->host, b->port,
+		    strerror(errno));
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		bench_die("epoll_create1: %s", strerror(errno));
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = ls;
+	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+	signal(SIGTERM, bench_echo_sig);
+	signal(SIGINT, bench_echo_sig);
+	fwd = NULL;
+	if (!b->quiet)
+		fprintf(stderr, "fh-bench echo: listening on %s:%d\n", b->host,
+		    b->port);
+	while (!bench_echo_stop) {
+		n = epoll_wait(ep, evs, BENCH_RAW_EVENTS, 1000);
+		if (n < 0 && errno != EINTR)
+			bench_die("epoll_wait: %s", strerror(errno));
+		for (i = 0; i < n; i++) {
+			fd = evs[i].data.fd;
+			if (fd == ls) {
+				if ((fd = accept4(ls, NULL, NULL,
+				    SOCK_CLOEXEC)) < 0)
+					continue;
+				if (fd >= maxfd) {
+					close(fd);
+					continue;
+				}
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof one);
+				c = bench_calloc(1, sizeof *c);
+				c->fd = fd;
+				conns[fd] = c;
+				ev.events = EPOLLIN;
+				ev.data.fd = fd;
+				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+				continue;
+			}
+			if ((c = conns[fd]) == NULL)
+				continue;
+			if (c->incap - c->inlen < BENCH_RAW_CHUNK) {
+				c->incap = c->inlen + 2 * BENCH_RAW_CHUNK;
+				if ((c->in = realloc(c->in, c->incap)) == NULL)
+					bench_die("out of memory");
+			}
+			/* fd is blocking, but epoll said it is readable */
+			r = read(fd, c->in + c->inlen, BENCH_RAW_CHUNK);
+			if (r <= 0) {
+				bench_echo_close(conns, fd);
+				continue;
+			}
+			c->inlen += (size_t)r;
+			if (fwdcap < c->inlen) {
+				fwdcap = c->inlen;
+				if ((fwd = realloc(fwd, fwdcap)) == NULL)
+					bench_die("out of memory");
+			}
+			nfwd = 0;
+			if (bench_echo_parse(c, fwd, &nfwd) != 0) {
+				bench_echo_close(conns, fd);
+				continue;
+			}
+			/* Blocking writes: a slow subscriber holds up the
+			 * rest, which the publisher's window then feels. */
+			for (j = 0; nfwd > 0 && j < bench_echo_nsubs; j++)
+				if (bench_echo_write(bench_echo_subs[j], fwd,
+				    nfwd) != 0)
+					bench_echo_close(conns,
+					    bench_echo_subs[j--]);
+		}
+	}
+	for (j = 0; j < maxfd; j++)
+		bench_echo_close(conns, j);
+	free(conns);
+	free(bench_echo_subs);
+	free(fwd);
+	close(ep);
+	close(ls);
+	return 0;
+}
+
 /* --- main -------------------------------------------------------------- */
 
 static void
 bench_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: fh-bench [options] fanout|fanin|idle\n"
+	    "usage: fh-bench [options] fanout|fanin|idle|echo\n"
 	    "  fanout  1 publisher -> N subscribers of one topic\n"
 	    "  fanin   N publishers -> 1 subscriber\n"
 	    "  idle    N idle connections; broker RSS per connection\n"
+	    "  echo    no load: a trivial relay on HOST:PORT that copies\n"
+	    "          every QoS 0 PUBLISH to every subscriber, until\n"
+	    "          SIGTERM (a floor to measure the bench against)\n"
 	    "options:\n"
 	    "  -h HOST    broker host, loopback only (127.0.0.1)\n"
 	    "  -p PORT    broker port (1883)\n"
@@ -1010,6 +2033,9 @@ bench_usage(FILE *f)
 	    "  -S         idle: subscribe each connection to its own topic\n"
 	    "  -C         subscribers use persistent sessions (clean session 0)\n"
 	    "  -V VER     MQTT version: 311 (default) or 5\n"
+	    "  -R         fanout: raw subscribers (plain sockets, 64 kB\n"
+	    "             reads, MQTT 3.1.1, QoS 0), not libmosquitto\n"
+	    "  -T N       -R: receiver threads, each its own epoll (1)\n"
 	    "  -Q         print only the RESULT line\n"
 	    "  --help     this text\n"
 	    "Exit status: 0 when every message was delivered (every\n"
@@ -1046,6 +2072,7 @@ main(int argc, char **argv)
 	b->host = "127.0.0.1";
 	b->port = 1883;
 	b->nclients = -1;
+	b->wake_fd = -1;
 	b->count = 20000;
 	b->duration = 10;
 	b->drain = 2;
@@ -1054,7 +2081,7 @@ main(int argc, char **argv)
 	b->version = MQTT_PROTOCOL_V311;
 	snprintf(b->prefix, sizeof b->prefix, "fh-bench/%ld", (long)getpid());
 
-	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:V:SCQ",
+	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:V:T:SCQR",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -1127,6 +2154,13 @@ main(int argc, char **argv)
 		case 'Q':
 			b->quiet = 1;
 			break;
+		case 'R':
+			b->raw = 1;
+			break;
+		case 'T':
+			b->nthreads = (int)bench_arg_num(optarg, 1,
+			    BENCH_MAX_THREADS, "thread count");
+			break;
 		case 'H':
 			bench_usage(stdout);
 			return 0;
@@ -1145,6 +2179,8 @@ main(int argc, char **argv)
 		b->scenario = BENCH_FANIN;
 	else if (strcmp(argv[optind], "idle") == 0)
 		b->scenario = BENCH_IDLE;
+	else if (strcmp(argv[optind], "echo") == 0)
+		b->scenario = BENCH_ECHO;
 	else
 		bench_die("unknown scenario '%s'", argv[optind]);
 	if (b->nclients < 0)
@@ -1155,7 +2191,18 @@ main(int argc, char **argv)
 		b->count = 200000;
 	if (b->pass != NULL && b->user == NULL)
 		bench_die("-P needs -u");
+	if (b->raw && (b->scenario != BENCH_FANOUT || b->qos != 0 ||
+	    b->version != MQTT_PROTOCOL_V311))
+		bench_die("-R is for fanout at QoS 0 with MQTT 3.1.1");
+	if (b->nthreads > 0 && !b->raw)
+		bench_die("-T needs -R");
+	if (b->nthreads == 0)
+		b->nthreads = 1;
+	if (b->nthreads > b->nclients && b->scenario == BENCH_FANOUT)
+		b->nthreads = b->nclients;
 	bench_check_loopback(b->host);
+	if (b->scenario == BENCH_ECHO)
+		return bench_run_echo(b);
 	if (b->broker > 0 && bench_proc_read(b->broker, &p0) != 0)
 		bench_die("cannot read /proc/%ld: %s", (long)b->broker,
 		    strerror(errno));
