@@ -4,7 +4,7 @@
 # with firehosed/mosquitto ratios.
 #
 # usage: tools/bench-compare.sh [-B BUILDDIR] [-r ROUNDS] [-q] [-s] [-d] [-l]
-#                                [-5] [-k]
+#                                [-5] [-k] [-S SCENARIOS] [-t THREADS] [-e]
 #   -B BUILDDIR  where ./firehosed and ./fh-bench are (default: the current
 #                directory if it has them, else SRCDIR/build)
 #   -r ROUNDS    run every scenario ROUNDS times per broker; the table
@@ -22,6 +22,19 @@
 #   -5           MQTT 5.0 beside 3.1.1: both brokers with fh-bench -V 5
 #                clients too (the table's ratio: firehosed 5.0 / 3.1.1)
 #   -k           keep the temp dir (configs, logs, raw RESULT lines)
+#   -S LIST      run only these scenarios, e.g. -S fanout1k (default:
+#                fanout fanin latency idle fanout1k)
+#   -t LIST      also run firehosed with [gateway] threads = N for each N
+#                in LIST, as columns firehosed-tN (-t "1 2"); without -t
+#                the key is never written
+#   -e           add a column "echo": fh-bench echo, a trivial relay that
+#                copies every PUBLISH to every subscriber, the floor the
+#                bench is measured against (its CPU is the broker CPU row)
+#
+# fanout1k is 1 publisher -> 1,000 subscribers, QoS 0, 256 bytes, with
+# fh-bench's raw receivers (-R: plain sockets, 64 kB reads) so that the
+# bench is not the bottleneck; the rows "broker CPU % of a core", "fh-bench
+# CPU % of a core" and "busiest receiver % core" say which side was.
 #
 # Every broker is started fresh for every scenario, on a free loopback
 # port, with its own config in a temp dir, and stopped by PID. Nothing is
@@ -38,7 +51,10 @@ keep=0
 durable=0
 logcmp=0
 v5=0
-while getopts "B:r:qsdl5k" opt; do
+only=
+fhthreads=
+echocol=0
+while getopts "B:r:qsdl5kS:t:e" opt; do
 	case $opt in
 	B) builddir=$OPTARG ;;
 	r) rounds=$OPTARG ;;
@@ -48,7 +64,10 @@ while getopts "B:r:qsdl5k" opt; do
 	l) logcmp=1 ;;
 	5) v5=1 ;;
 	k) keep=1 ;;
-	*) sed -n '2,29s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	S) only=$OPTARG ;;
+	t) fhthreads=$OPTARG ;;
+	e) echocol=1 ;;
+	*) sed -n '2,44s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 if [ -z "$builddir" ]; then
@@ -111,10 +130,16 @@ fi
 start_broker() {	# start_broker NAME PORT -> sets pid
 	local name=${1%-v5} port=$2
 	case $name in
-	firehosed|firehosed-durable|firehosed-nolog|firehosed-durable-nolog)
+	firehosed|firehosed-durable|firehosed-nolog|firehosed-durable-nolog|\
+	firehosed-t[0-9]*)
 		state=
 		case $name in firehosed-durable*)
 			state="state_dir = $tmp/state-$port" ;;
+		esac
+		# -t: the loop count; no key at all otherwise
+		threads=
+		case $name in firehosed-t[0-9]*)
+			threads="threads = ${name#firehosed-t}" ;;
 		esac
 		# the daemon's default (no log without state_dir) unless -l
 		# compares the log off and on
@@ -127,6 +152,7 @@ start_broker() {	# start_broker NAME PORT -> sets pid
 		[gateway]
 		log_level = warning
 		$state
+		$threads
 		[broker]
 		allow_anonymous = true
 		$fh_auth
@@ -150,6 +176,9 @@ start_broker() {	# start_broker NAME PORT -> sets pid
 		} > "$tmp/$name.conf"
 		"$mosquitto" -c "$tmp/$name.conf" >>"$tmp/$name.log" 2>&1 &
 		;;
+	echo)
+		"$fhbench" -Q -p "$port" echo >>"$tmp/$name.log" 2>&1 &
+		;;
 	esac
 	pid=$!
 	wait_port "$port" "$pid"
@@ -169,6 +198,7 @@ if [ "$quick" = 1 ]; then
 		[fanin]="-c 10 -n 2000 fanin"
 		[latency]="-c 10 -r 200 -n 200 -d 2 fanout"
 		[idle]="-c 100 idle"
+		[fanout1k]="-R -c 100 -n 300 fanout"
 	)
 else
 	declare -A args=(
@@ -176,11 +206,19 @@ else
 		[fanin]="-c 50 -n 200000 -w 100 -d 20 fanin"
 		[latency]="-c 50 -r 1000 -n 5000 -d 10 fanout"
 		[idle]="-c 2000 idle"
+		# time-bound: -d 5 ends publishing, whichever broker it is
+		[fanout1k]="-R -T 1 -c 1000 -n 1000000 -w 100 -d 5 fanout"
 	)
 fi
-scenarios="fanout fanin latency idle"
-brokers="firehosed mosquitto"
+scenarios="fanout fanin latency idle fanout1k"
+brokers=firehosed
+for t in $fhthreads; do
+	case $t in *[!0-9]*|'') echo "bench-compare: -t: '$t'" >&2; exit 2 ;; esac
+	brokers="$brokers firehosed-t$t"
+done
+brokers="$brokers mosquitto"
 [ "$stock" = 1 ] && brokers="$brokers mosquitto-stock"
+[ "$echocol" = 1 ] && brokers="$brokers echo"
 ratio="firehosed mosquitto fh/mosq"
 if [ "$durable" = 1 ]; then
 	if [ "$quick" = 1 ]; then
@@ -205,6 +243,13 @@ if [ "$logcmp" = 1 ]; then
 	brokers="$brokers firehosed-durable"
 	ratio="firehosed-durable firehosed-durable-nolog log/nolog"
 fi
+if [ -n "$only" ]; then
+	for s in $only; do
+		[ -n "${args[$s]:-}" ] ||
+			{ echo "bench-compare: no scenario '$s'" >&2; exit 2; }
+	done
+	scenarios=$only
+fi
 
 {
 	echo "bench-compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
@@ -215,6 +260,8 @@ fi
 	    "(figures are only worth comparing on an otherwise idle machine)"
 	echo "  rounds $rounds; each broker fresh per scenario; firehosed" \
 	    "publish auth: $fh_auth"
+	echo "  firehosed commit: $(git -C "$src" rev-parse --short HEAD \
+	    2>/dev/null || echo unknown); columns: $brokers"
 	for s in $scenarios; do echo "  $s: fh-bench ${args[$s]}"; done
 } | sed "s|$tmp|TMP|"
 
@@ -287,6 +334,13 @@ function add(b, s, k, v,   key) {
 		add(b, s, "broker_pct", 100 * f["broker_cpu_s"] / f["seconds"])
 	if (f["seconds"] > 0 && f["bench_cpu_s"] != "")
 		add(b, s, "bench_pct", 100 * f["bench_cpu_s"] / f["seconds"])
+	if (f["delivered"] > 0 && f["bench_cpu_s"] != "")
+		add(b, s, "bench_us", 1e6 * f["bench_cpu_s"] / f["delivered"])
+	if (f["recv_reads"] > 0)
+		add(b, s, "per_read", f["delivered"] / f["recv_reads"])
+	if (f["seconds"] > 0 && f["recv_max_thread_cpu_s"] != "")
+		add(b, s, "recv_pct",
+		    100 * f["recv_max_thread_cpu_s"] / f["seconds"])
 }
 function row(s, k, label, scale, fmt,   line, i, v, fh, mq) {
 	if (!((" " scenarios " ") ~ (" " s " ")))
@@ -334,6 +388,17 @@ END {
 	row("latency", "broker_cpu_us_per_msg", "broker CPU us/msg", 1, ".2f")
 	row("latency", "broker_pct", "broker CPU % of a core", 1, ".0f")
 	row("latency", "bench_pct", "fh-bench CPU % of a core", 1, ".0f")
+	row("fanout1k", "msg_s", "delivered msg/s", 1, ".0f")
+	row("fanout1k", "p50_us", "p50 latency ms", 0.001, ".2f")
+	row("fanout1k", "p99_us", "p99 latency ms", 0.001, ".2f")
+	row("fanout1k", "broker_cpu_us_per_msg", "broker CPU us/msg", 1, ".2f")
+	row("fanout1k", "broker_pct", "broker CPU % of a core", 1, ".0f")
+	row("fanout1k", "bench_pct", "fh-bench CPU % of a core", 1, ".0f")
+	row("fanout1k", "recv_pct", "busiest receiver % core", 1, ".0f")
+	row("fanout1k", "bench_us", "fh-bench CPU us/msg", 1, ".3f")
+	row("fanout1k", "per_read", "messages per receiver read", 1, ".1f")
+	row("fanout1k", "broker_rss_kb", "broker RSS kB", 1, ".0f")
+	row("fanout1k", "lost", "lost messages", 1, ".0f")
 	row("idle", "rss_per_conn_kb", "broker RSS kB/connection", 1, ".2f")
 	row("idle", "broker_rss_kb", "broker RSS kB", 1, ".0f")
 }' "$results"

@@ -150,6 +150,8 @@ struct bench_recv {
 	uint64_t		 reordered;
 	uint64_t		 bad_payload;
 	uint64_t		 nlat;
+	uint64_t		 reads;		/* read() calls that got bytes */
+	uint64_t		 reads0;	/* ... at the run's start */
 	uint64_t		 hist[BENCH_HIST_N];
 	double			 cpu0;		/* thread CPU at the run's start */
 	double			 cpu;		/* thread CPU over the run */
@@ -183,6 +185,7 @@ struct bench {
 	int			 quiet;
 	int			 raw;		/* -R: raw fanout subscribers */
 	int			 nthreads;	/* -T: receiver threads */
+	long			 coalesce_us;	/* -z: nap after a thin wake-up */
 
 	/* raw receivers */
 	struct sockaddr_storage	 addr;
@@ -193,6 +196,7 @@ struct bench {
 	int			 pub_waiting;	/* atomic: main waits on wake_fd */
 	int			 stop;		/* atomic: receivers exit */
 	int			 raw_stopped;	/* joined and merged */
+	uint64_t		 raw_reads;	/* in the run, every thread */
 
 	/* clients: fanout = 1 pub + N subs, fanin = N pubs + 1 sub */
 	struct bench_client	*clients;
@@ -969,8 +973,10 @@ bench_raw_event(struct bench_recv *r, struct bench_raw *s, uint32_t events,
 	/* One read per wake-up: level-triggered epoll comes back for the
 	 * rest, and every socket gets its turn. */
 	n = read(s->fd, r->buf, BENCH_RAW_CHUNK);
-	if (n > 0)
+	if (n > 0) {
+		__atomic_store_n(&r->reads, r->reads + 1, __ATOMIC_RELAXED);
 		bench_raw_parse(s, r->buf, (size_t)n, now_ns);
+	}
 	else if (n == 0)
 		bench_raw_fail(s, "connection closed by the broker");
 	else if (errno != EAGAIN && errno != EINTR)
@@ -1025,6 +1031,15 @@ bench_raw_thread(void *arg)
 			    __ATOMIC_SEQ_CST) &&
 			    write(b->wake_fd, &one, sizeof one) < 0)
 				bench_die("eventfd: %s", strerror(errno));
+		}
+		/* -z: a wake-up that found few sockets ready cost a
+		 * syscall or two per packet; nap so that the next one
+		 * finds more bytes per socket (latency grows by the nap). */
+		if (b->coalesce_us > 0 && n > 0 && n < BENCH_RAW_EVENTS / 8 &&
+		    r->handshaking == 0) {
+			struct timespec nap = { 0, b->coalesce_us * 1000 };
+
+			nanosleep(&nap, NULL);
 		}
 		now = bench_now();
 		if (now - r->t_ping >= BENCH_RAW_PING_SECS) {
@@ -1167,8 +1182,11 @@ bench_raw_cpu_mark(struct bench *b)
 {
 	int	t;
 
-	for (t = 0; t < b->nthreads; t++)
+	for (t = 0; t < b->nthreads; t++) {
 		b->recvs[t].cpu0 = bench_thread_cpu(b->recvs[t].tid);
+		b->recvs[t].reads0 = __atomic_load_n(&b->recvs[t].reads,
+		    __ATOMIC_RELAXED);
+	}
 }
 
 /* The threads' CPU time since bench_raw_cpu_mark. */
@@ -1207,6 +1225,7 @@ bench_raw_stop(struct bench *b)
 		b->reordered += r->reordered;
 		b->bad_payload += r->bad_payload;
 		b->nlat += r->nlat;
+		b->raw_reads += r->reads - r->reads0;
 		for (i = 0; i < BENCH_HIST_N; i++)
 			b->hist[i] += r->hist[i];
 	}
@@ -1687,9 +1706,12 @@ bench_run_flow(struct bench *b)
 		    (self1 - self0) * 1e6 / (double)b->delivered : 0);
 		if (b->raw)
 			printf("  receivers   %d raw thread%s: %.2f s, the busiest "
-			    "%.0f%% of a core\n", b->nthreads,
+			    "%.0f%% of a core; %" PRIu64 " reads, %.1f "
+			    "messages per read\n", b->nthreads,
 			    b->nthreads == 1 ? "" : "s", recv_cpu,
-			    100 * recv_max / secs);
+			    100 * recv_max / secs, b->raw_reads,
+			    b->raw_reads > 0 ? (double)b->delivered /
+			    (double)b->raw_reads : 0);
 	}
 	printf("RESULT scenario=%s clients=%d qos=%d size=%zu published=%"
 	    PRIu64 " expected=%" PRIu64 " delivered=%" PRIu64 " lost=%" PRIu64
@@ -1707,8 +1729,8 @@ bench_run_flow(struct bench *b)
 	    -1, p1.rss_kb, self1 - self0);
 	if (b->raw)
 		printf(" raw=1 recv_threads=%d recv_cpu_s=%.2f "
-		    "recv_max_thread_cpu_s=%.2f", b->nthreads, recv_cpu,
-		    recv_max);
+		    "recv_max_thread_cpu_s=%.2f recv_reads=%" PRIu64,
+		    b->nthreads, recv_cpu, recv_max, b->raw_reads);
 	printf("\n");
 	free(b->payload);
 	return b->delivered == expected && b->failures == 0 ? 0 : 1;
@@ -2036,6 +2058,9 @@ bench_usage(FILE *f)
 	    "  -R         fanout: raw subscribers (plain sockets, 64 kB\n"
 	    "             reads, MQTT 3.1.1, QoS 0), not libmosquitto\n"
 	    "  -T N       -R: receiver threads, each its own epoll (1)\n"
+	    "  -z USEC    -R: after a wake-up that found few sockets\n"
+	    "             readable, sleep USEC (< 1000000) before the\n"
+	    "             next (0: never; fewer syscalls per message)\n"
 	    "  -Q         print only the RESULT line\n"
 	    "  --help     this text\n"
 	    "Exit status: 0 when every message was delivered (every\n"
@@ -2081,7 +2106,7 @@ main(int argc, char **argv)
 	b->version = MQTT_PROTOCOL_V311;
 	snprintf(b->prefix, sizeof b->prefix, "fh-bench/%ld", (long)getpid());
 
-	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:V:T:SCQR",
+	while ((ch = getopt_long(argc, argv, "h:p:b:c:n:d:D:s:q:w:r:u:P:t:V:T:z:SCQR",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
@@ -2157,6 +2182,10 @@ main(int argc, char **argv)
 		case 'R':
 			b->raw = 1;
 			break;
+		case 'z':
+			b->coalesce_us = (long)bench_arg_num(optarg, 0, 999999,
+			    "nap");
+			break;
 		case 'T':
 			b->nthreads = (int)bench_arg_num(optarg, 1,
 			    BENCH_MAX_THREADS, "thread count");
@@ -2194,8 +2223,8 @@ main(int argc, char **argv)
 	if (b->raw && (b->scenario != BENCH_FANOUT || b->qos != 0 ||
 	    b->version != MQTT_PROTOCOL_V311))
 		bench_die("-R is for fanout at QoS 0 with MQTT 3.1.1");
-	if (b->nthreads > 0 && !b->raw)
-		bench_die("-T needs -R");
+	if ((b->nthreads > 0 || b->coalesce_us > 0) && !b->raw)
+		bench_die("-T and -z need -R");
 	if (b->nthreads == 0)
 		b->nthreads = 1;
 	if (b->nthreads > b->nclients && b->scenario == BENCH_FANOUT)

@@ -89,7 +89,8 @@ def test_fh_bench_raw_receivers():
             what = " ".join(args)
             check_counts(r, res, what, n, per)
             check(res.get("raw") == "1" and
-                  res.get("recv_threads") == str(threads),
+                  res.get("recv_threads") == str(threads) and
+                  int(res["recv_reads"]) > 0,
                   "%s: %r" % (what, res))
             # every delivery took a latency sample, in the threads' merged
             # histogram (p99 of none would be 0)
