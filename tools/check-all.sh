@@ -42,6 +42,7 @@ cd "$src" && ./autogen.sh >/dev/null 2>&1 || {
 # Missing test tools fail the run rather than build fewer tests.
 pkg-config --exists 'cmocka >= 1.1' || failed "cmocka (libcmocka-dev) missing: no unit tests"
 command -v clang >/dev/null 2>&1 || failed "clang missing: no fuzz targets"
+pkg-config --exists jemalloc || failed "jemalloc (libjemalloc-dev) missing: the plain build would use glibc's malloc"
 
 # count_test LOG TRS: add the cases of one test to the totals.
 count_test() {

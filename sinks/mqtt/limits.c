@@ -3,16 +3,20 @@
  * max_queued_bytes, max_memory, max_output_buffer_hard; and giving the
  * heap back after a storm of connections.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
-#ifdef __GLIBC__
-#include <malloc.h>		/* malloc_trim */
-#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "config.h"
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>	/* mallctl */
+#elif defined(__GLIBC__)
+#include <malloc.h>		/* malloc_trim */
+#endif
 #include "gateway/log.h"
 #include "sinks/mqtt/broker_int.h"
 
@@ -192,7 +196,27 @@ limits_trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->trim_peak = b->nconns;
-#ifdef __GLIBC__
+#ifdef HAVE_JEMALLOC
+	{
+		char		name[32];
+		uint64_t	epoch = 1;
+		size_t		len = sizeof(epoch), alloc = 0, res = 0;
+
+		/* Every arena's dirty pages back to the system now. */
+		snprintf(name, sizeof(name), "arena.%u.purge",
+		    (unsigned)MALLCTL_ARENAS_ALL);
+		(void)mallctl(name, NULL, NULL, NULL, 0);
+		(void)mallctl("epoch", &epoch, &len, &epoch, len);
+		len = sizeof(alloc);
+		(void)mallctl("stats.allocated", &alloc, &len, NULL, 0);
+		len = sizeof(res);
+		(void)mallctl("stats.resident", &res, &len, NULL, 0);
+		fh_log(LOG_DEBUG, "mqtt: heap trimmed (%zu connections): %zu "
+		    "bytes in use, %zu free", b->nconns, alloc,
+		    res > alloc ? res - alloc : 0);
+		return;
+	}
+#elif defined(__GLIBC__)
 	malloc_trim(0);
 #if __GLIBC_PREREQ(2, 33)
 	struct mallinfo2 mi = mallinfo2();
