@@ -523,6 +523,13 @@ fh_gateway_replay_close(struct fh_gateway *gw, void *handle)
 		gw->replay->close(handle);
 }
 
+void
+fh_gateway_replay_resume(struct fh_gateway *gw, void *handle)
+{
+	if (gw->replay != NULL && handle != NULL)
+		gw->replay->resume(handle);
+}
+
 const char *
 fh_gateway_user(struct fh_gateway *gw)
 {

@@ -83,7 +83,10 @@ struct fh_replay_sink {
 	 * granted QoS. 0 sent, 1 not for this client (its ACL), -1 the
 	 * client is gone. */
 	int	(*deliver)(void *ctx, struct fh_event *);
-	/* Is the client's output full (pause; the provider retries)? */
+	/* Is the client full (pause)? Once it said true, the broker calls
+	 * fh_gateway_replay_resume() when the client can take more (its
+	 * output drained, acks came): the provider waits, it does not
+	 * poll. */
 	bool	(*busy)(void *ctx);
 	/* The replay is over: the broker sends "$replay/done" with
 	 * payload {"last_seq":N,...} (JSON, built by the provider). */
@@ -97,6 +100,8 @@ struct fh_replay_ops {
 		    const char **why);
 	/* The client went away or unsubscribed; the handle dies. */
 	void	 (*close)(void *handle);
+	/* A paused replay may go on (soon, from the loop; never at once). */
+	void	 (*resume)(void *handle);
 };
 void			 fh_gateway_set_replay(struct fh_gateway *,
 			    const struct fh_replay_ops *, void *arg);
@@ -107,6 +112,8 @@ void			*fh_gateway_replay_open(struct fh_gateway *,
 			    const struct fh_replay_sink *, void *ctx,
 			    const char **why);
 void			 fh_gateway_replay_close(struct fh_gateway *,
+			    void *handle);
+void			 fh_gateway_replay_resume(struct fh_gateway *,
 			    void *handle);
 bool			 fh_gateway_has_replay(struct fh_gateway *);
 

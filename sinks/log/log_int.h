@@ -37,7 +37,9 @@ struct log_reader_ops {
 	 * 2 passed over (not counted), -1 the consumer is gone or dropped
 	 * (the reader is freed). */
 	int	(*row)(struct log_reader *, const struct store_row *);
-	/* Is the consumer full now (pause before reading more)? */
+	/* Is the consumer full now (pause before reading more)? A consumer
+	 * that says so calls log_pump_schedule() once it can take more:
+	 * nothing polls it. */
 	bool	(*busy)(struct log_reader *);
 	/* The backlog is done (caught up with the head). Return false to
 	 * end the reader (it is freed), true to follow live events. */

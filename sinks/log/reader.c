@@ -19,10 +19,6 @@
 #include "sinks/log/log_int.h"
 #include "sinks/log/store.h"
 
-/* The pump runs again this soon when a consumer was busy and has no way
- * to say it drained (the broker). */
-#define READER_RETRY_MS	5
-
 struct log_reader *
 log_reader_new(struct log *l, const struct log_reader_ops *ops, void *arg)
 {
@@ -173,9 +169,8 @@ log_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct log		*l = arg;
 	struct log_reader	*r, *next;
-	struct timeval		 retry = { 0, READER_RETRY_MS * 1000 };
 	struct timeval		 now = { 0, 0 };
-	bool			 more = false, blocked = false;
+	bool			 more = false;
 
 	(void)fd;
 	(void)what;
@@ -187,19 +182,19 @@ log_pump_cb(evutil_socket_t fd, short what, void *arg)
 		case STEP_MORE:
 			more = true;
 			break;
-		case STEP_BLOCKED:
-			blocked = true;
-			break;
+		case STEP_BLOCKED:	/* its consumer wakes the pump */
 		case STEP_DONE:
 			break;
 		}
 		if (r->dead)
 			log_reader_free(r);
 	}
-	/* More at once, but after the loop's I/O (a zero timeout); a full
-	 * consumer that cannot say it drained is polled. */
-	if (l->pump_ev != NULL && (more || blocked))
-		event_add(l->pump_ev, more ? &now : &retry);
+	/* More at once, but after the loop's I/O (a zero timeout). A full
+	 * consumer is not polled: it calls log_pump_schedule() when it
+	 * drained (an SSE stream's drained callback, the broker's
+	 * fh_gateway_replay_resume()). */
+	if (l->pump_ev != NULL && more)
+		event_add(l->pump_ev, &now);
 }
 
 void

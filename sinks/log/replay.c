@@ -2,8 +2,8 @@
  * Replay over MQTT: the broker hands a subscription to "$replay/..." to
  * this provider (fh_gateway_set_replay), which reads the matching logged
  * events in seq order and gives them to that client on their original
- * topics, pausing while the client's output is full, then has the broker
- * send "$replay/done" with {"last_seq":N,"count":M}. Forms: see filter.h
+ * topics, pausing while the client is full (until the broker resumes it),
+ * then has the broker send "$replay/done" with {"last_seq":N,"count":M}. Forms: see filter.h
  * and docs/log.md.
  */
 #include <stdio.h>
@@ -166,9 +166,21 @@ replay_close(void *handle)
 	free(rp);
 }
 
+/* The broker says the client drained: page on (the pump waits for
+ * this, it does not poll). */
+static void
+replay_resume(void *handle)
+{
+	struct replay	*rp = handle;
+
+	if (rp->r != NULL && !rp->closed)
+		log_pump_schedule(rp->l);
+}
+
 static const struct fh_replay_ops replay_provider = {
 	.open = replay_open,
 	.close = replay_close,
+	.resume = replay_resume,
 };
 
 void

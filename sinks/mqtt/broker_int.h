@@ -473,6 +473,9 @@ void	shared_conn_lost(struct mqtt_session *);
 /* handle_replay.c */
 bool	replay_subscribe(struct mqtt_conn *, const char *filter, size_t len,
 	    uint8_t qos, uint8_t *code);
+bool	replay_unsubscribe(struct mqtt_conn *, const char *filter,
+	    size_t len);
+void	replay_kick(struct mqtt_conn *);
 void	replay_conn_close(struct mqtt_conn *);
 
 #endif

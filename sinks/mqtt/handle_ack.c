@@ -65,4 +65,7 @@ handle_ack(struct mqtt_conn *c, uint8_t type, uint16_t id, uint8_t reason)
 		send_ack_reason(c, MQTT_PUBCOMP, id, comp);
 		break;
 	}
+	/* the window or the queue may have room for a paused replay */
+	if (c->replays != NULL && type != MQTT_PUBREL)
+		replay_kick(c);
 }

@@ -218,6 +218,13 @@ handle_unsubscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	for (i = 0; i < p->ntopics; i++) {
 		sub = handle_subscribe_find(s, p->topics[i].filter.p,
 		    p->topics[i].filter.len);
+		/* $replay/...: the replay stops (handle_replay.c) */
+		if (sub == NULL && c->replays != NULL &&
+		    replay_unsubscribe(c, (const char *)p->topics[i].filter.p,
+		    p->topics[i].filter.len)) {
+			codes[i] = MQTT_RC_SUCCESS;
+			continue;
+		}
 		if (sub == NULL) {
 			codes[i] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
 			continue;

@@ -17,7 +17,8 @@ import time
 import paho.mqtt.client as mqtt
 
 from fhtest import Daemon, check, need, run_cases
-from mqtttest import Client
+from mqtttest import (Client, Raw, Raw5, ack5_pkt, ack_pkt, connect_pkt,
+                      packet, parse_suback5, subscribe_pkt, unsubscribe5_pkt)
 
 CONF = """[gateway]
 state_dir = {tmp}/state
@@ -584,6 +585,118 @@ def test_anonymous_refused_when_not_allowed():
         check(st == 401, "anonymous %d" % st)
         st, _, _ = get(d, "/v1/stream")
         check(st == 401, "anonymous stream %d" % st)
+
+
+def unsubscribe_pkt(mid, filters):
+    body = mid.to_bytes(2, "big")
+    for f in filters:
+        b = f.encode()
+        body += len(b).to_bytes(2, "big") + b
+    return packet(0xA2, body)
+
+
+def replay_unsubscribed(v5):
+    """UNSUBSCRIBE from a running $replay/ filter stops it: nothing new
+    is added for the client [MQTT-3.10.4-2], no $replay/done; what was
+    already queued for it may still come (3.10.4) - here at most the
+    in-flight window and the queue, 3 + 5 - of 300 events."""
+    conf = CONF.replace("sys_interval = 0", "sys_interval = 0\n"
+                        "max_queued_messages = 5\nmax_inflight_messages = 3")
+    with daemon(conf) as d:
+        h = head(d)
+        publish(d, "u/a", [json.dumps({"n": i}) for i in range(300)])
+        f = "$replay/seq/%d/u/#" % h
+        if v5:
+            r = Raw5(d.port, "unsub5")
+            check(r.subscribe(1, [(f, 1)]) == [1], "SUBACK")
+        else:
+            r = Raw(d.port, connect_pkt("unsub", clean=True))
+            r.send(subscribe_pkt(1, [(f, 1)]))
+            p = r.read()
+            check(p is not None and p[0] == 9 and p[2][2:] == b"\x01",
+                  "SUBACK %r" % (p,))
+        mids = []
+        for _ in range(3):      # the window is full, none acknowledged
+            p = r.read()
+            check(p is not None and p[0] == 3, "want PUBLISH, got %r"
+                  % (p,))
+            mids.append(int.from_bytes(p[2][5:7], "big"))
+        r.send(unsubscribe5_pkt(2, [f]) if v5 else unsubscribe_pkt(2, [f]))
+        p = r.read()
+        check(p is not None and p[0] == 11, "want UNSUBACK, got %r" % (p,))
+        if v5:
+            codes = parse_suback5(p)[3]
+            check(codes == [0], "UNSUBACK reasons %r, want [0] (it was a "
+                  "running replay)" % codes)
+        # give a replay that was not stopped every chance to go on
+        got, topics = 3, []
+        while True:
+            for mid in mids:
+                r.send(ack5_pkt("puback", mid) if v5 else
+                       ack_pkt("puback", mid))
+            mids = []
+            time.sleep(0.2)
+            r.send(packet(0xc0))    # PINGREQ: the sentinel
+            while True:
+                p = r.read()
+                check(p is not None, "no PINGRESP")
+                if p[0] == 13:
+                    break
+                check(p[0] == 3, "unexpected packet %r" % (p,))
+                tl = int.from_bytes(p[2][:2], "big")
+                topics.append(p[2][2:2 + tl].decode())
+                mids.append(int.from_bytes(p[2][2 + tl:4 + tl], "big"))
+                got += 1
+            if not mids:
+                break
+        check("$replay/done" not in topics, "$replay/done after UNSUBSCRIBE")
+        check(got <= 8, "%d of 300 replayed events after UNSUBSCRIBE, want "
+              "at most 8" % got)
+        r.close()
+
+
+def test_replay_stops_on_unsubscribe_311():
+    replay_unsubscribed(False)
+
+
+def test_replay_stops_on_unsubscribe_5():
+    replay_unsubscribed(True)
+
+
+def test_replay_qos0_resumes_when_the_output_drains():
+    """A QoS 0 replay larger than max_output_buffer pauses while the
+    client does not read and goes on when its output drains: all of it
+    arrives, in order, then $replay/done."""
+    conf = CONF.replace("sys_interval = 0", "sys_interval = 0\n"
+                        "max_output_buffer = 64k")
+    with daemon(conf) as d:
+        h = head(d)
+        pad = "x" * 4000
+        publish(d, "o/a", [json.dumps({"n": i, "pad": pad})
+                           for i in range(200)])
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.connect(("127.0.0.1", d.port))
+        r = Raw.__new__(Raw)
+        r.s, r.buf = s, b""
+        r.s.settimeout(10)
+        r.send(connect_pkt("drain", clean=True))
+        check(r.read()[0] == 2, "CONNACK")
+        r.send(subscribe_pkt(1, [("$replay/seq/%d/o/#" % h, 0)]))
+        time.sleep(0.5)         # not reading: the replay must pause
+        p = r.read()
+        check(p is not None and p[0] == 9, "SUBACK %r" % (p,))
+        ns = []
+        for _ in range(201):
+            m = r.read_publish()
+            check(m is not None, "stalled after %d" % len(ns))
+            if m[0] == "$replay/done":
+                break
+            ns.append(json.loads(m[1])["n"])
+        check(ns == list(range(200)), "got %d, order %r..." % (len(ns),
+                                                             ns[:5]))
+        check(m[0] == "$replay/done", "no $replay/done")
+        r.close()
 
 
 if __name__ == "__main__":
