@@ -1797,7 +1797,7 @@ bench_echo_write(int fd, const uint8_t *p, size_t n)
 
 	while (n > 0) {
 		if ((w = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !bench_echo_stop)
 				continue;
 			return -1;
 		}
@@ -1930,6 +1930,7 @@ bench_run_echo(struct bench *b)
 	ssize_t			  r;
 	int			  ls, fd, ep, i, n, j, one = 1, maxfd = 65536;
 	struct rlimit		  rl;
+	struct sigaction	  sa;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		maxfd = (int)rl.rlim_cur;
@@ -1949,8 +1950,13 @@ bench_run_echo(struct bench *b)
 	ev.events = EPOLLIN;
 	ev.data.fd = ls;
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-	signal(SIGTERM, bench_echo_sig);
-	signal(SIGINT, bench_echo_sig);
+	/* No SA_RESTART: SIGTERM ends a write blocked on a stuck reader.
+	 * A reader that goes away is EPIPE, not a signal. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = bench_echo_sig;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	fwd = NULL;
 	if (!b->quiet)
 		fprintf(stderr, "fh-bench echo: listening on %s:%d\n", b->host,
@@ -2242,7 +2248,8 @@ main(int argc, char **argv)
 	t0 = bench_now();
 	if (bench_setup(b) != 0) {
 		fprintf(stderr, "fh-bench: setup failed (%d client errors)\n",
-		    b->failures);
+		    b->failures + (b->recvs != NULL ? bench_raw_failures(b) :
+		    0));
 		rc = 1;
 	} else if (b->scenario == BENCH_IDLE)
 		rc = bench_run_idle(b, &p0, t0);
