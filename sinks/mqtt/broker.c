@@ -114,7 +114,6 @@ broker_conn_free(struct mqtt_conn *c)
 	will_free(c->will);
 	free(c->client_id);
 	free(c->addr);
-	free(c->protocol);
 	free(c->cert_cn);
 	free(c);
 }
@@ -512,7 +511,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->b = b;
 	c->bev = bev;
 	c->addr = fh_xstrdup(peer->addr ? peer->addr : "?");
-	c->protocol = fh_xstrdup(peer->protocol ? peer->protocol : "mqtt");
+	c->protocol = peer->protocol ? peer->protocol : "mqtt";
 	/* The ws/mqtts filters coalesce by themselves; plain TCP writes
 	 * straight to the socket (see broker_write_ref). */
 	c->copy_small = strcmp(c->protocol, "mqtt") == 0;

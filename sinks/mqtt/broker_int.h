@@ -147,36 +147,38 @@ struct mqtt_will {
 /* session expiry interval, 5.0's "never" (0xFFFFFFFF s) */
 #define SESSION_EXPIRY_NEVER	UINT32_MAX
 
+/* One per client: pointers first, then counts and flags, no padding
+ * holes (docs/performance.md, memory per idle connection). */
 struct mqtt_session {
 	struct topic_owner	 owner;		/* ctx = this session */
 	struct mqtt_broker	*b;
 	struct mqtt_session	*hnext;		/* hash chain */
 	char			*id;
 	char			*username;	/* NULL: anonymous */
-	bool			 clean;		/* ends with its connection */
 	/* offline for longer than this (ms) it ends: 5.0 session expiry
 	 * interval, or [broker] session_expiry for 3.1.1 persistent
 	 * sessions; -1: kept */
 	int64_t			 expiry_ms;
-	uint8_t			 level;		/* of its last CONNECT: stored,
-						 * for expiry_ms at restore */
 	struct mqtt_will	*will;		/* delayed will, offline only */
 	struct mqtt_conn	*conn;		/* NULL while offline */
 	struct timeval		 offline_since;
 	struct mqtt_sub		*subs;
-	size_t			 nsubs, capsubs;
-	size_t			 nsubopts;	/* with 5.0 options */
 	struct mqtt_outq	 inflight;
-	int			 ninflight;
 	size_t			 inflight_bytes;	/* their payloads */
 	struct mqtt_outq	 queue;
-	int			 nqueued;
 	size_t			 qbytes;	/* queued + in flight */
-	bool			 full;		/* refusing QoS 1/2 */
 	uint64_t		 refused;	/* while full */
-	uint16_t		 next_id;
 	uint16_t		*in_qos2;	/* ids waiting for PUBREL */
-	size_t			 nin_qos2, capin_qos2;
+	uint32_t		 nsubs, capsubs;
+	uint32_t		 nsubopts;	/* with 5.0 options */
+	uint32_t		 nin_qos2, capin_qos2;
+	int			 ninflight;
+	int			 nqueued;
+	uint16_t		 next_id;
+	uint8_t			 level;		/* of its last CONNECT: stored,
+						 * for expiry_ms at restore */
+	bool			 clean;		/* ends with its connection */
+	bool			 full;		/* refusing QoS 1/2 */
 };
 
 enum conn_state {
@@ -199,12 +201,12 @@ struct mqtt_conn {
 	struct event		*free_ev;
 	struct mqtt_lstat	*lstat;
 	char			*addr;
-	char			*protocol;
+	const char		*protocol;	/* the listener's, constant */
 	char			*cert_cn;
 	enum conn_state		 state;
 	bool			 abnormal;	/* send the will when freed */
 	bool			 free_scheduled;
-	int			 level;
+	uint8_t			 level;
 	uint16_t		 keepalive;
 	/* 5.0, from CONNECT (3.1.1: recv_max is the broker's window) */
 	uint16_t		 recv_max;	/* its Receive Maximum */
@@ -416,6 +418,8 @@ void			 session_deliver(struct mqtt_session *,
 struct mqtt_sub		*session_sub(struct mqtt_session *, const char *f,
 			    size_t flen, uint8_t qos);
 void			 session_expiry_cb(evutil_socket_t, short, void *b);
+/* Shrink the session table to what its sessions need. */
+void			 session_table_fit(struct mqtt_broker *);
 /* [broker] session_expiry as a session's expiry_ms (-1: never) */
 int64_t			 session_default_expiry(const struct mqtt_broker *);
 

@@ -196,6 +196,7 @@ limits_trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->trim_peak = b->nconns;
+	session_table_fit(b);
 #ifdef HAVE_JEMALLOC
 	{
 		char		name[32];

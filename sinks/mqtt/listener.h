@@ -22,7 +22,8 @@ extern const struct fh_conf_var mqtt_listener_vars[];
 
 struct mqtt_peer {
 	const char	*listener;	/* the [listener NAME] */
-	const char	*protocol;	/* "mqtt", "mqtts", "ws", "wss" */
+	const char	*protocol;	/* "mqtt", "mqtts", "ws", "wss": a
+					 * constant, kept as it is */
 	const char	*addr;		/* "127.0.0.1:5555", "[::1]:5555" */
 	const char	*cert_cn;	/* use_identity_as_username, else NULL */
 };

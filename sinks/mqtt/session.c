@@ -60,6 +60,22 @@ session_rehash(struct mqtt_broker *b, size_t nbuckets)
 	b->nbuckets = nbuckets;
 }
 
+/*
+ * After a storm of connections (limits.c's trim, never while the table is
+ * walked): give back the buckets that the sessions still there do not
+ * need, half full at most, 64 at least.
+ */
+void
+session_table_fit(struct mqtt_broker *b)
+{
+	size_t	nb = 64;
+
+	while (nb < b->nsessions * 2)
+		nb *= 2;
+	if (nb < b->nbuckets)
+		session_rehash(b, nb);
+}
+
 struct mqtt_session *
 session_create(struct mqtt_broker *b, const char *id)
 {
@@ -319,7 +335,8 @@ session_sub(struct mqtt_session *s, const char *f, size_t flen,
 			break;
 	if (j == s->nsubs) {
 		if (s->nsubs == s->capsubs) {
-			s->capsubs = s->capsubs ? s->capsubs * 2 : 4;
+			/* from one: most clients have one or two */
+			s->capsubs = s->capsubs ? s->capsubs * 2 : 1;
 			s->subs = fh_xrealloc(s->subs,
 			    s->capsubs * sizeof *s->subs);
 		}
