@@ -444,7 +444,8 @@ void	persist_will(struct mqtt_session *, const struct mqtt_will *,
 	    uint32_t delay);
 void	persist_will_del(struct mqtt_session *);
 /* A session's copy: persist_msg plus packet id, state, subscription ids */
-void	persist_out(struct mqtt_store_msg *, const struct mqtt_out *);
+void	persist_out(struct mqtt_broker *, struct mqtt_store_msg *,
+	    const struct mqtt_out *);
 void	persist_msg(struct mqtt_store_msg *, const struct mqtt_msg *,
 	    uint8_t qos, bool retain);
 void	persist_session(struct mqtt_session *, bool online);
@@ -473,6 +474,12 @@ void	shared_deliver(struct mqtt_broker *, void *group, struct mqtt_msg *);
 /* s loses its connection, or its offline session ends: its unacknowledged
  * QoS 1/2 messages of shared subscriptions go to another member. */
 void	shared_conn_lost(struct mqtt_session *);
+/* s's connection is up (resumed) or it joined a group (after SUBACK):
+ * it takes its groups' messages that wait on offline members. */
+void	shared_member_up(struct mqtt_session *);
+/* For the store: a group's key by id (NULL none), an id by key (0). */
+const char *shared_group_key(struct mqtt_broker *, uint32_t id);
+uint32_t shared_group_id(struct mqtt_broker *, const char *key);
 
 /* handle_replay.c */
 bool	replay_subscribe(struct mqtt_conn *, const char *filter, size_t len,

@@ -358,4 +358,7 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 			session_inflight_done(s, o);
 	}
 	session_pump(s);
+	/* its shared groups' messages that wait on offline members */
+	if (present)
+		shared_member_up(s);
 }

@@ -141,6 +141,7 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	uint32_t			 subid = 0;
 	size_t				 i;
 	bool				 v5 = c->level == MQTT_PROTO_5, fresh;
+	bool				 shared = false;
 
 	if (v5 && mqtt_props_has(&p->props, MQTT_PROP_SUBSCRIPTION_ID))
 		subid = p->props.subid;
@@ -169,6 +170,7 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 		 * to it, so that what it sent us never loops back. */
 		if (c->bridge && !v5)
 			sub->no_local = sub->rap = true;
+		shared |= sub->shared;
 		/* retained messages are not sent to a shared subscription */
 		send_retained[i] = !sub->shared &&
 		    (t->retain_handling == MQTT_RH_SEND ||
@@ -204,6 +206,9 @@ handle_subscribe(struct mqtt_conn *c, const struct mqtt_subscribe *p)
 	free(ra.expired);
 	free(send_retained);
 	free(codes);
+	/* a new member takes its groups' messages waiting on offline ones */
+	if (shared)
+		shared_member_up(s);
 }
 
 void

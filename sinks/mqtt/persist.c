@@ -43,11 +43,14 @@ persist_msg(struct mqtt_store_msg *sm, const struct mqtt_msg *m, uint8_t qos,
 }
 
 void
-persist_out(struct mqtt_store_msg *sm, const struct mqtt_out *o)
+persist_out(struct mqtt_broker *b, struct mqtt_store_msg *sm,
+    const struct mqtt_out *o)
 {
 	size_t	i;
 
 	persist_msg(sm, o->msg, o->qos, o->retain);
+	/* a shared subscription's: stays the group's after a restart */
+	sm->share = shared_group_key(b, o->d.group);
 	/* stored as the pump left it: sent (id set) or queued */
 	sm->mid = o->id;
 	sm->state = o->id != 0 ? MQTT_STORE_MSG_SENT : MQTT_STORE_MSG_QUEUED;
@@ -346,6 +349,10 @@ persist_restore_msg_cb(const struct mqtt_store_msg *sm, void *arg)
 	for (i = 0; i < sm->nsubids && i < BROKER_SUBIDS_MAX; i++)
 		o->d.subids[i] = sm->subids[i];
 	o->d.nsubids = (uint8_t)i;
+	/* the group it was given for (its members are restored already);
+	 * the first member to connect takes it (shared_member_up) */
+	if (sm->share != NULL)
+		o->d.group = shared_group_id(s->b, sm->share);
 	limits_queue_account(s, limits_msg_cost(o->msg), 0);
 	if (sm->state == MQTT_STORE_MSG_QUEUED || sm->mid == 0) {
 		TAILQ_INSERT_TAIL(&s->queue, o, entry);

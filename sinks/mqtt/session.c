@@ -314,7 +314,7 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	if (persist_is_durable(s)) {
 		struct mqtt_store_msg	sm;
 
-		persist_out(&sm, o);
+		persist_out(b, &sm, o);
 		b->st_writes++;
 		if (mqtt_store_msg_push(b->store, s->id, &sm) == 0)
 			o->seq = sm.seq;

@@ -3,8 +3,19 @@
  * broker takes them from 3.1.1 clients too, as Mosquitto does). A group
  * is one owner in the topic tree; each message that matches goes to one
  * member, round robin, preferring members that are connected. When a
- * member's connection is lost, its QoS 1/2 messages of the group that it
- * has not acknowledged go to another member.
+ * member's connection is lost, the group's messages it holds go to
+ * another member: those queued for it, and those in flight at QoS 1
+ * (5.0 section 4.8.2 allows it). A QoS 2 message in flight stays with
+ * its member, to be completed when it reconnects, and goes to nobody
+ * else if its session ends [MQTT-4.8.2-4, -5]. When a member connects,
+ * it (or another connected member) takes the group's messages that wait
+ * on offline members in the same way, so that they do not wait on a
+ * member that may never come back while another is there.
+ *
+ * With state_dir each stored message keeps the group it was given for
+ * (msg.share), so that after a restart, when every member counts as
+ * offline, it is still the group's: the first member to connect takes
+ * it.
  *
  * Members are sessions; their subscription (QoS, subscription id) is read
  * from the session's own list at each delivery, so nothing is copied.
@@ -52,6 +63,24 @@ shared_find_id(struct mqtt_broker *b, uint32_t id)
 		if (g->id == id)
 			return g;
 	return NULL;
+}
+
+/* The key ("$share/GROUP/filter") of group id, for the store; NULL. */
+const char *
+shared_group_key(struct mqtt_broker *b, uint32_t id)
+{
+	struct shared_group	*g = id != 0 ? shared_find_id(b, id) : NULL;
+
+	return g != NULL ? g->key : NULL;
+}
+
+/* The id of the group with this key, 0 none (a restored message). */
+uint32_t
+shared_group_id(struct mqtt_broker *b, const char *key)
+{
+	struct shared_group	*g = shared_find(b, key, strlen(key));
+
+	return g != NULL ? g->id : 0;
 }
 
 void
@@ -202,9 +231,14 @@ shared_deliver(struct mqtt_broker *b, void *group, struct mqtt_msg *m)
 		shared_give(g, s, m, m->qos, fh_event_retain(m->ev));
 }
 
-/* Move the group's unacknowledged messages of q to other members. */
+/*
+ * Move the group's messages of q (s's queue, or its in-flight window) to
+ * other members: every group's (gid 0), or gid's only; to connected
+ * members only, or to offline persistent ones too.
+ */
 static void
-shared_move(struct mqtt_session *s, struct mqtt_outq *q, bool inflight)
+shared_move(struct mqtt_session *s, struct mqtt_outq *q, bool inflight,
+    uint32_t gid, bool connected_only)
 {
 	struct mqtt_broker	*b = s->b;
 	struct shared_group	*g;
@@ -213,10 +247,14 @@ shared_move(struct mqtt_session *s, struct mqtt_outq *q, bool inflight)
 
 	for (o = TAILQ_FIRST(q); o != NULL; o = next) {
 		next = TAILQ_NEXT(o, entry);
-		/* a QoS 2 message past PUBREC has arrived: it stays */
-		if (o->d.group == 0 || o->state != OUT_WAIT_ACK ||
+		/* a QoS 2 message past PUBREC has arrived; one whose
+		 * PUBLISH went out is completed with this member or with
+		 * nobody [MQTT-4.8.2-4, -5]: both stay */
+		if (o->d.group == 0 || (gid != 0 && o->d.group != gid) ||
+		    o->state != OUT_WAIT_ACK || (inflight && o->qos == 2) ||
 		    (g = shared_find_id(b, o->d.group)) == NULL ||
-		    (to = shared_pick(b, g, o->msg, s)) == NULL)
+		    (to = shared_pick(b, g, o->msg, s)) == NULL ||
+		    (connected_only && !broker_conn_is_active(to->conn)))
 			continue;
 		TAILQ_REMOVE(q, o, entry);
 		if (inflight) {
@@ -243,6 +281,42 @@ shared_conn_lost(struct mqtt_session *s)
 {
 	if (s->b->shared == NULL)
 		return;
-	shared_move(s, &s->inflight, true);
-	shared_move(s, &s->queue, false);
+	shared_move(s, &s->inflight, true, 0, false);
+	shared_move(s, &s->queue, false, 0, false);
+}
+
+/* s, a connected member of g, is there: g's messages that wait on
+ * offline members go to connected ones (s first in turn or not). */
+static void
+shared_pull(struct shared_group *g, struct mqtt_session *s)
+{
+	struct mqtt_session	*t;
+	size_t			 i;
+
+	for (i = 0; i < g->n; i++) {
+		t = g->members[i];
+		if (t == s || t->conn != NULL)
+			continue;
+		if (TAILQ_EMPTY(&t->inflight) && TAILQ_EMPTY(&t->queue))
+			continue;
+		shared_move(t, &t->inflight, true, g->id, true);
+		shared_move(t, &t->queue, false, g->id, true);
+	}
+}
+
+/* s connected (its session resumed) or subscribed (after the SUBACK):
+ * pull for each group it is in. */
+void
+shared_member_up(struct mqtt_session *s)
+{
+	struct mqtt_broker	*b = s->b;
+	struct shared_group	*g;
+	size_t			 i;
+
+	if (b->shared == NULL || !broker_conn_is_active(s->conn))
+		return;
+	for (i = 0; i < s->nsubs; i++)
+		if (s->subs[i].shared && (g = shared_find(b,
+		    s->subs[i].filter, s->subs[i].len)) != NULL)
+			shared_pull(g, s);
 }

@@ -70,6 +70,11 @@ static const struct fh_state_migration store_steps[] = {
 	  "  qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
 	  "  pfi INTEGER NOT NULL, expiry INTEGER NOT NULL,"
 	  "  due INTEGER NOT NULL) WITHOUT ROWID;", NULL },
+	/* 6: the shared subscription a queued message was given to this
+	 * session for ("$share/GROUP/filter"; '' none), so that it stays
+	 * the group's across a restart. */
+	{ "ALTER TABLE msg ADD COLUMN share TEXT NOT NULL DEFAULT '';",
+	  NULL },
 };
 
 enum store_stmt {
@@ -129,13 +134,13 @@ static const char *const store_sql[S_MAX] = {
 	[S_BODY_PUT] = "INSERT INTO body (topic, payload, props, expiry, pfi) "
 	    "VALUES (?, ?, ?, ?, ?)",
 	[S_MSG_PUSH] = "INSERT INTO msg (client_id, body, qos, retain, dup, "
-	    "mid, state, subids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    "mid, state, subids, share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_MSG_UPDATE] = "UPDATE msg SET mid = ?, state = ?, dup = ? "
 	    "WHERE seq = ?",
 	[S_MSG_ACK] = "DELETE FROM msg WHERE seq = ?",
 	[S_MSG_LOAD] = "SELECT m.seq, b.topic, b.payload, b.props, m.qos, "
 	    "m.retain, m.dup, m.mid, m.state, b.expiry, b.pfi, m.body, "
-	    "m.subids "
+	    "m.subids, m.share "
 	    "FROM msg m JOIN body b "
 	    "ON b.id = m.body WHERE m.client_id = ? ORDER BY m.seq",
 	[S_MSG_COUNT] = "SELECT count(*) FROM msg WHERE client_id = ?",
@@ -535,6 +540,7 @@ mqtt_store_msg_push(struct mqtt_store *ms, const char *client_id,
 	sqlite3_bind_int(s, 5, m->dup);
 	sqlite3_bind_int(s, 6, m->mid);
 	sqlite3_bind_int(s, 7, m->state);
+	store_text(s, 9, m->share != NULL ? m->share : "");
 	if (store_exec(ms, S_MSG_PUSH, "msg_push") != 0)
 		return -1;
 	m->seq = sqlite3_last_insert_rowid(fh_state_db(ms->st));
@@ -593,6 +599,9 @@ mqtt_store_msg_load(struct mqtt_store *ms, const char *client_id,
 			m.subids[m.nsubids++] = (uint32_t)ids[i] << 24 |
 			    (uint32_t)ids[i + 1] << 16 |
 			    (uint32_t)ids[i + 2] << 8 | ids[i + 3];
+		m.share = store_col_text(s, 13);
+		if (m.share[0] == '\0')
+			m.share = NULL;
 		if (cb(&m, arg) != 0)
 			break;
 	}

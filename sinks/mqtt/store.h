@@ -74,6 +74,9 @@ struct mqtt_store_msg {
 	 * out with (msg_push, msg_load; more than the maximum are cut) */
 	uint32_t	 subids[MQTT_STORE_SUBIDS_MAX];
 	uint8_t		 nsubids;
+	/* msg_push, msg_load: the shared subscription ("$share/GROUP/
+	 * filter") this session's copy was given for, NULL none */
+	const char	*share;
 };
 
 /* Retained: one message per topic; put replaces. */

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Shared subscriptions, $share/GROUP/filter: one delivery per group,
 spread over its members; each group gets its own; a QoS 1 message a
-member leaves without acknowledging goes to another member; no retained
+member leaves without acknowledging goes to another member, a QoS 2 one
+sent to it stays with it [MQTT-4.8.2-4]; what waits on an offline member
+goes to one that connects; no retained
 messages on subscribe; No Local on a shared subscription is a protocol
 error (DISCONNECT 0x82)."""
 import fhtest
 from fhtest import Daemon, check
-from mqtttest import (P_SUBSCRIPTION_ID, Raw5, parse_ack5, parse_publish5,
+from mqtttest import (P_RECEIVE_MAXIMUM, P_SUBSCRIPTION_ID, Raw5, parse_ack5, parse_publish5,
                       prop, prop_get, publish5_pkt, subscribe5_pkt)
 
 CONF = """[broker]
@@ -89,27 +91,46 @@ def test_unacked_qos1_goes_to_another_member():
               "re-sent to b: %r" % m)
 
 
-def test_unreceived_qos2_goes_to_another_member_received_stays():
+def test_qos2_sent_stays_with_its_member_queued_goes_to_another():
+    """A QoS 2 message whose PUBLISH went to a member is completed with
+    that member when it reconnects, never given to another
+    [MQTT-4.8.2-4]: past PUBREC (PUBREL again) or not (PUBLISH again,
+    DUP). One still queued for it (its Receive Maximum) was never sent:
+    it goes to another member."""
     with Daemon(CONF) as d:
-        a = Raw5(d.port, "a")
+        a = Raw5(d.port, "a", clean=False,
+                 props=prop(0x11, 300) + prop(P_RECEIVE_MAXIMUM, 2))
         a.subscribe(1, [("$share/g/q2", 2)])
         p = Raw5(d.port, "p")
-        p.send(publish5_pkt("q2", "first", qos=2, mid=1))
-        check(parse_ack5(p.read())[:2] == (5, 1), "PUBREC")
+        for mid, payload in ((1, "first"), (2, "second"), (3, "third")):
+            p.send(publish5_pkt("q2", payload, qos=2, mid=mid))
+            check(parse_ack5(p.read())[:2] == (5, mid), "PUBREC")
+            p.send(bytes([0x62, 2, 0, mid]))
+            check(p.read()[0] == 7, "PUBCOMP")
         m1 = parse_publish5(a.read())
-        # a takes the first one (PUBREC), not the second
+        m2 = parse_publish5(a.read())
+        check((m1["payload"], m2["payload"]) == (b"first", b"second"),
+              "a: %r %r" % (m1, m2))
         a.send(bytes([0x50, 2]) + m1["mid"].to_bytes(2, "big"))
         check(a.read()[0] == 6, "PUBREL to a")
-        p.send(publish5_pkt("q2", "second", qos=2, mid=2))
-        check(parse_ack5(p.read())[:2] == (5, 2), "PUBREC")
-        check(parse_publish5(a.read())["payload"] == b"second", "a has it")
+        a.nothing()             # third waits: the window is 2
         b = Raw5(d.port, "b")
         b.subscribe(1, [("$share/g/q2", 2)])
-        a.close()
+        a.close()               # first released, second sent, third queued
         m = parse_publish5(b.read())
-        check(m["payload"] == b"second" and m["qos"] == 2,
-              "the unreceived one re-sent to b: %r" % m)
-        b.nothing()
+        check(m["payload"] == b"third" and m["qos"] == 2,
+              "the queued one goes to b: %r" % m)
+        b.send(bytes([0x50, 2]) + m["mid"].to_bytes(2, "big"))
+        check(b.read()[0] == 6, "PUBREL to b")
+        b.send(bytes([0x70, 2]) + m["mid"].to_bytes(2, "big"))
+        b.nothing()             # not first, not second
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
+        p1 = a.read()
+        check(p1[0] == 6 and p1[2][:2] == m1["mid"].to_bytes(2, "big"),
+              "a: PUBREL for first again, got %r" % (p1,))
+        m = parse_publish5(a.read())
+        check(m["payload"] == b"second" and m["dup"] and
+              m["mid"] == m2["mid"], "a: second again with DUP: %r" % m)
 
 
 def test_offline_persistent_member_queues_when_none_is_connected():
@@ -136,6 +157,25 @@ def test_queued_for_an_expiring_member_goes_to_another():
         # a's session ends a second after it went: b gets the message
         m = parse_publish5(b.read(timeout=15))
         check(m["payload"] == b"for someone", "%r" % m)
+
+
+def test_waiting_on_an_offline_member_goes_to_one_that_connects():
+    """Queued for a persistent member while none was connected: a member
+    that connects (or subscribes) later takes it, after its SUBACK,
+    rather than letting it wait for the offline one."""
+    with Daemon(CONF) as d:
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
+        a.subscribe(1, [("$share/g/park", 1)])
+        a.close()
+        p = Raw5(d.port, "p")
+        publish(p, "park", "one", 1)
+        publish(p, "park", "two", 2)
+        b = Raw5(d.port, "b")
+        b.subscribe(1, [("$share/g/park", 1)])     # SUBACK first
+        got = [m["payload"] for m in drain(b)]
+        check(got == [b"one", b"two"], "b: %r" % got)
+        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
+        a.nothing()
 
 
 def test_no_retained_on_shared_subscribe():

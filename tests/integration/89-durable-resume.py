@@ -6,14 +6,22 @@ it a PUBREL, never the PUBLISH again (MQTT 3.1.1 4.3.3 and 4.4, 5.0 4.3.3
 and 4.4: on resume the server resends unacknowledged PUBLISH packets with
 DUP and PUBREL packets). That holds after a restart on the same state_dir,
 for SIGTERM and kill -9, 3.1.1 and 5.0.
+
+Shared subscriptions ($share/GROUP/filter): a message given to one
+member stays the group's across a restart. After the restart every
+member counts as offline (its connection was lost); the first member to
+connect takes the group's QoS 1 messages, in flight or queued, that wait
+on the others (5.0 section 4.8.2 allows either member), once; a QoS 2
+message whose PUBLISH went out stays with its member [MQTT-4.8.2-4].
 """
 import signal
 
 import fhtest
 from fhtest import Daemon, check
 from mqtttest import (P_SESSION_EXPIRY, Raw, Raw5, ack5_pkt, ack_pkt,
-                      connect_pkt, disconnect5_pkt, packet, parse_publish5,
-                      prop, publish5_pkt, publish_pkt, subscribe_pkt)
+                      connect5, connect_pkt, disconnect5_pkt, packet,
+                      parse_publish5, parse_suback5, prop, publish5_pkt,
+                      publish_pkt, subscribe5_pkt, subscribe_pkt)
 
 CONF = """[gateway]
 state_dir = {tmp}/state
@@ -144,6 +152,125 @@ def qos2_released_resumes_with_pubrel(how, v5):
         s.nothing()
         s.send(disconnect5_pkt() if v5 else DISCONNECT)
         s.close()
+
+
+def member(d, cid, qos=1, new=False):
+    """A persistent 5.0 member of $share/g/job (subscribing when new)."""
+    r, present, reason, _ = connect5(d.port, cid, clean=False,
+                                     props=prop(P_SESSION_EXPIRY, 3600))
+    check(reason == 0 and present != new, "%s: CONNACK 0x%02x, session "
+          "present %r" % (cid, reason, present))
+    if new:
+        r.send(subscribe5_pkt(1, [("$share/g/job", qos)]))
+        codes = parse_suback5(r.read())[3]
+        check(codes == [qos], "%s: SUBACK %r" % (cid, codes))
+    return r
+
+
+def leave(r):
+    r.send(disconnect5_pkt())
+    check(r.closed(), "not closed after DISCONNECT")
+
+
+def publish_jobs(d, jobs, qos=1):
+    p = Raw(d.port, connect_pkt("jobpub", clean=True))
+    for mid, payload in enumerate(jobs, 1):
+        p.send(publish_pkt("job", payload, qos, mid))
+        expect(p, PUBACK if qos == 1 else PUBREC, mid)
+        if qos == 2:
+            p.send(ack_pkt("pubrel", mid))
+            expect(p, PUBCOMP, mid)
+    p.close()
+
+
+def test_kill9_shared_in_flight_goes_to_the_member_that_connects():
+    """a was connected when the daemon died, with the group's message in
+    flight (kill -9: a clean stop would have handed it on before it
+    exited, as for any lost connection)."""
+    how = "kill9"
+    with Daemon(CONF) as d:
+        a = member(d, "sa", new=True)
+        b = member(d, "sb", new=True)
+        leave(b)
+        publish_jobs(d, ["work"])       # to a, the one connected
+        m = read_pub(a, True)
+        check(m is not None and m[1] == b"work", "a: %r" % (m,))
+        stop(d, how)                    # a still connected, no PUBACK
+        a.close()
+
+        d.start()
+        # b is there first: a's unacknowledged job is the group's
+        b = member(d, "sb")
+        m = read_pub(b, True)
+        check(m is not None and m[:3] == ("job", b"work", 1),
+              "b: the group's message after the restart: %r" % (m,))
+        b.send(ack5_pkt("puback", m[3]))
+        sync(b, 97, True)
+        a = member(d, "sa")
+        a.nothing()                     # moved, not copied
+        leave(a)
+        leave(b)
+        stop(d, how)
+
+        # the move was stored: nobody gets it again
+        d.start()
+        for cid in ("sa", "sb"):
+            r = member(d, cid)
+            r.nothing()
+            leave(r)
+
+
+def test_kill9_shared_queued_goes_to_the_member_that_connects():
+    """Queued for an offline member (none was connected): after the
+    restart, the first member that connects gets it."""
+    with Daemon(CONF) as d:
+        for cid in ("qa", "qb"):
+            leave(member(d, cid, new=True))
+        publish_jobs(d, ["j1", "j2", "j3"])
+        d.kill9()
+        d.start()
+        b = member(d, "qb")
+        got = []
+        for _ in range(3):
+            m = read_pub(b, True)
+            check(m is not None, "qb: got %r of j1..j3" % got)
+            got.append(m[1])
+            b.send(ack5_pkt("puback", m[3]))
+        check(got == [b"j1", b"j2", b"j3"], "qb: %r, in order" % got)
+        sync(b, 97, True)
+        a = member(d, "qa")
+        a.nothing()
+        leave(a)
+        leave(b)
+
+
+def test_kill9_shared_qos2_in_flight_stays_with_its_member():
+    """[MQTT-4.8.2-4]: a QoS 2 PUBLISH sent to a member is completed
+    with that member when it reconnects, not given to another."""
+    with Daemon(CONF) as d:
+        a = member(d, "ta", qos=2, new=True)
+        b = member(d, "tb", qos=2, new=True)
+        leave(b)
+        publish_jobs(d, ["once"], qos=2)
+        m = read_pub(a, True)
+        check(m is not None and m[1] == b"once" and m[2] == 2, "a: %r"
+              % (m,))
+        d.kill9()                       # a still connected, no PUBREC
+        a.close()
+        d.start()
+        b = member(d, "tb")
+        b.nothing()
+        a = member(d, "ta")
+        m2 = read_pub(a, True)
+        check(m2 is not None and m2[1] == b"once" and m2[5] and
+              m2[3] == m[3], "a: the QoS 2 PUBLISH again with DUP and mid "
+              "%d: %r" % (m[3], m2))
+        a.send(ack5_pkt("pubrec", m[3]))
+        expect(a, PUBREL, m[3])
+        a.send(ack5_pkt("pubcomp", m[3]))
+        a.nothing()
+        leave(a)
+        leave(b)
 
 
 def test_sigterm_qos2_after_pubrec_resumes_with_pubrel_311():

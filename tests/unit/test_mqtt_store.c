@@ -154,6 +154,9 @@ got_msg_cb(const struct mqtt_store_msg *m, void *arg)
 	if (m->pfi != 0)
 		snprintf(g->buf + len, sizeof g->buf - len, "/f%u", m->pfi);
 	len = strlen(g->buf);
+	if (m->share != NULL)
+		snprintf(g->buf + len, sizeof g->buf - len, "/g%s", m->share);
+	len = strlen(g->buf);
 	snprintf(g->buf + len, sizeof g->buf - len, ";");
 	g->n++;
 	return g->stop_after != 0 && g->n >= g->stop_after ? -1 : 0;
@@ -219,6 +222,7 @@ fill(struct fh_state *st, int64_t seq[3])
 	m2.subids[0] = 268435455;
 	m2.subids[1] = 1;
 	m2.nsubids = 2;
+	m2.share = "$share/g/t/#";
 	assert_int_equal(mqtt_store_retain_put(ms, &r1), 0);
 	assert_int_equal(mqtt_store_retain_put(ms, &r2), 0);
 	assert_int_equal(mqtt_store_session_put(ms, &sa), 0);
@@ -275,7 +279,8 @@ check_filled(struct fh_state *st)
 	memset(&g, 0, sizeof g);
 	assert_int_equal(mqtt_store_msg_load(ms, "a", got_msg_cb, &g), 0);
 	assert_string_equal(g.buf, "t/1=one/q1d/mid7/s1/p0;"
-	    "t/2=two/q2/mid8/s2/p0/e1800000000000001/i268435455/i1;"
+	    "t/2=two/q2/mid8/s2/p0/e1800000000000001/i268435455/i1"
+	    "/g$share/g/t/#;"
 	    "t/1=one/q1r/mid0/s0/p0;");
 	assert_int_equal(mqtt_store_msg_count(ms, "a"), 3);
 	memset(&g, 0, sizeof g);
