@@ -147,14 +147,35 @@ gateway_section_owner(const char *type)
 	return NULL;
 }
 
+/* Add err (taken; NULL: nothing) to *errs, one a line: firehosed -t
+ * reports what every module finds, not only the first. */
+static void
+gateway_errs_add(char **errs, char *err)
+{
+	char	*all;
+
+	if (err == NULL)
+		return;
+	if (*errs == NULL) {
+		*errs = err;
+		return;
+	}
+	all = fh_xasprintf("%s\n%s", *errs, err);
+	free(*errs);
+	free(err);
+	*errs = all;
+}
+
 /* Every section is [gateway], [source NAME] or owned by a sink; checked
  * before any module is configured, so that a typo in a section type is
- * reported as such rather than as whatever a sink makes of it. */
+ * reported as such rather than as whatever a sink makes of it. Every
+ * such section is reported. */
 static int
 gateway_check_sections(const struct fh_conf *conf, char **errstr)
 {
 	const struct fh_section	*sec;
 	const char		*type;
+	char			*errs = NULL, *err;
 
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, NULL)) != NULL;) {
 		type = fh_section_type(sec);
@@ -162,11 +183,15 @@ gateway_check_sections(const struct fh_conf *conf, char **errstr)
 		    strcmp(type, "source") == 0 ||
 		    gateway_section_owner(type) != NULL)
 			continue;
-		return fh_conf_error(errstr, sec, NULL,
-		    "unknown section [%s%s%s]", type,
-		    *fh_section_name(sec) ? " " : "", fh_section_name(sec));
+		fh_conf_error(&err, sec, NULL, "unknown section [%s%s%s]",
+		    type, *fh_section_name(sec) ? " " : "",
+		    fh_section_name(sec));
+		gateway_errs_add(&errs, err);
 	}
-	return 0;
+	if (errs == NULL)
+		return 0;
+	*errstr = errs;
+	return -1;
 }
 
 static int
@@ -175,10 +200,14 @@ gateway_apply_conf(struct gateway_conf *gc, const struct fh_conf *conf,
 {
 	const struct fh_section	*sec = fh_conf_find(conf, "gateway");
 
+	/* the defaults first, whatever is wrong: the modules checked after
+	 * a bad [gateway] read them */
+	if (fh_conf_apply(sec, gateway_vars, gc, errstr) != 0)
+		return -1;
 	if (sec != NULL && fh_section_name(sec)[0] != '\0')
 		return fh_conf_error(errstr, sec, NULL,
 		    "[gateway] takes no name");
-	return fh_conf_apply(sec, gateway_vars, gc, errstr);
+	return 0;
 }
 
 static const struct fh_source_ops *
@@ -201,15 +230,20 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	const struct fh_source_ops *ops;
 	struct gateway_source	*src;
 	const char		*type;
+	char			*errs = NULL, *err;
 	size_t			 i, n;
 
 	gw->base = base;
 	clock_gettime(CLOCK_MONOTONIC, &gw->started);
 	gw->http = fh_http_registry_new(gw);
 	fh_http_register_builtin(gw);
-	if (gateway_check_sections(conf, errstr) != 0 ||
-	    gateway_apply_conf(&gw->conf, conf, errstr) != 0)
-		goto fail;
+	/* On an error, go on with the next module (with its defaults where
+	 * a value was bad): every module's first problem is reported. */
+	err = NULL;
+	if (gateway_check_sections(conf, &err) != 0)
+		goto fail_sections;	/* the modules would only repeat it */
+	if (gateway_apply_conf(&gw->conf, conf, &err) != 0)
+		gateway_errs_add(&errs, err);
 	/* -v (debug before any file is read) wins over the file, also on
 	 * every reload. */
 	gw->verbose = fh_log_get_level() >= LOG_DEBUG;
@@ -224,9 +258,10 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 		gw->sinks[i].ops = fh_sinks[i];
 		gw->sinks[i].self = fh_sinks[i]->create(gw);
 		gw->nsinks++;
+		err = NULL;
 		if (fh_sinks[i]->configure(gw->sinks[i].self, conf,
-		    errstr) != 0)
-			goto fail;
+		    &err) != 0)
+			gateway_errs_add(&errs, err);
 	}
 
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "source")) != NULL;)
@@ -234,39 +269,44 @@ fh_gateway_create(struct event_base *base, const struct fh_conf *conf,
 	gw->sources = fh_xcalloc(gw->nsources, sizeof *gw->sources);
 	gw->nsources = 0;
 	for (sec = NULL; (sec = fh_conf_next(conf, sec, "source")) != NULL;) {
-		if (fh_section_name(sec)[0] == '\0') {
-			fh_conf_error(errstr, sec, "type", "[source] needs a "
-			    "name, as in [source gerrit]");
-			goto fail;
-		}
+		err = NULL;
+		ops = NULL;
 		type = fh_section_get(sec, "type");
-		if (type == NULL) {
-			fh_conf_error(errstr, sec, "type", "missing required "
+		if (fh_section_name(sec)[0] == '\0')
+			fh_conf_error(&err, sec, "type", "[source] needs a "
+			    "name, as in [source gerrit]");
+		else if (type == NULL)
+			fh_conf_error(&err, sec, "type", "missing required "
 			    "key 'type' in [source %s]", fh_section_name(sec));
-			goto fail;
-		}
-		if ((ops = gateway_find_source(type)) == NULL) {
-			fh_conf_error(errstr, sec, "type", "unknown source "
+		else if ((ops = gateway_find_source(type)) == NULL)
+			fh_conf_error(&err, sec, "type", "unknown source "
 			    "type '%s'", type);
-			goto fail;
+		if (err != NULL) {
+			gateway_errs_add(&errs, err);
+			continue;
 		}
 		fh_section_claim(sec, "type");
 		src = &gw->sources[gw->nsources++];
 		src->ops = ops;
 		src->name = fh_xstrdup(fh_section_name(sec));
 		src->self = ops->create(gw, src->name);
-		if (ops->configure(src->self, sec, errstr) != 0)
-			goto fail;
+		err = NULL;
+		if (ops->configure(src->self, sec, &err) != 0)
+			gateway_errs_add(&errs, err);
 	}
 
-	if ((sec = fh_conf_unclaimed(conf)) != NULL) {
-		fh_conf_error(errstr, sec, NULL, "unknown section [%s%s%s]",
+	/* (after an error a module may not have looked at its sections) */
+	if (errs == NULL && (sec = fh_conf_unclaimed(conf)) != NULL)
+		fh_conf_error(&errs, sec, NULL, "unknown section [%s%s%s]",
 		    fh_section_type(sec), *fh_section_name(sec) ? " " : "",
 		    fh_section_name(sec));
-		goto fail;
-	}
-	return gw;
-fail:
+	if (errs == NULL)
+		return gw;
+	*errstr = errs;
+	fh_gateway_free(gw);
+	return NULL;
+fail_sections:
+	*errstr = err;
 	fh_gateway_free(gw);
 	return NULL;
 }

@@ -101,6 +101,25 @@ def test_every_error_reported():
     check(r.returncode == 1, "exit %d" % r.returncode)
     for want in (":2: unknown key 'nonsense'", ":3: bad value 'huge'"):
         check(PATH + want in r.stdout, "want %r in %r" % (want, r.stdout))
+    # each module's problems: [gateway], the broker, every source
+    with open(PATH, "w") as f:
+        f.write("[broker]\nnonsense = 1\n[listener a]\n"
+                "bind = 127.0.0.1:1883\n[source g]\ntype = nosuch\n"
+                "[source h]\ntype = ansible\nbogus = 2\n"
+                "[gateway]\nlog_level = loud\n")
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    for want in (":2: unknown key 'nonsense'", ":6: unknown source type",
+                 ":9: unknown key 'bogus' in [source h]",
+                 ":11: bad log_level 'loud'"):
+        check(PATH + want in r.stdout, "want %r in %r" % (want, r.stdout))
+    # an unknown section is reported alone (each one), the modules not
+    with open(PATH, "w") as f:
+        f.write("[nosuch]\n[broker]\nnonsense = 1\n[other x]\n")
+    r = run([FIREHOSED, "-t", "-c", PATH])
+    check(PATH + ":1: unknown section [nosuch]" in r.stdout and
+          PATH + ":4: unknown section [other x]" in r.stdout and
+          "nonsense" not in r.stdout, r.stdout)
 
 
 def test_missing_file():
