@@ -77,17 +77,18 @@ struct ws_decoder {
 	/* Limits: 0 = none. */
 	uint64_t		max_frame;
 	uint64_t		max_message;
-	/* State. */
-	uint8_t			hdr[WS_HEADER_MAX];
-	size_t			hdr_len;
-	bool			in_frame;
+	/* State, the byte fields last: no padding (one per WebSocket
+	 * connection). */
 	struct ws_frame_hdr	cur;
 	uint64_t		done;		/* payload bytes of cur seen */
+	uint64_t		msg_len;
+	uint8_t			hdr[WS_HEADER_MAX];
+	uint8_t			hdr_len;	/* <= WS_HEADER_MAX */
+	bool			in_frame;
 	bool			in_message;	/* fragmented message open */
 	uint8_t			msg_opcode;	/* its first opcode */
-	uint64_t		msg_len;
-	uint8_t			ctl[WS_CONTROL_MAX];
 	bool			failed;
+	uint8_t			ctl[WS_CONTROL_MAX];
 };
 
 struct ws_decoded {

@@ -169,16 +169,17 @@ struct mqtt_session {
 	size_t			 qbytes;	/* queued + in flight */
 	uint64_t		 refused;	/* while full */
 	uint16_t		*in_qos2;	/* ids waiting for PUBREL */
-	uint32_t		 nsubs, capsubs;
+	/* subs and in_qos2 have room for the next power of two */
+	uint32_t		 nsubs;
 	uint32_t		 nsubopts;	/* with 5.0 options */
-	uint32_t		 nin_qos2, capin_qos2;
+	uint32_t		 nin_qos2;
 	int			 ninflight;
 	int			 nqueued;
 	uint16_t		 next_id;
 	uint8_t			 level;		/* of its last CONNECT: stored,
 						 * for expiry_ms at restore */
-	bool			 clean;		/* ends with its connection */
-	bool			 full;		/* refusing QoS 1/2 */
+	bool			 clean : 1;	/* ends with its connection */
+	bool			 full : 1;	/* refusing QoS 1/2 */
 };
 
 enum conn_state {
@@ -418,6 +419,8 @@ void			 session_deliver(struct mqtt_session *,
 struct mqtt_sub		*session_sub(struct mqtt_session *, const char *f,
 			    size_t flen, uint8_t qos);
 void			 session_expiry_cb(evutil_socket_t, short, void *b);
+/* p with room for element n (capacity: the next power of two) */
+void			*session_array_room(void *p, size_t n, size_t size);
 /* Shrink the session table to what its sessions need. */
 void			 session_table_fit(struct mqtt_broker *);
 /* [broker] session_expiry as a session's expiry_ms (-1: never) */

@@ -167,11 +167,8 @@ handle_publish(struct mqtt_conn *c, const struct mqtt_publish *p)
 	if (!v5)
 		reason = MQTT_RC_SUCCESS;
 	if (p->qos == 2 && reason < 0x80) {
-		if (s->nin_qos2 == s->capin_qos2) {
-			s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
-			s->in_qos2 = fh_xrealloc(s->in_qos2,
-			    s->capin_qos2 * sizeof *s->in_qos2);
-		}
+		s->in_qos2 = session_array_room(s->in_qos2, s->nin_qos2,
+		    sizeof *s->in_qos2);
 		s->in_qos2[s->nin_qos2++] = p->id;
 		if (persist_is_durable(s)) {
 			mqtt_store_qos2_put(b->store, s->id, p->id);

@@ -375,11 +375,8 @@ persist_restore_qos2_cb(uint16_t mid, void *arg)
 {
 	struct mqtt_session	*s = arg;
 
-	if (s->nin_qos2 == s->capin_qos2) {
-		s->capin_qos2 = s->capin_qos2 ? s->capin_qos2 * 2 : 8;
-		s->in_qos2 = fh_xrealloc(s->in_qos2,
-		    s->capin_qos2 * sizeof *s->in_qos2);
-	}
+	s->in_qos2 = session_array_room(s->in_qos2, s->nin_qos2,
+	    sizeof *s->in_qos2);
 	s->in_qos2[s->nin_qos2++] = mid;
 	return 0;
 }

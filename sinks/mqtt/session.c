@@ -321,6 +321,20 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 	}
 }
 
+/*
+ * Room for one more element in an array of n whose capacity is not kept:
+ * it is the next power of two at or above n (1, 2, 4, ...: most clients
+ * have one subscription). It grows when n is 0 or a power of two; taking
+ * elements out never leaves less than that.
+ */
+void *
+session_array_room(void *p, size_t n, size_t size)
+{
+	if ((n & (n - 1)) != 0)
+		return p;
+	return fh_xrealloc(p, (n ? n * 2 : 1) * size);
+}
+
 /* Add or update one subscription of s (SUBSCRIBE, or restored). */
 struct mqtt_sub *
 session_sub(struct mqtt_session *s, const char *f, size_t flen,
@@ -334,12 +348,8 @@ session_sub(struct mqtt_session *s, const char *f, size_t flen,
 		    memcmp(s->subs[j].filter, f, flen) == 0)
 			break;
 	if (j == s->nsubs) {
-		if (s->nsubs == s->capsubs) {
-			/* from one: most clients have one or two */
-			s->capsubs = s->capsubs ? s->capsubs * 2 : 1;
-			s->subs = fh_xrealloc(s->subs,
-			    s->capsubs * sizeof *s->subs);
-		}
+		s->subs = session_array_room(s->subs, s->nsubs,
+		    sizeof *s->subs);
 		sub = &s->subs[s->nsubs++];
 		memset(sub, 0, sizeof *sub);
 		sub->filter = fh_xstrndup(f, flen);

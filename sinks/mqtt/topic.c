@@ -16,16 +16,17 @@ struct topic_sub {
 	uint8_t			 qos;
 };
 
+/* One per topic level in use: pointers, then 32-bit counts (80 B). */
 struct topic_node {
 	struct topic_node	 *parent;
 	char			 *level;
-	size_t			  level_len;
 	struct topic_node	**children;	/* sorted, exact levels */
-	size_t			  nchildren, capchildren;
 	struct topic_node	 *plus, *hash;
 	struct topic_sub	 *subs;
-	size_t			  nsubs, capsubs;
 	void			 *retained;
+	uint32_t		  level_len;	/* a topic is < 64 kB */
+	uint32_t		  nchildren, capchildren;
+	uint32_t		  nsubs, capsubs;
 };
 
 struct topic_tree {
@@ -238,7 +239,7 @@ topic_subscribe(struct topic_tree *t, const char *filter, size_t len,
 		}
 	}
 	if (n->nsubs == n->capsubs) {
-		n->capsubs = n->capsubs ? n->capsubs * 2 : 2;
+		n->capsubs = n->capsubs ? n->capsubs * 2 : 1;
 		n->subs = fh_xrealloc(n->subs, n->capsubs * sizeof *n->subs);
 	}
 	n->subs[n->nsubs].owner = owner;

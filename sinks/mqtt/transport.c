@@ -33,7 +33,7 @@ struct transport_session {
 	bool			 closing;	/* broker let go */
 	bool			 shut;		/* FIN sent */
 	enum transport_framing	 framing;
-};
+};	/* 256 B: an allocator size class, keep it within */
 
 /* Frames up to this size are copied rather than moved in chains. */
 #define TRANSPORT_COPY_MAX	16384
