@@ -11,6 +11,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/http.h"
+#include "gateway/ioloop.h"
 #include "gateway/log.h"
 #include "gateway/module.h"
 #include "gateway/state.h"
@@ -35,6 +36,7 @@ struct gateway_conf {
 	int	 state_sync;	/* enum fh_state_sync */
 	char	*user;
 	bool	 syslog;
+	int	 threads;	/* 0: one per CPU */
 };
 
 static const char *const gateway_log_names[] = {
@@ -69,6 +71,13 @@ static const struct fh_conf_var gateway_vars[] = {
 	FH_CONF_BOOL("syslog", struct gateway_conf, syslog, "false",
 	    "Also log to syslog (facility daemon), not only to standard "
 	    "error."),
+	FH_CONF_INT_RANGE("threads", struct gateway_conf, threads, "0", 0,
+	    256,
+	    "Event loops, each on its own thread, that share the plain TCP "
+	    "(mqtt listener) connections' socket work: reads, writes, "
+	    "timeouts. The broker, the sources, the store and TLS and "
+	    "WebSocket connections stay on the main loop. 0: one per CPU "
+	    "core; 1: everything on the main loop. Read at start only."),
 	FH_CONF_END
 };
 
@@ -96,6 +105,7 @@ struct fh_gateway {
 	void			*readers_arg;
 	const struct fh_replay_ops *replay;
 	void			*replay_arg;
+	struct fh_ioloops	*loops;	/* made by fh_gateway_start */
 };
 
 /*
@@ -336,8 +346,19 @@ gateway_open_state(struct fh_gateway *gw)
 int
 fh_gateway_start(struct fh_gateway *gw)
 {
-	size_t	i;
+	char	*err = NULL;
+	size_t	 i;
+	int	 n = gw->conf.threads > 0 ? gw->conf.threads : fh_ioloop_ncpu();
 
+	/* Before the listeners: they hand connections to the loops. */
+	if ((gw->loops = fh_ioloops_start(gw->base, n, &err)) == NULL) {
+		fh_log(LOG_ERR, "%s", err);
+		free(err);
+		return -1;
+	}
+	if (fh_ioloops_count(gw->loops) > 1)
+		fh_log(LOG_INFO, "%d event loops (threads = %d)",
+		    fh_ioloops_count(gw->loops), gw->conf.threads);
 	if (gateway_open_state(gw) != 0)
 		return -1;
 	/* Sinks first, so that the first event a source emits has a home. */
@@ -392,6 +413,8 @@ fh_gateway_free(struct fh_gateway *gw)
 		gw->sinks[i].ops->destroy(gw->sinks[i].self);
 	free(gw->sources);
 	free(gw->sinks);
+	/* after the sinks: their connections are freed */
+	fh_ioloops_stop(gw->loops);
 	fh_state_close(gw->state);	/* after the modules: they may write */
 	fh_curl_free(gw->curl);		/* after the modules: theirs are gone */
 	if (gw->dns != NULL)
@@ -454,6 +477,12 @@ fh_gateway_reload(struct fh_gateway *gw, const struct fh_conf *conf,
 		rc = -1;
 	}
 	return rc;
+}
+
+struct fh_ioloops *
+fh_gateway_ioloops(struct fh_gateway *gw)
+{
+	return gw->loops;
 }
 
 struct event_base *
@@ -632,6 +661,9 @@ fh_gateway_stats(struct fh_gateway *gw)
 	o = json_object();
 	fh_http_registry_stats(gw->http, o);
 	json_object_set_new(out, "http", o);
+	o = json_object();
+	fh_ioloops_stats(gw->loops, o);
+	json_object_set_new(out, "loops", o);
 	if (gw->state != NULL) {
 		o = json_object();
 		fh_state_stats(gw->state, o);

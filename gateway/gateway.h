@@ -17,6 +17,7 @@ struct fh_curl;
 struct fh_event;
 struct fh_conf;
 struct fh_gateway;
+struct fh_ioloops;
 struct fh_state;
 
 /* Build a gateway from a parsed config: configure every module. */
@@ -31,6 +32,9 @@ int			 fh_gateway_reload(struct fh_gateway *,
 			    const struct fh_conf *, char **errstr);
 
 struct event_base	*fh_gateway_base(struct fh_gateway *);
+/* The I/O loops ([gateway] threads, gateway/ioloop.h): from
+ * fh_gateway_start() on, NULL before. */
+struct fh_ioloops	*fh_gateway_ioloops(struct fh_gateway *);
 /* The daemon's one DNS resolver and one libcurl multi handle, made on
  * first use and freed by fh_gateway_free() after every module: a module
  * cancels its own lookups and transfers when it stops. */

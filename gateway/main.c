@@ -14,6 +14,7 @@
 #include "config.h"
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
+#include "gateway/ioloop.h"
 #include "gateway/log.h"
 #include "gateway/privdrop.h"
 #include "gateway/sdnotify.h"
@@ -148,6 +149,7 @@ main(int argc, char **argv)
 	OPENSSL_init_ssl(0, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
+	fh_ioloop_init();	/* before the first base */
 	if ((ctx.base = event_base_new()) == NULL)
 		fh_fatal("event_base_new failed");
 	if ((conf = main_load(ctx.path, &err)) == NULL ||

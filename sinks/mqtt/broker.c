@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "gateway/gateway.h"
+#include "gateway/ioloop.h"
 #include "gateway/log.h"
 #include "gateway/log_limit.h"
 #include "gateway/state.h"
@@ -28,6 +29,7 @@
 #include "sinks/mqtt/listener.h"
 
 static void	broker_event_cb(struct bufferevent *, short, void *);
+static void	broker_read(struct mqtt_conn *, struct evbuffer *);
 
 bool
 broker_conn_is_active(const struct mqtt_conn *c)
@@ -58,7 +60,9 @@ broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
 {
 	if (len == 0)
 		return;
-	if (c->copy_small && len <= BROKER_COPY_MAX) {
+	/* A worker thread drains a threaded connection's output: a
+	 * reference would be released there, so it gets a copy. */
+	if (c->copy_small && (len <= BROKER_COPY_MAX || c->threaded)) {
 		/* evbuffer_add() fills the tail chain and doubles the
 		 * next one (to 4 kB): a backlog becomes a few iovecs. */
 		evbuffer_add(out, p, len);
@@ -107,7 +111,7 @@ broker_conn_free(struct mqtt_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
-	bufferevent_free(c->bev);
+	fh_iobev_free(c->bev);
 	limits_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
@@ -188,7 +192,7 @@ broker_conn_close(struct mqtt_conn *c, const char *why, bool abnormal)
 		broker_conn_schedule_free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, NULL, broker_flush_cb, broker_event_cb, c);
+	fh_iobev_setcb(c->bev, NULL, broker_flush_cb, broker_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -272,10 +276,14 @@ broker_conn_flush_now(struct mqtt_conn *c)
 		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
 		bev = under;
 	}
+	/* against its worker's own writes (ioloop.h) */
+	bufferevent_lock(bev);
 	out = bufferevent_get_output(bev);
 	len = evbuffer_get_length(out);
-	if (len == 0 || len > INT_MAX)
+	if (len == 0 || len > INT_MAX) {
+		bufferevent_unlock(bev);
 		return;
+	}
 	/* a bufferevent's output is drained only by itself (frozen at the
 	 * front for everyone else); it is freed right after this */
 	evbuffer_unfreeze(out, 1);
@@ -285,6 +293,7 @@ broker_conn_flush_now(struct mqtt_conn *c)
 			evbuffer_drain(out, (size_t)n);
 	} else if (bufferevent_getfd(bev) >= 0)
 		evbuffer_write(out, bufferevent_getfd(bev));
+	bufferevent_unlock(bev);
 }
 
 /* Does the CONNECT in (fixed header hdrlen bytes) say "MQTT" level 5? */
@@ -384,8 +393,20 @@ static void
 broker_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mqtt_conn	*c = arg;
-	struct mqtt_broker	*b = c->b;
 	struct evbuffer		*in = bufferevent_get_input(bev);
+
+	/* A worker may append to in meanwhile (ioloop.h): the decoded
+	 * packet points into it, so hold it still. Freeing is deferred,
+	 * so bev outlives this. */
+	bufferevent_lock(bev);
+	broker_read(c, in);
+	bufferevent_unlock(bev);
+}
+
+static void
+broker_read(struct mqtt_conn *c, struct evbuffer *in)
+{
+	struct mqtt_broker	*b = c->b;
 	struct mqtt_fixed	 fh;
 	struct mqtt_packet	 pkt;
 	uint8_t			 hdr[5], *p;
@@ -504,7 +525,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 			fh_log(LOG_WARNING, "mqtt: max_connections (%d) "
 			    "reached, refusing %s", b->conf.max_connections,
 			    peer->addr);
-		bufferevent_free(bev);
+		fh_iobev_free(bev);
 		return;
 	}
 	c = fh_xcalloc(1, sizeof *c);
@@ -515,6 +536,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	/* The ws/mqtts filters coalesce by themselves; plain TCP writes
 	 * straight to the socket (see broker_write_ref). */
 	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
+	c->threaded = fh_iobev_threaded(bev);
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
@@ -530,7 +552,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 		b->trim_peak = b->nconns;
 	tv.tv_sec = b->conf.connect_timeout / 1000;
 	tv.tv_usec = (b->conf.connect_timeout % 1000) * 1000;
-	bufferevent_setcb(bev, broker_read_cb, NULL, broker_event_cb, c);
+	fh_iobev_setcb(bev, broker_read_cb, NULL, broker_event_cb, c);
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }

@@ -43,6 +43,7 @@
 #ifndef MQTT_BROKER_INT_H
 #define MQTT_BROKER_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -218,10 +219,12 @@ struct mqtt_conn {
 	uint32_t		 session_expiry; /* as CONNECT set it, s */
 	struct mqtt_session	*sess;
 	struct evbuffer_cb_entry *out_cb;
-	size_t			 outlen;	/* output, as counted */
+	/* output, as counted: by its worker too when threaded */
+	_Atomic size_t		 outlen;
 	bool			 authenticated;
 	bool			 bridge;	/* CONNECT had the bridge bit */
 	bool			 copy_small;	/* plain TCP: coalesce */
+	bool			 threaded;	/* I/O on a worker loop */
 	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
 	uint32_t		*acks;
 	size_t			 acks_head, nacks, capacks;
@@ -282,7 +285,8 @@ struct mqtt_broker {
 	struct shared_group	*shared;	/* shared subscriptions */
 	uint32_t		 shared_next_id;
 	/* limits: max_queued_bytes, max_memory */
-	size_t			 mem_queued, mem_out;
+	size_t			 mem_queued;
+	_Atomic size_t		 mem_out;	/* workers drain outputs */
 	bool			 mem_over;
 	size_t			 sessions_full;
 	uint64_t		 drop_queue_bytes, drop_memory, drop_qos0_memory;

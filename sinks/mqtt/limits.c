@@ -103,22 +103,29 @@ limits_mem_over(struct mqtt_broker *b)
 	return b->mem_over;
 }
 
-/* Count what a connection's output buffer holds, as it changes. */
+/*
+ * Count what a connection's output buffer holds, as it changes. Called
+ * under the output's lock, by the worker that drains it when the
+ * connection is threaded (gateway/ioloop.h): so c's count is only ever
+ * changed by one thread at a time, b's by several.
+ */
 void
 limits_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct mqtt_conn	*c = arg;
 	struct mqtt_broker	*b = c->b;
-	size_t			 del = info->n_deleted;
+	size_t			 del = info->n_deleted, len;
 
 	(void)buf;
-	c->outlen += info->n_added;
-	b->mem_out += info->n_added;
-	if (del > c->outlen)
-		del = c->outlen;
-	c->outlen -= del;
-	b->mem_out -= del;
+	len = atomic_load_explicit(&c->outlen, memory_order_relaxed) +
+	    info->n_added;
+	if (del > len)
+		del = len;
+	atomic_store_explicit(&c->outlen, len - del, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->mem_out, info->n_added,
+	    memory_order_relaxed);
+	atomic_fetch_sub_explicit(&b->mem_out, del, memory_order_relaxed);
 }
 
 void

@@ -30,6 +30,7 @@
 #include "gateway/conf.h"
 #include "gateway/gateway.h"
 #include "gateway/http.h"
+#include "gateway/ioloop.h"
 #include "gateway/log.h"
 #include "gateway/log_limit.h"
 #include "gateway/xmalloc.h"
@@ -553,7 +554,12 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		listener_conn_create(l, bev, LC_HANDSHAKE, addr);
 		return;
 	}
-	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/* Plain MQTT's socket work goes to the I/O loops ([gateway]
+	 * threads); WebSocket's filter runs our code, so it stays here. */
+	if ((l->flags & LISTENER_WS) || fh_gateway_ioloops(l->gw) == NULL)
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	else
+		bev = fh_iobev_socket_new(fh_gateway_ioloops(l->gw), fd);
 	if (bev == NULL) {
 		evutil_closesocket(fd);
 		return;

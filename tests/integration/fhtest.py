@@ -4,6 +4,7 @@ Each test makes its own temp dir, config and free ports, starts the real
 daemon, and stops it by PID. Tests exit 0 (pass), 1 (fail) or 77 (skip).
 """
 import os
+import re
 import random
 import shutil
 import signal
@@ -17,6 +18,7 @@ SKIP = 77
 _in_cases = False  # run_cases() is running a case
 # What ASan, LSan and UBSan print when they find something.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "WARNING: ThreadSanitizer",
                    "runtime error:")
 FIREHOSED = os.environ.get("FIREHOSED") or os.path.join(
     os.environ.get("top_builddir", "."), "firehosed")
@@ -91,6 +93,19 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise RuntimeError("port %s:%d did not open" % (host, port))
 
 
+def with_threads(config):
+    """$FH_TEST_THREADS=N runs every daemon with [gateway] threads = N
+    (CI runs the suite so with 4, and under ThreadSanitizer), unless the
+    test sets threads itself."""
+    n = os.environ.get("FH_TEST_THREADS")
+    if not n or re.search(r"(?m)^\s*threads\s*=", config):
+        return config
+    m = re.search(r"(?m)^\[gateway\][^\n]*\n", config)
+    if m is None:
+        return "[gateway]\nthreads = %s\n" % n + config
+    return config[:m.end()] + "threads = %s\n" % n + config[m.end():]
+
+
 class Daemon:
     """A firehosed with its own config in a temp dir.
 
@@ -107,7 +122,7 @@ class Daemon:
                       "bind = 127.0.0.1:{port}\n")
         self.conf = os.path.join(self.tmp, "firehose.conf")
         with open(self.conf, "w") as f:
-            f.write(config.format(tmp=self.tmp, **self.ports))
+            f.write(with_threads(config.format(tmp=self.tmp, **self.ports)))
         self.log = os.path.join(self.tmp, "firehosed.log")
         self.args = list(args)
         self.proc = None
