@@ -113,8 +113,12 @@ suite() {	# suite NAME CONFIGURE-ARGS...
 	    "$((skip - before_s)) skipped"
 }
 
-suite plain
+# [gateway] threads: the plain suite on one loop, ASan+UBSan with the
+# default (one per CPU), ThreadSanitizer with four (tests/integration/
+# fhtest.py gives every daemon FH_TEST_THREADS).
+FH_TEST_THREADS=1 suite plain
 suite asan --enable-asan
+FH_TEST_THREADS=4 suite tsan --enable-tsan
 
 # distcheck: the tarball has everything to build, test, install and
 # uninstall out of tree. One case.
