@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -137,6 +138,15 @@ iobev_event_shim(struct bufferevent *bev, short what, void *arg)
 	iobev_note(h, IOBEV_EVENT);
 }
 
+static bool
+iobev_drained(struct bufferevent *bev)
+{
+	size_t	low = 0;
+
+	bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
+	return evbuffer_get_length(bufferevent_get_output(bev)) <= low;
+}
+
 /* Main: the user's callbacks for what the worker saw, in libevent's
  * order (read, write, event). Any of them may free the bufferevent. */
 static void
@@ -156,7 +166,10 @@ iobev_run(struct iobev *h)
 	h->running = true;
 	if ((pending & IOBEV_READ) && h->readcb != NULL)
 		h->readcb(bev, h->arg);
-	if (!h->freed && (pending & IOBEV_WRITE) && h->writecb != NULL)
+	/* The write may be older than a writecb the read just set (close
+	 * after flush): only as libevent would, with the output drained. */
+	if (!h->freed && (pending & IOBEV_WRITE) && h->writecb != NULL &&
+	    iobev_drained(bev))
 		h->writecb(bev, h->arg);
 	if (!h->freed && (pending & IOBEV_EVENT) && h->eventcb != NULL) {
 		EVUTIL_SET_SOCKET_ERROR(err);
