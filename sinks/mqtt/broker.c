@@ -37,10 +37,95 @@ broker_conn_is_active(const struct mqtt_conn *c)
 	return c != NULL && c->state == CONN_ACTIVE;
 }
 
+/* An empty stage back to the pool: an idle connection holds none. */
+static void
+broker_stage_release(struct mqtt_conn *c)
+{
+	struct mqtt_broker	*b = c->b;
+
+	evbuffer_remove_cb_entry(c->stage, c->stage_cb);
+	c->stage_cb = NULL;
+	if (b->nstage_pool < sizeof b->stage_pool / sizeof b->stage_pool[0])
+		b->stage_pool[b->nstage_pool++] = c->stage;
+	else
+		evbuffer_free(c->stage);
+	c->stage = NULL;
+}
+
+/* Commit the turn's batch, then hand every stage to its worker. */
+static void
+broker_stage_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_conn	*c;
+
+	(void)fd;
+	(void)what;
+	if (b->st != NULL)
+		fh_state_flush(b->st);	/* its callbacks may stage more */
+	while ((c = TAILQ_FIRST(&b->staged)) != NULL) {
+		TAILQ_REMOVE(&b->staged, c, stage_entry);
+		c->staged = false;
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), c->stage);
+		broker_stage_release(c);
+	}
+}
+
+struct evbuffer *
+broker_out(struct mqtt_conn *c)
+{
+	struct mqtt_broker	*b = c->b;
+
+	if (!c->threaded)
+		return bufferevent_get_output(c->bev);
+	if (!c->staged) {
+		if (b->stage_ev == NULL)
+			b->stage_ev = event_new(b->base, -1, 0,
+			    broker_stage_cb, b);
+		c->stage = b->nstage_pool > 0 ?
+		    b->stage_pool[--b->nstage_pool] : evbuffer_new();
+		/* counted as output is, for max_memory */
+		c->stage_cb = evbuffer_add_cb(c->stage, limits_out_cb, c);
+		c->staged = true;
+		TAILQ_INSERT_TAIL(&b->staged, c, stage_entry);
+		event_active(b->stage_ev, EV_TIMEOUT, 0);
+	}
+	return c->stage;
+}
+
+size_t
+broker_outlen(struct mqtt_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->stage != NULL ? evbuffer_get_length(c->stage) : 0);
+}
+
+void
+broker_out_drain(struct mqtt_conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->stage != NULL)
+		evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
+}
+
+/* Before c goes: its stage too (the stage event may not run again). */
+static void
+broker_unstage(struct mqtt_conn *c)
+{
+	if (!c->staged)
+		return;
+	TAILQ_REMOVE(&c->b->staged, c, stage_entry);
+	c->staged = false;
+	evbuffer_add_buffer(bufferevent_get_output(c->bev), c->stage);
+	broker_stage_release(c);
+}
+
 void
 broker_write(struct mqtt_conn *c, const void *p, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(c->bev), p, len);
+	evbuffer_add(broker_out(c), p, len);
 	c->b->bytes_out += len;
 }
 
@@ -103,6 +188,7 @@ broker_conn_free(struct mqtt_conn *c)
 				persist_session(s, false);
 		}
 	}
+	broker_unstage(c);
 	TAILQ_REMOVE(&b->conns, c, entry);
 	b->nconns--;
 	if (c->lstat != NULL)
@@ -157,7 +243,8 @@ static void
 broker_flush_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
-	broker_conn_schedule_free(arg);
+	if (broker_outlen(arg) == 0)	/* else its stage is on the way */
+		broker_conn_schedule_free(arg);
 }
 
 /* Detach a session from its connection at once (takeover). */
@@ -188,7 +275,7 @@ broker_conn_close(struct mqtt_conn *c, const char *why, bool abnormal)
 		fh_log(abnormal ? LOG_INFO : LOG_DEBUG, "mqtt %s (%s): %s",
 		    c->client_id ? c->client_id : "-", c->addr, why);
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (broker_outlen(c) == 0) {
 		broker_conn_schedule_free(c);
 		return;
 	}
@@ -216,8 +303,7 @@ broker_conn_error(struct mqtt_conn *c, int err, const char *what)
 	fh_log_limited(b->err_log, LOG_WARNING, c->addr, "mqtt %s (%s): %s",
 	    c->client_id ? c->client_id : "-", c->addr, why);
 	/* drop what we had queued: the peer is not worth flushing to */
-	evbuffer_drain(bufferevent_get_output(c->bev),
-	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	broker_out_drain(c);
 	/* 5.0: the reason, as CONNACK before CONNECT was accepted */
 	if (c->level == MQTT_PROTO_5 && c->state == CONN_NEW)
 		send_connack5(c, false, mqtt_err_reason(err), NULL, 0, 0,
@@ -272,6 +358,7 @@ broker_conn_flush_now(struct mqtt_conn *c)
 	size_t			 len;
 	int			 n;
 
+	broker_unstage(c);
 	while ((under = bufferevent_get_underlying(bev)) != NULL) {
 		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
 		bev = under;
@@ -389,18 +476,33 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 	}
 }
 
+/*
+ * A worker reads ahead while the main loop is busy: no more than this (or
+ * the packet being read, if larger) waits in a threaded connection's
+ * input, so a fast publisher is held back by TCP, not by our memory.
+ */
+#define BROKER_READ_AHEAD	65536
+
+static void
+broker_read_ahead(struct mqtt_conn *c, size_t packet)
+{
+	if (c->threaded)
+		bufferevent_setwatermark(c->bev, EV_READ, 0,
+		    packet > BROKER_READ_AHEAD ? packet : BROKER_READ_AHEAD);
+}
+
 static void
 broker_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mqtt_conn	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 
-	/* A worker may append to in meanwhile (ioloop.h): the decoded
-	 * packet points into it, so hold it still. Freeing is deferred,
-	 * so bev outlives this. */
-	bufferevent_lock(bev);
+	/* A worker may append to in meanwhile (ioloop.h): libevent's
+	 * reads only add chains or fill the free tail of the last one
+	 * (evbuffer_read never moves data), so the packet decoded in
+	 * place stays put without holding the lock through the handlers,
+	 * which lock other connections' buffers. */
 	broker_read(c, in);
-	bufferevent_unlock(bev);
 }
 
 static void
@@ -443,8 +545,10 @@ broker_read(struct mqtt_conn *c, struct evbuffer *in)
 			    "first packet not CONNECT");
 			return;
 		}
-		if (have < total)
+		if (have < total) {
+			broker_read_ahead(c, total);
 			return;
+		}
 		p = evbuffer_pullup(in, (ev_ssize_t)total);
 		rc = mqtt_packet_decode(fh.type, fh.flags, p + fh.hdrlen,
 		    fh.remaining, c->state == CONN_NEW ? 0 : c->level, &pkt);
@@ -537,6 +641,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	 * straight to the socket (see broker_write_ref). */
 	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
 	c->threaded = fh_iobev_threaded(bev);
+	broker_read_ahead(c, 0);
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
@@ -577,6 +682,7 @@ mqtt_broker_create(struct fh_gateway *gw, const struct mqtt_broker_conf *conf)
 		b->conf.connect_timeout = 10000;
 	b->topics = topic_tree_create(msg_retain_free_cb);
 	TAILQ_INIT(&b->conns);
+	TAILQ_INIT(&b->staged);
 	b->err_log = fh_log_limit_create(b->base, "mqtt",
 	    "malformed-connection warnings", FH_LOG_LIMIT_INTERVAL_MS,
 	    FH_LOG_LIMIT_ADDRS);
@@ -678,6 +784,10 @@ mqtt_broker_free(struct mqtt_broker *b)
 		free(l);
 	}
 	mqtt_store_close(b->store);
+	if (b->stage_ev != NULL)
+		event_free(b->stage_ev);
+	while (b->nstage_pool > 0)
+		evbuffer_free(b->stage_pool[--b->nstage_pool]);
 	free(b);
 }
 

@@ -199,6 +199,11 @@ struct mqtt_lstat {
 struct mqtt_conn {
 	struct mqtt_broker	*b;
 	TAILQ_ENTRY(mqtt_conn)	 entry;
+	/* threaded: bytes held until the turn's commit (broker_out) */
+	struct evbuffer		*stage;
+	struct evbuffer_cb_entry *stage_cb;	/* limits_out_cb */
+	TAILQ_ENTRY(mqtt_conn)	 stage_entry;	/* b->staged */
+	bool			 staged;
 	struct bufferevent	*bev;
 	struct event		*free_ev;
 	struct mqtt_lstat	*lstat;
@@ -254,6 +259,10 @@ struct mqtt_broker {
 	struct topic_tree	*topics;
 	struct mqtt_auth	*auth;
 	struct mqtt_connq	 conns;
+	struct mqtt_connq	 staged;	/* with bytes in their stage */
+	struct event		*stage_ev;	/* flushes them */
+	struct evbuffer		*stage_pool[64];	/* empty stages */
+	size_t			 nstage_pool;
 	size_t			 nconns;
 	size_t			 maxconns;
 	struct mqtt_session	**sessions;
@@ -306,6 +315,14 @@ struct mqtt_broker {
 /* broker.c: connections and the shared write path */
 bool	broker_conn_is_active(const struct mqtt_conn *);
 void	broker_write(struct mqtt_conn *, const void *, size_t);
+/* Where c's bytes go: its output or, when it is threaded (a worker
+ * writes it at once), a stage moved there once the turn's store batch
+ * has committed, as a main-loop socket is written only on a later turn:
+ * nothing reaches a client before it is durable. */
+struct evbuffer	*broker_out(struct mqtt_conn *);
+/* What waits for c: its output and its stage. */
+size_t	broker_outlen(struct mqtt_conn *);
+void	broker_out_drain(struct mqtt_conn *);
 void	broker_write_ref(struct mqtt_conn *, struct evbuffer *,
 	    const void *, size_t, struct mqtt_msg *);
 void	broker_conn_detach(struct mqtt_conn *);

@@ -38,6 +38,7 @@ struct mqtt_replay {
 	bool			 paused;	/* busy said so; not resumed */
 	void			*handle;
 	struct evbuffer_cb_entry *out_cb;	/* enabled while paused */
+	struct event		*drain_ev;	/* out_cb's, when threaded */
 	struct event		*mem_ev;	/* paused over max_memory */
 };
 
@@ -87,21 +88,29 @@ replay_full(struct mqtt_replay *r, bool *mem)
 		return true;
 	if (bc->max_queued_bytes > 0 && s->qbytes >= bc->max_queued_bytes / 2)
 		return true;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > cap / 2)
+	if (broker_outlen(c) > cap / 2)
 		return true;
 	return *mem = limits_mem_over(c->b);
 }
 
 static void	replay_wake(struct mqtt_replay *);
 
-/* The output shrank: maybe below half. */
+/* The output shrank: maybe below half. A threaded connection's output
+ * is drained by its worker (gateway/ioloop.h): the wake goes to the
+ * main loop. */
 static void
 replay_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
+	struct mqtt_replay	*r = arg;
+
 	(void)buf;
-	if (info->n_deleted > 0)
-		replay_wake(arg);
+	if (info->n_deleted == 0)
+		return;
+	if (r->drain_ev != NULL)
+		event_active(r->drain_ev, EV_WRITE, 0);
+	else
+		replay_wake(r);
 }
 
 static void
@@ -122,6 +131,8 @@ replay_pause(struct mqtt_replay *r, bool mem)
 	struct timeval		 tv = { 0, REPLAY_MEM_RETRY_MS * 1000 };
 
 	r->paused = true;
+	if (c->threaded && r->drain_ev == NULL && c->b->base != NULL)
+		r->drain_ev = event_new(c->b->base, -1, 0, replay_mem_cb, r);
 	if (r->out_cb == NULL)
 		r->out_cb = evbuffer_add_cb(out, replay_out_cb, r);
 	else
@@ -225,6 +236,8 @@ replay_free(struct mqtt_replay *r)
 		    r->out_cb);
 	if (r->mem_ev != NULL)
 		event_free(r->mem_ev);
+	if (r->drain_ev != NULL)
+		event_free(r->drain_ev);
 	if (c->b->gw != NULL)
 		fh_gateway_replay_close(c->b->gw, r->handle);
 	free(r->filter);

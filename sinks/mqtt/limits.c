@@ -29,12 +29,10 @@ limits_conn_over_hard_cap(struct mqtt_conn *c)
 	struct mqtt_broker	*b = c->b;
 
 	if (b->conf.max_output_buffer_hard == 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	    b->conf.max_output_buffer_hard)
+	    broker_outlen(c) <= b->conf.max_output_buffer_hard)
 		return false;
 	b->drop_slow_disconnect++;
-	evbuffer_drain(bufferevent_get_output(c->bev),
-	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	broker_out_drain(c);
 	broker_conn_disconnect(c, MQTT_RC_QUOTA_EXCEEDED, "output buffer "
 	    "over max_output_buffer_hard (slow consumer)", true);
 	return true;
@@ -104,10 +102,11 @@ limits_mem_over(struct mqtt_broker *b)
 }
 
 /*
- * Count what a connection's output buffer holds, as it changes. Called
- * under the output's lock, by the worker that drains it when the
- * connection is threaded (gateway/ioloop.h): so c's count is only ever
- * changed by one thread at a time, b's by several.
+ * Count what a connection's output buffer and stage hold, as they change.
+ * Called under the buffer's lock: for a threaded connection's output
+ * (gateway/ioloop.h) by the worker that drains it, for its stage by the
+ * main loop, so both counts are atomic. Both buffers are empty when the
+ * callback is added.
  */
 void
 limits_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -115,17 +114,20 @@ limits_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 {
 	struct mqtt_conn	*c = arg;
 	struct mqtt_broker	*b = c->b;
-	size_t			 del = info->n_deleted, len;
 
 	(void)buf;
-	len = atomic_load_explicit(&c->outlen, memory_order_relaxed) +
-	    info->n_added;
-	if (del > len)
-		del = len;
-	atomic_store_explicit(&c->outlen, len - del, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->mem_out, info->n_added,
-	    memory_order_relaxed);
-	atomic_fetch_sub_explicit(&b->mem_out, del, memory_order_relaxed);
+	if (info->n_added > 0) {
+		atomic_fetch_add_explicit(&c->outlen, info->n_added,
+		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->mem_out, info->n_added,
+		    memory_order_relaxed);
+	}
+	if (info->n_deleted > 0) {
+		atomic_fetch_sub_explicit(&c->outlen, info->n_deleted,
+		    memory_order_relaxed);
+		atomic_fetch_sub_explicit(&b->mem_out, info->n_deleted,
+		    memory_order_relaxed);
+	}
 }
 
 void

@@ -266,7 +266,7 @@ static bool
 send_publish_own(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
     bool retain, bool dup, uint16_t id, const struct mqtt_dopts *d)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = broker_out(c);
 	uint8_t		 own[64], *props, stack[512], *head;
 	const uint8_t	*fwd, *topic = m->topic;
 	size_t		 olen, flen, hlen, topic_len = m->topic_len;
@@ -343,7 +343,7 @@ bool
 send_publish(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
     bool retain, bool dup, uint16_t id, const struct mqtt_dopts *d)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = broker_out(c);
 	const uint8_t	*p;
 	uint8_t		 idb[2], first;
 	size_t		 len, tail;

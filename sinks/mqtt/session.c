@@ -279,8 +279,7 @@ session_deliver(struct mqtt_session *s, struct mqtt_msg *m,
 		if (!broker_conn_is_active(c))
 			return;
 		if (!force && b->conf.max_output_buffer > 0 &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) >
-		    b->conf.max_output_buffer) {
+		    broker_outlen(c) > b->conf.max_output_buffer) {
 			b->drop_qos0_slow++;
 			return;
 		}
