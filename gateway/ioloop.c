@@ -1,16 +1,14 @@
-/* Worker event loops for connection I/O; see ioloop.h. */
-#include <errno.h>
+/* Worker event loops for connections' writes; see ioloop.h. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -18,41 +16,10 @@
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
 
-/* What a shim saw, for the main loop to pass on. */
-#define IOBEV_READ	0x01
-#define IOBEV_WRITE	0x02
-#define IOBEV_EVENT	0x04
-
-struct ioloop;
-
-struct iobev {
-	TAILQ_ENTRY(iobev)	 entry;		/* loop->queue */
-	struct ioloop		*loop;
-	struct bufferevent	*bev;
-	/* the user's, main thread only */
-	bufferevent_data_cb	 readcb, writecb;
-	bufferevent_event_cb	 eventcb;
-	void			*arg;
-	bool			 running;	/* in iobev_run */
-	bool			 freed;		/* fh_iobev_free'd while so */
-	/* under bev's lock */
-	short			 pending;	/* IOBEV_* */
-	short			 what;		/* BEV_EVENT_* seen */
-	int			 err;		/* errno with them */
-	/* under loop->mtx */
-	bool			 queued;
-};
-
-TAILQ_HEAD(iobev_queue, iobev);
-
 struct ioloop {
 	struct event_base	*base;
 	pthread_t		 thread;
 	bool			 running;
-	struct event		*wake;		/* on the main base */
-	pthread_mutex_t		 mtx;
-	struct iobev_queue	 queue;
-	size_t			 nqueued;
 	/* main thread only */
 	uint64_t		 handed;	/* connections given it */
 	uint64_t		 open;
@@ -94,128 +61,6 @@ ioloop_thread(void *arg)
 	return NULL;
 }
 
-/* Worker, with bev's lock held: note it, queue it for the main loop. */
-static void
-iobev_note(struct iobev *h, short flag)
-{
-	struct ioloop	*l = h->loop;
-	bool		 wake = false;
-
-	h->pending |= flag;
-	pthread_mutex_lock(&l->mtx);
-	if (!h->queued) {
-		h->queued = true;
-		TAILQ_INSERT_TAIL(&l->queue, h, entry);
-		wake = ++l->nqueued == 1;
-	}
-	pthread_mutex_unlock(&l->mtx);
-	if (wake)
-		event_active(l->wake, EV_READ, 0);
-}
-
-static void
-iobev_read_shim(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	iobev_note(arg, IOBEV_READ);
-}
-
-static void
-iobev_write_shim(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	iobev_note(arg, IOBEV_WRITE);
-}
-
-static void
-iobev_event_shim(struct bufferevent *bev, short what, void *arg)
-{
-	struct iobev	*h = arg;
-
-	(void)bev;
-	h->what |= what;
-	h->err = EVUTIL_SOCKET_ERROR();
-	iobev_note(h, IOBEV_EVENT);
-}
-
-static bool
-iobev_drained(struct bufferevent *bev)
-{
-	size_t	low = 0;
-
-	bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
-	return evbuffer_get_length(bufferevent_get_output(bev)) <= low;
-}
-
-/* Main: the user's callbacks for what the worker saw, in libevent's
- * order (read, write, event). Any of them may free the bufferevent. */
-static void
-iobev_run(struct iobev *h)
-{
-	struct bufferevent	*bev = h->bev;
-	short			 pending, what;
-	int			 err;
-
-	bufferevent_lock(bev);
-	pending = h->pending;
-	what = h->what;
-	err = h->err;
-	h->pending = 0;
-	h->what = 0;
-	bufferevent_unlock(bev);
-	h->running = true;
-	if ((pending & IOBEV_READ) && h->readcb != NULL)
-		h->readcb(bev, h->arg);
-	/* The write may be older than a writecb the read just set (close
-	 * after flush): only as libevent would, with the output drained. */
-	if (!h->freed && (pending & IOBEV_WRITE) && h->writecb != NULL &&
-	    iobev_drained(bev))
-		h->writecb(bev, h->arg);
-	if (!h->freed && (pending & IOBEV_EVENT) && h->eventcb != NULL) {
-		EVUTIL_SET_SOCKET_ERROR(err);
-		h->eventcb(bev, what, h->arg);
-	}
-	h->running = false;
-	if (h->freed)
-		free(h);
-}
-
-/*
- * Main: run what one worker queued. At most what was there on entry, so
- * that a busy worker cannot keep the main loop from its other events.
- */
-static void
-ioloop_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ioloop	*l = arg;
-	struct iobev	*h;
-	size_t		 n;
-	bool		 more;
-
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&l->mtx);
-	n = l->nqueued;
-	pthread_mutex_unlock(&l->mtx);
-	while (n-- > 0) {
-		pthread_mutex_lock(&l->mtx);
-		if ((h = TAILQ_FIRST(&l->queue)) != NULL) {
-			TAILQ_REMOVE(&l->queue, h, entry);
-			h->queued = false;
-			l->nqueued--;
-		}
-		pthread_mutex_unlock(&l->mtx);
-		if (h == NULL)
-			break;
-		iobev_run(h);
-	}
-	pthread_mutex_lock(&l->mtx);
-	more = l->nqueued > 0;
-	pthread_mutex_unlock(&l->mtx);
-	if (more)
-		event_active(l->wake, EV_READ, 0);
-}
-
 struct fh_ioloops *
 fh_ioloops_start(struct event_base *main, int nthreads, char **errstr)
 {
@@ -233,12 +78,8 @@ fh_ioloops_start(struct event_base *main, int nthreads, char **errstr)
 	for (i = 0; i < nthreads - 1; i++) {
 		struct ioloop	*l = &set->loops[i];
 
-		pthread_mutex_init(&l->mtx, NULL);
-		TAILQ_INIT(&l->queue);
 		set->n++;
-		if ((l->base = event_base_new()) == NULL ||
-		    (l->wake = event_new(main, -1, 0, ioloop_wake_cb,
-		    l)) == NULL) {
+		if ((l->base = event_base_new()) == NULL) {
 			*errstr = fh_xasprintf("threads: cannot make event "
 			    "loop %d", i + 2);
 			break;
@@ -273,12 +114,8 @@ fh_ioloops_stop(struct fh_ioloops *set)
 			event_base_loopexit(l->base, NULL);
 			pthread_join(l->thread, NULL);
 		}
-		/* runs the finalizers of bufferevents freed last */
 		if (l->base != NULL)
 			event_base_free(l->base);
-		if (l->wake != NULL)
-			event_free(l->wake);
-		pthread_mutex_destroy(&l->mtx);
 	}
 	free(set->loops);
 	free(set);
@@ -305,85 +142,71 @@ fh_ioloops_stats(const struct fh_ioloops *set, json_t *o)
 	}
 }
 
+/* Put bev's write event (its writev() and write timeout) on base. It
+ * must not be pending there, nor its callback running. */
+static void
+iobev_move_write(struct bufferevent *bev, struct event_base *base)
+{
+	struct event	*w = &bev->ev_write;
+
+	event_assign(w, base, event_get_fd(w), event_get_events(w),
+	    event_get_callback(w), event_get_callback_arg(w));
+}
+
 struct bufferevent *
 fh_iobev_socket_new(struct fh_ioloops *set, evutil_socket_t fd)
 {
 	struct ioloop		*l;
 	struct bufferevent	*bev;
-	struct iobev		*h;
 
 	if (set->n == 0)
 		return bufferevent_socket_new(set->main, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 	l = &set->loops[set->next++ % (unsigned)set->n];
-	if ((bev = bufferevent_socket_new(l->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE)) == NULL)
+	/* Callbacks deferred: they run on the bufferevent's base, the main
+	 * one, also when the worker's write is what calls them. Unlocked:
+	 * the broker's callbacks write to other connections. */
+	if ((bev = bufferevent_socket_new(set->main, fd,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE |
+	    BEV_OPT_DEFER_CALLBACKS | BEV_OPT_UNLOCK_CALLBACKS)) == NULL)
 		return NULL;
-	h = fh_xcalloc(1, sizeof *h);
-	h->loop = l;
-	h->bev = bev;
+	iobev_move_write(bev, l->base);
 	l->handed++;
 	l->open++;
-	bufferevent_setcb(bev, iobev_read_shim, iobev_write_shim,
-	    iobev_event_shim, h);
 	return bev;
 }
 
-static struct iobev *
-iobev_of(struct bufferevent *bev)
+static struct ioloop *
+iobev_loop(struct fh_ioloops *set, struct bufferevent *bev)
 {
-	bufferevent_data_cb	 readcb;
-	void			*arg;
+	struct event_base	*wb = event_get_base(&bev->ev_write);
+	int			 i;
 
-	bufferevent_getcb(bev, &readcb, NULL, NULL, &arg);
-	return readcb == iobev_read_shim ? arg : NULL;
+	for (i = 0; set != NULL && i < set->n; i++)
+		if (set->loops[i].base == wb)
+			return &set->loops[i];
+	return NULL;
 }
 
 bool
 fh_iobev_threaded(struct bufferevent *bev)
 {
-	return iobev_of(bev) != NULL;
+	return event_get_base(&bev->ev_write) != bufferevent_get_base(bev);
 }
 
 void
-fh_iobev_setcb(struct bufferevent *bev, bufferevent_data_cb readcb,
-    bufferevent_data_cb writecb, bufferevent_event_cb eventcb, void *arg)
+fh_iobev_free(struct fh_ioloops *set, struct bufferevent *bev)
 {
-	struct iobev	*h = iobev_of(bev);
-
-	if (h == NULL) {
-		bufferevent_setcb(bev, readcb, writecb, eventcb, arg);
-		return;
-	}
-	h->readcb = readcb;
-	h->writecb = writecb;
-	h->eventcb = eventcb;
-	h->arg = arg;
-}
-
-void
-fh_iobev_free(struct bufferevent *bev)
-{
-	struct iobev	*h = iobev_of(bev);
 	struct ioloop	*l;
 
-	/* Under its lock the shims are unset: none runs once this is
-	 * back, and the worker finalizes bev (libevent waits for a
-	 * callback of it that is running there). */
-	bufferevent_free(bev);
-	if (h == NULL)
-		return;
-	l = h->loop;
-	l->open--;
-	pthread_mutex_lock(&l->mtx);
-	if (h->queued) {
-		TAILQ_REMOVE(&l->queue, h, entry);
-		h->queued = false;
-		l->nqueued--;
+	if (fh_iobev_threaded(bev)) {
+		if ((l = iobev_loop(set, bev)) != NULL)
+			l->open--;
+		/* Back on the main base before libevent frees it there: wait
+		 * for a write the worker may be in (never holding bev's lock
+		 * here: that write takes it). */
+		event_del_block(&bev->ev_write);
+		iobev_move_write(bev, bufferevent_get_base(bev));
 	}
-	pthread_mutex_unlock(&l->mtx);
-	if (h->running)
-		h->freed = true;
-	else
-		free(h);
+	bufferevent_free(bev);
 }

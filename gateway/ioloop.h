@@ -1,19 +1,17 @@
 /*
  * I/O loops: with [gateway] threads = N > 1, N - 1 worker threads each
- * run an event loop that does the socket work of the plain TCP
- * connections given to it: read(), writev(), the read and write
- * timeouts. Everything else (the broker, the sources, the store, TLS and
- * WebSocket connections) stays on the main loop, single-threaded as with
- * threads = 1. docs/performance.md says why.
+ * run an event loop that does the writing of the plain TCP connections
+ * given to it: writev() and the write timeout. Everything else stays on
+ * the main loop, single-threaded as with threads = 1: the broker, the
+ * sources, the store, every read (so messages from different clients are
+ * taken in the same order as on one loop), TLS and WebSocket connections.
+ * docs/performance.md says why.
  *
- * A connection's bufferevent lives on its worker's base. Its callbacks
- * are not the user's: a shim, run by the worker with the bufferevent's
- * lock held, only notes what happened and queues the connection for the
- * main loop, which then calls the user's callbacks. So no project code
- * runs off the main thread, and the user sees the same callbacks as on a
- * main-loop bufferevent. Use fh_iobev_setcb and fh_iobev_free instead of
- * bufferevent_setcb and bufferevent_free for every bufferevent that may
- * come from fh_iobev_socket_new; on others they do just that.
+ * Such a connection is a bufferevent of the main base whose write event
+ * sits on a worker's base. Its callbacks are deferred, so they run on the
+ * main loop even when the worker's write is what triggers them; only the
+ * callbacks of its output evbuffer run on the worker (keep them to
+ * atomics, or hand over with event_active). Free it with fh_iobev_free.
  */
 #ifndef FH_IOLOOP_H
 #define FH_IOLOOP_H
@@ -21,8 +19,8 @@
 #include <stdbool.h>
 
 #include <event2/bufferevent.h>
-#include <jansson.h>
 #include <event2/util.h>
+#include <jansson.h>
 
 struct event_base;
 struct fh_ioloops;
@@ -44,17 +42,16 @@ void			 fh_ioloops_stats(const struct fh_ioloops *, json_t *);
 /* The number of CPUs online, at least 1: the default of threads. */
 int			 fh_ioloop_ncpu(void);
 
-/* A socket bufferevent on the next worker (round robin), closing fd on
- * free; on main when loops is NULL or has no worker. NULL on failure
- * (fd is not closed then). */
+/* A socket bufferevent writing on the next worker (round robin),
+ * closing fd on free; a plain one on main when there is no worker. NULL
+ * on failure (fd is not closed then). */
 struct bufferevent	*fh_iobev_socket_new(struct fh_ioloops *loops,
 			    evutil_socket_t fd);
-/* Does bev live on a worker? Its output is then drained by that thread. */
+/* Does bev write on a worker? Its output is then drained by that thread. */
 bool			 fh_iobev_threaded(struct bufferevent *bev);
-void			 fh_iobev_setcb(struct bufferevent *bev,
-			    bufferevent_data_cb readcb,
-			    bufferevent_data_cb writecb,
-			    bufferevent_event_cb eventcb, void *arg);
-void			 fh_iobev_free(struct bufferevent *bev);
+/* bufferevent_free(), for every bufferevent that may be threaded; loops
+ * may be NULL for one that cannot. */
+void			 fh_iobev_free(struct fh_ioloops *loops,
+			    struct bufferevent *bev);
 
 #endif

@@ -29,7 +29,6 @@
 #include "sinks/mqtt/listener.h"
 
 static void	broker_event_cb(struct bufferevent *, short, void *);
-static void	broker_read(struct mqtt_conn *, struct evbuffer *);
 
 bool
 broker_conn_is_active(const struct mqtt_conn *c)
@@ -162,6 +161,12 @@ broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
 	c->b->bytes_out += len;
 }
 
+static struct fh_ioloops *
+broker_loops(struct mqtt_broker *b)
+{
+	return b->gw != NULL ? fh_gateway_ioloops(b->gw) : NULL;
+}
+
 static void
 broker_conn_free(struct mqtt_conn *c)
 {
@@ -197,7 +202,7 @@ broker_conn_free(struct mqtt_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
-	fh_iobev_free(c->bev);
+	fh_iobev_free(broker_loops(b), c->bev);
 	limits_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
@@ -279,7 +284,7 @@ broker_conn_close(struct mqtt_conn *c, const char *why, bool abnormal)
 		broker_conn_schedule_free(c);
 		return;
 	}
-	fh_iobev_setcb(c->bev, NULL, broker_flush_cb, broker_event_cb, c);
+	bufferevent_setcb(c->bev, NULL, broker_flush_cb, broker_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -476,39 +481,12 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 	}
 }
 
-/*
- * A worker reads ahead while the main loop is busy: no more than this (or
- * the packet being read, if larger) waits in a threaded connection's
- * input, so a fast publisher is held back by TCP, not by our memory.
- */
-#define BROKER_READ_AHEAD	65536
-
-static void
-broker_read_ahead(struct mqtt_conn *c, size_t packet)
-{
-	if (c->threaded)
-		bufferevent_setwatermark(c->bev, EV_READ, 0,
-		    packet > BROKER_READ_AHEAD ? packet : BROKER_READ_AHEAD);
-}
-
 static void
 broker_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mqtt_conn	*c = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-
-	/* A worker may append to in meanwhile (ioloop.h): libevent's
-	 * reads only add chains or fill the free tail of the last one
-	 * (evbuffer_read never moves data), so the packet decoded in
-	 * place stays put without holding the lock through the handlers,
-	 * which lock other connections' buffers. */
-	broker_read(c, in);
-}
-
-static void
-broker_read(struct mqtt_conn *c, struct evbuffer *in)
-{
 	struct mqtt_broker	*b = c->b;
+	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct mqtt_fixed	 fh;
 	struct mqtt_packet	 pkt;
 	uint8_t			 hdr[5], *p;
@@ -545,10 +523,8 @@ broker_read(struct mqtt_conn *c, struct evbuffer *in)
 			    "first packet not CONNECT");
 			return;
 		}
-		if (have < total) {
-			broker_read_ahead(c, total);
+		if (have < total)
 			return;
-		}
 		p = evbuffer_pullup(in, (ev_ssize_t)total);
 		rc = mqtt_packet_decode(fh.type, fh.flags, p + fh.hdrlen,
 		    fh.remaining, c->state == CONN_NEW ? 0 : c->level, &pkt);
@@ -629,7 +605,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 			fh_log(LOG_WARNING, "mqtt: max_connections (%d) "
 			    "reached, refusing %s", b->conf.max_connections,
 			    peer->addr);
-		fh_iobev_free(bev);
+		fh_iobev_free(broker_loops(b), bev);
 		return;
 	}
 	c = fh_xcalloc(1, sizeof *c);
@@ -641,7 +617,6 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	 * straight to the socket (see broker_write_ref). */
 	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
 	c->threaded = fh_iobev_threaded(bev);
-	broker_read_ahead(c, 0);
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
@@ -657,7 +632,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 		b->trim_peak = b->nconns;
 	tv.tv_sec = b->conf.connect_timeout / 1000;
 	tv.tv_usec = (b->conf.connect_timeout % 1000) * 1000;
-	fh_iobev_setcb(bev, broker_read_cb, NULL, broker_event_cb, c);
+	bufferevent_setcb(bev, broker_read_cb, NULL, broker_event_cb, c);
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
