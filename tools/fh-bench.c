@@ -1025,8 +1025,10 @@ bench_raw_thread(void *arg)
 		 * side: store pub_waiting, fence, read every next_seq. */
 		if (wake || __atomic_load_n(&r->failures, __ATOMIC_RELAXED) !=
 		    dead0) {
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&b->pub_waiting, __ATOMIC_RELAXED) &&
+			/* an RMW for the fence (ThreadSanitizer has no
+			 * fences) */
+			if (__atomic_fetch_add(&b->pub_waiting, 0,
+			    __ATOMIC_SEQ_CST) &&
 			    __atomic_exchange_n(&b->pub_waiting, 0,
 			    __ATOMIC_SEQ_CST) &&
 			    write(b->wake_fd, &one, sizeof one) < 0)
@@ -1649,8 +1651,8 @@ bench_run_flow(struct bench *b)
 			/* Blocked on the window: ask the receivers for a
 			 * wake-up, then look again (they look at pub_waiting
 			 * after storing next_seq). */
-			__atomic_store_n(&b->pub_waiting, 1, __ATOMIC_SEQ_CST);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			(void)__atomic_exchange_n(&b->pub_waiting, 1,
+			    __ATOMIC_SEQ_CST);	/* a store and a fence */
 			if (b->published - bench_fanout_floor(b) < b->window)
 				timeout = 0;
 		}
