@@ -811,7 +811,9 @@ bench_raw_packet(struct bench_raw *s, const uint8_t *p, size_t total,
 		r->hist[bench_hist_bucket(us)]++;
 		r->nlat++;
 		s->recvd++;
-		r->delivered++;
+		/* this thread is the only writer; the publisher reads it */
+		__atomic_store_n(&r->delivered, r->delivered + 1,
+		    __ATOMIC_RELAXED);
 		return;
 	case 2:		/* CONNACK */
 		if (s->state != BENCH_RAW_CONNACK || total != 4 || p[3] != 0) {

@@ -26,13 +26,17 @@ def rss_kb(pid):
 
 
 def is_asan(pid):
-    """Does pid run with AddressSanitizer (dynamic libasan or static)?"""
+    """Does pid run under a sanitizer with its own allocator and shadow
+    memory: AddressSanitizer or ThreadSanitizer (dynamic or static)?
+    Its RSS then says little about what the daemon gives back."""
     with open("/proc/%d/maps" % pid) as f:
-        if "libasan" in f.read():
+        maps = f.read()
+        if "libasan" in maps or "libtsan" in maps:
             return True
     try:
         with open("/proc/%d/exe" % pid, "rb") as f:
-            return b"AddressSanitizer" in f.read()
+            exe = f.read()
+            return b"AddressSanitizer" in exe or b"ThreadSanitizer" in exe
     except OSError:
         return False
 
