@@ -203,7 +203,6 @@ struct mqtt_conn {
 	struct evbuffer		*stage;
 	struct evbuffer_cb_entry *stage_cb;	/* limits_out_cb */
 	TAILQ_ENTRY(mqtt_conn)	 stage_entry;	/* b->staged */
-	bool			 staged;
 	struct bufferevent	*bev;
 	struct event		*free_ev;
 	struct mqtt_lstat	*lstat;
@@ -230,6 +229,7 @@ struct mqtt_conn {
 	bool			 bridge;	/* CONNECT had the bridge bit */
 	bool			 copy_small;	/* plain TCP: coalesce */
 	bool			 threaded;	/* I/O on a worker loop */
+	bool			 staged;	/* in b->staged */
 	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
 	uint32_t		*acks;
 	size_t			 acks_head, nacks, capacks;
