@@ -108,11 +108,18 @@ def test_connection_storm_served_and_memory_given_back():
         check(asan or a1 <= p1 + 1024,
               "after the storm %d kB, baseline %d, peak %d" % (a1, base, p1))
         # ...and a second storm reuses it: nothing left per connection.
+        # What stays once its clients are gone is the leak check (1 MB
+        # over 10,000 connections is 100 B each). The peaks are only a
+        # loose bound: jemalloc keeps the pages that a storm's short-lived
+        # buffers freed until its decay (dirty_decay_ms, 10 s) purges
+        # them, so one storm's peak is up to 6 MB above another's at
+        # random (with MALLOC_CONF=dirty_decay_ms:0 they are within 1 MB).
         # ASan's allocator is noisier (per-thread caches, quarantine):
-        # there LeakSanitizer at exit is the leak check, this a bound.
-        slack = grown if asan else grown / 4 + 2048
-        check(max(p2, a2) <= max(p1, a1) + slack,
-              "second storm: %d/%d kB, first %d/%d" % (p2, a2, p1, a1))
+        # there LeakSanitizer at exit is the leak check, these a bound.
+        check(a2 <= a1 + (grown if asan else 1024),
+              "second storm: %d kB after it, %d after the first" % (a2, a1))
+        check(p2 <= p1 + (grown if asan else grown / 2),
+              "second storm: peak %d kB, first %d" % (p2, p1))
         print("asan" if asan else "plain", "build")
 
 
