@@ -6,7 +6,8 @@ at QoS 1 and QoS 2 while one persistent subscriber stays offline (for all
 rounds) and another is online; kill -9 at a random moment; restart. Every
 message acknowledged to its publisher (PUBACK / PUBCOMP) must reach both
 subscribers, in order; QoS 1 may repeat, QoS 2 never does for the
-subscriber that was offline throughout.
+subscriber that was offline throughout (QoS 2 subscription; the online
+one subscribes at QoS 1, see below).
 
 The broker keeps its sessions in the state store (docs/durability.md).
 With FH_CRASH_NO_STATE=1 (state_dir empty) the same test fails, which
@@ -144,9 +145,14 @@ def test_kill9_under_qos1_and_qos2_load_loses_nothing_acknowledged():
     online_got = []
     with d:
         d.start()
-        for cid in ("off", "on"):
+        # "on" is a new paho client after every kill: it cannot keep a
+        # QoS 2 message it PUBREC'd but whose PUBREL the kill lost (paho
+        # hands it over on PUBREL; after the restart the broker rightly
+        # sends only PUBREL, MQTT 4.4). So it reads at QoS 1, "off" (one
+        # client, connected once at the end) at QoS 2.
+        for cid, q in (("off", 2), ("on", 1)):
             c = Client(d.port, cid, clean=False)
-            c.sub("crash/#", 2)
+            c.sub("crash/#", q)
             c.close()
         start = 0
         for rnd_i in range(ROUNDS):
