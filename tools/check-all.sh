@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: the unit and integration suites on a normal build, the
-# same again on an ASan+UBSan build, make distcheck, and each fuzz target
+# same again on an ASan+UBSan build and on a ThreadSanitizer build (with
+# [gateway] threads = 4), make distcheck, and each fuzz target
 # for a bounded time. The last line is "N passed, M failed, K skipped",
 # where N, M and K count test cases, not programs:
 #   - a cmocka program (tests/unit/test_*): its own "[  PASSED  ] n
