@@ -134,7 +134,6 @@ struct bridge {
 	struct fh_gateway	 *gw;
 	struct link		**links;
 	size_t			  nlinks;
-	struct evdns_base	 *dns;
 	struct link_db		 *db;
 };
 
@@ -626,7 +625,6 @@ bridge_start(void *self)
 
 	if (b->nlinks == 0)
 		return 0;
-	b->dns = fh_gateway_dns(b->gw);	/* the daemon's one resolver */
 	if (b->db == NULL && fh_gateway_state(b->gw) != NULL) {
 		b->db = link_db_open(fh_gateway_state(b->gw), &err);
 		if (b->db == NULL && err != NULL) {
@@ -636,7 +634,7 @@ bridge_start(void *self)
 		}
 	}
 	for (i = 0; i < b->nlinks; i++) {
-		if (link_start(b->links[i], b->dns, b->db, &err) != 0) {
+		if (link_start(b->links[i], b->db, &err) != 0) {
 			fh_log(LOG_ERR, "%s", err);
 			free(err);
 			return -1;
@@ -655,8 +653,6 @@ bridge_stop(void *self)
 		link_stop(b->links[i]);
 	link_db_close(b->db);
 	b->db = NULL;
-	/* the links' bufferevents, freed above, cancelled their lookups */
-	b->dns = NULL;
 }
 
 static void

@@ -26,7 +26,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -34,6 +33,7 @@
 #include <sqlite3.h>
 
 #include "gateway/backoff.h"
+#include "gateway/connect.h"
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
@@ -51,7 +51,8 @@
 
 enum link_state {
 	LINK_IDLE,		/* waiting for the retry timer */
-	LINK_CONNECTING,	/* TCP (and TLS) under way */
+	LINK_CONNECTING,	/* TCP (every address of the name in
+				 * turn), then TLS, under way */
 	LINK_UPGRADE,		/* ws/wss: the HTTP upgrade sent */
 	LINK_CONNACK,		/* CONNECT sent */
 	LINK_UP,
@@ -109,12 +110,12 @@ struct link_counters {
 struct link {
 	struct fh_gateway	*gw;
 	struct event_base	*base;
-	struct evdns_base	*dns;
 	struct link_conf	 c;
 	SSL_CTX			*ssl_ctx;
 	struct link_db		*db;
 	char			*origin;	/* "bridge:NAME" */
 	enum link_state		 state;
+	struct fh_connect	*conn;		/* TCP on its way */
 	struct bufferevent	*bev;
 	bool			 wrapped;	/* bev is the ws filter */
 	const char		*ws_err;	/* the filter's reason */
@@ -122,7 +123,7 @@ struct link {
 	struct event		*retry_ev;
 	struct event		*ping_ev;
 	struct event		*probe_ev;	/* is the first address back? */
-	struct bufferevent	*probe;
+	struct fh_connect	*probe;
 	struct fh_backoff	 backoff;
 	size_t			 addr;		/* the address in use */
 	size_t			 tried;		/* tried in this round */
@@ -851,6 +852,8 @@ link_is_ws(const struct link *l)
 static void
 link_close(struct link *l)
 {
+	fh_connect_cancel(l->conn);
+	l->conn = NULL;
 	if (l->bev != NULL) {
 		/* a ws filter frees its socket with it */
 		bufferevent_free(l->bev);
@@ -863,10 +866,8 @@ link_close(struct link *l)
 		event_del(l->ping_ev);
 	if (l->probe_ev != NULL)
 		event_del(l->probe_ev);
-	if (l->probe != NULL) {
-		bufferevent_free(l->probe);
-		l->probe = NULL;
-	}
+	fh_connect_cancel(l->probe);
+	l->probe = NULL;
 }
 
 static void
@@ -1001,19 +1002,19 @@ static void	link_probe_arm(struct link *);
 /* The first address answered a TCP connect: leave the later one for it,
  * as Mosquitto's round_robin false does. What was in flight goes again. */
 static void
-link_probe_event_cb(struct bufferevent *bev, short what, void *arg)
+link_probe_done_cb(int fd, const char *why, void *arg)
 {
 	struct link		*l = arg;
 	struct link_addr	*a = &l->c.addrs[0];
 	struct timeval		 now = { 0, 0 };
 
-	(void)bev;
-	bufferevent_free(l->probe);
+	(void)why;
 	l->probe = NULL;
-	if (!(what & BEV_EVENT_CONNECTED)) {
+	if (fd == -1) {
 		link_probe_arm(l);
 		return;
 	}
+	close(fd);
 	if (l->state != LINK_UP)
 		return;
 	fh_log(LOG_INFO, "bridge %s: %s:%d answers again; moving back to it",
@@ -1033,28 +1034,14 @@ link_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct link		*l = arg;
 	struct link_addr	*a = &l->c.addrs[0];
-	struct timeval		 tv = { l->c.connect_timeout_ms / 1000,
-				    (l->c.connect_timeout_ms % 1000) * 1000 };
 
 	(void)fd;
 	(void)what;
 	if (l->state != LINK_UP || l->addr == 0 || l->probe != NULL)
 		return;
-	l->probe = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (l->probe == NULL) {
-		link_probe_arm(l);
-		return;
-	}
-	bufferevent_setcb(l->probe, NULL, NULL, link_probe_event_cb, l);
-	bufferevent_set_timeouts(l->probe, &tv, &tv);
-	bufferevent_enable(l->probe, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(l->probe, l->dns, AF_UNSPEC,
-	    a->host, a->port) != 0 && l->probe != NULL) {
-		bufferevent_free(l->probe);
-		l->probe = NULL;
-		link_probe_arm(l);
-	}
+	/* every address of the name, as link_connect tries them */
+	l->probe = fh_connect_start(l->gw, a->host, a->port,
+	    l->c.connect_timeout_ms, link_probe_done_cb, l);
 }
 
 /* On a later address: look at the first one every restart_timeout MAX. */
@@ -1550,6 +1537,29 @@ link_tls_error(struct link *l, char *buf, size_t len)
 	return NULL;
 }
 
+/* TCP (and TLS) is up: the WebSocket upgrade or the CONNECT next. */
+static void
+link_transport_up(struct link *l)
+{
+	struct timeval	tv = { l->c.connect_timeout_ms / 1000,
+	    (l->c.connect_timeout_ms % 1000) * 1000 };
+
+	/* the connect timeout starts again for what follows */
+	bufferevent_set_timeouts(l->bev, &tv, &tv);
+	if (link_is_ws(l)) {
+		struct link_addr *a = &l->c.addrs[l->addr];
+		char *req = wsclient_request(a->host, a->port,
+		    l->c.ws_path, l->ws_key);
+
+		l->state = LINK_UPGRADE;
+		link_write(l, (const uint8_t *)req, strlen(req));
+		free(req);
+		return;
+	}
+	l->state = LINK_CONNACK;
+	link_send_connect(l);
+}
+
 static void
 link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -1560,23 +1570,7 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		struct timeval	tv = { l->c.connect_timeout_ms / 1000,
-		    (l->c.connect_timeout_ms % 1000) * 1000 };
-
-		/* the connect timeout starts again for what follows */
-		bufferevent_set_timeouts(l->bev, &tv, &tv);
-		if (link_is_ws(l)) {
-			struct link_addr *a = &l->c.addrs[l->addr];
-			char *req = wsclient_request(a->host, a->port,
-			    l->c.ws_path, l->ws_key);
-
-			l->state = LINK_UPGRADE;
-			link_write(l, (const uint8_t *)req, strlen(req));
-			free(req);
-			return;
-		}
-		l->state = LINK_CONNACK;
-		link_send_connect(l);
+		link_transport_up(l);	/* the TLS handshake is done */
 		return;
 	}
 	if (l->ws_err != NULL && *l->ws_err != '\0' &&
@@ -1594,9 +1588,8 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 			link_fail(l, "no WebSocket upgrade within %ld ms",
 			    l->c.connect_timeout_ms);
 		else
-			link_fail(l, "%s within %ld ms", link_is_tls(l) ?
-			    "no TCP connection or TLS handshake" :
-			    "no TCP connection", l->c.connect_timeout_ms);
+			link_fail(l, "no TLS handshake within %ld ms",
+			    l->c.connect_timeout_ms);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -1608,12 +1601,7 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		int dns = bufferevent_socket_get_dns_error(l->bev);
-
-		if (dns != 0)
-			link_fail(l, "cannot resolve: %s",
-			    evutil_gai_strerror(dns));
-		else if (link_is_tls(l) &&
+		if (link_is_tls(l) &&
 		    (tls = link_tls_error(l, buf, sizeof buf)) != NULL)
 			link_fail(l, "%s", tls);
 		else
@@ -1633,20 +1621,29 @@ link_host_is_ip(const char *host)
 	    inet_pton(AF_INET6, host, &a6) == 1;
 }
 
+/* TCP is up (fh_connect tried every address the name resolves to) or
+ * every try failed: the socket goes into a bufferevent, OpenSSL's for
+ * mqtts and wss, which then shakes hands. */
 static void
-link_connect(struct link *l)
+link_connected_cb(int fd, const char *why, void *arg)
 {
+	struct link		*l = arg;
 	struct link_addr	*a = &l->c.addrs[l->addr];
 	int			 opts = BEV_OPT_CLOSE_ON_FREE |
 				    BEV_OPT_DEFER_CALLBACKS;
 	struct timeval		 tv = { l->c.connect_timeout_ms / 1000,
 				    (l->c.connect_timeout_ms % 1000) * 1000 };
 
+	l->conn = NULL;
+	if (fd == -1) {
+		link_fail(l, "%s", why);
+		return;
+	}
 	if (link_is_tls(l)) {
 		SSL	*ssl = SSL_new(l->ssl_ctx);
 
 		if (ssl == NULL) {
-			l->state = LINK_CONNECTING;
+			close(fd);
 			link_fail(l, "SSL_new failed");
 			return;
 		}
@@ -1660,12 +1657,14 @@ link_connect(struct link *l)
 			else
 				X509_VERIFY_PARAM_set1_host(vp, a->host, 0);
 		}
-		l->bev = bufferevent_openssl_socket_new(l->base, -1, ssl,
+		l->bev = bufferevent_openssl_socket_new(l->base, fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, opts);
+		if (l->bev == NULL)
+			SSL_free(ssl);
 	} else
-		l->bev = bufferevent_socket_new(l->base, -1, opts);
-	l->state = LINK_CONNECTING;
+		l->bev = bufferevent_socket_new(l->base, fd, opts);
 	if (l->bev == NULL) {
+		close(fd);
 		link_fail(l, "cannot create a bufferevent");
 		return;
 	}
@@ -1674,10 +1673,18 @@ link_connect(struct link *l)
 	bufferevent_setwatermark(l->bev, EV_WRITE, LINK_HIWAT / 2, 0);
 	bufferevent_set_timeouts(l->bev, &tv, &tv);
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(l->bev, l->dns, AF_UNSPEC,
-	    a->host, a->port) != 0 && l->state == LINK_CONNECTING)
-		link_fail(l, "cannot connect: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (!link_is_tls(l))
+		link_transport_up(l);
+}
+
+static void
+link_connect(struct link *l)
+{
+	struct link_addr	*a = &l->c.addrs[l->addr];
+
+	l->state = LINK_CONNECTING;
+	l->conn = fh_connect_start(l->gw, a->host, a->port,
+	    l->c.connect_timeout_ms, link_connected_cb, l);
 }
 
 static void
@@ -1782,13 +1789,11 @@ link_create(struct fh_gateway *gw, struct link_conf *c, SSL_CTX *ctx)
 }
 
 int
-link_start(struct link *l, struct evdns_base *dns, struct link_db *db,
-    char **errstr)
+link_start(struct link *l, struct link_db *db, char **errstr)
 {
 	if (l->state != LINK_STOPPED)
 		return 0;
 	l->base = fh_gateway_base(l->gw);
-	l->dns = dns;
 	l->db = db;
 	if (db != NULL && !l->loaded) {
 		if (link_restore_rows(l) != 0) {

@@ -13,7 +13,6 @@
 
 #include <jansson.h>
 
-struct evdns_base;
 struct fh_event;
 struct fh_gateway;
 struct fh_state;
@@ -97,8 +96,7 @@ struct link	*link_create(struct fh_gateway *, struct link_conf *,
  * for mqtt/ws) for the next connection. */
 void		 link_reload(struct link *, struct link_conf *c,
 		    struct ssl_ctx_st *ctx);
-int		 link_start(struct link *, struct evdns_base *,
-		    struct link_db *, char **errstr);
+int		 link_start(struct link *, struct link_db *, char **errstr);
 void		 link_stop(struct link *);
 void		 link_free(struct link *);
 const char	*link_name(const struct link *);

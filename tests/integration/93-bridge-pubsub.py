@@ -2,7 +2,8 @@
 """Bridges against a real Mosquitto on loopback: events out at the topic
 line's QoS, in order; remote messages in; both directions with prefixes
 rewritten; the $SYS connection state locally and the will on the remote;
-fail-over to the second address; TLS with a test CA and a client
+fail-over to the second address; a name whose first addresses do not
+answer; TLS with a test CA and a client
 certificate; username and password; two firehosed bridged both ways to
 one Mosquitto without any message circulating; config errors."""
 import os
@@ -14,15 +15,24 @@ import paho.mqtt.client as mqtt
 
 from bridgetest import Mosquitto, Sub, bridge_metric, conf, need_mosquitto, \
     pub, wait_connected
-from fhtest import FIREHOSED, Daemon, check, free_port, run, run_cases
+from fhtest import FIREHOSED, Daemon, check, free_port, hosts_wrap, run, \
+    run_cases
 from transport import make_pki
 
 need_mosquitto()
 
 
-def daemon(bridge, **ports):
+def daemon(bridge, wrap=(), **ports):
     ports.setdefault("web", free_port())
-    return Daemon(conf(bridge), ports=ports)
+    return Daemon(conf(bridge), ports=ports, wrap=wrap)
+
+
+# A name whose first two addresses refuse (the remote listens on 127.0.0.1
+# only), as localhost does where it is ::1 first, or a host with a dead
+# first A record. The daemon resolves it from its own /etc/hosts, which
+# evdns reads in file order.
+NAME = "fh-remote.test"
+NAME_HOSTS = ("::1 %s\n127.0.0.2 %s\n127.0.0.1 %s\n" % (NAME, NAME, NAME))
 
 
 def test_out_each_qos_in_order():
@@ -165,6 +175,49 @@ def test_back_to_the_first_address():
                 pub(d.port, "rr/1", "on the first again", qos=1)
                 check(sub.get()[:2] == ("rr/1", "on the first again"),
                       "back on the first address")
+                sub.close()
+
+
+def test_every_address_of_a_name():
+    """The bridge tries each address the name resolves to, not only the
+    first."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    wrap = hosts_wrap(tmp, NAME_HOSTS)
+    with Mosquitto(tmp) as m:
+        remote = Sub(m.port, "nm/#")
+        with daemon("[bridge up]\naddress = %s:%d\n"
+                    "restart_timeout = 100ms 1s\n"
+                    "topic = nm/# out 1\n" % (NAME, m.port),
+                    wrap=wrap) as d:
+            wait_connected(d)
+            pub(d.port, "nm/1", "over the third address", qos=1)
+            check(remote.get()[:2] == ("nm/1", "over the third address"),
+                  "out over %s" % NAME)
+            check(bridge_metric(d, "connect_failures", "up") == 0,
+                  "the dead addresses failed the link")
+        remote.close()
+
+
+def test_back_to_a_name_whose_first_address_is_dead():
+    """On the second configured address, the probe of the first (a name)
+    tries each of its addresses too, and moves back once the last
+    answers."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    wrap = hosts_wrap(tmp, NAME_HOSTS)
+    first = free_port()
+    with Mosquitto(tmp, name="second") as second:
+        with daemon("[bridge up]\naddress = %s:%d 127.0.0.1:%d\n"
+                    "restart_timeout = 100ms 500ms\n"
+                    "topic = rn/# out 1\n" % (NAME, first, second.port),
+                    wrap=wrap) as d:
+            wait_connected(d)
+            with Mosquitto(tmp, port=first, name="first") as m:
+                sub = Sub(m.port, "rn/#")
+                d.wait_log("answers again; moving back to it")
+                wait_connected(d)
+                pub(d.port, "rn/1", "on the first again", qos=1)
+                check(sub.get()[:2] == ("rn/1", "on the first again"),
+                      "back on %s" % NAME)
                 sub.close()
 
 

@@ -110,9 +110,12 @@ class Daemon:
     """A firehosed with its own config in a temp dir.
 
     config: INI text; "{port}" and the names in ports are formatted in.
+    wrap: argv the daemon's command line is appended to (it must exec it,
+    so the pid stays the daemon's), e.g. hosts_wrap().
     """
 
-    def __init__(self, config=None, tmp=None, args=(), wait=True, ports=None):
+    def __init__(self, config=None, tmp=None, args=(), wait=True, ports=None,
+                 wrap=()):
         self.tmp = tmp or tempfile.mkdtemp(prefix="fh-test-")
         self.port = free_port()
         self.ports = dict(ports or {})
@@ -125,6 +128,7 @@ class Daemon:
             f.write(with_threads(config.format(tmp=self.tmp, **self.ports)))
         self.log = os.path.join(self.tmp, "firehosed.log")
         self.args = list(args)
+        self.wrap = list(wrap)
         self.proc = None
         if wait is not None:
             self.start(wait)
@@ -133,7 +137,7 @@ class Daemon:
         self.logf = open(self.log, "ab")
         self.log_mark = self.logf.tell()
         self.proc = subprocess.Popen(
-            [FIREHOSED, "-c", self.conf] + self.args,
+            self.wrap + [FIREHOSED, "-c", self.conf] + self.args,
             stdout=self.logf, stderr=subprocess.STDOUT)
         if wait:
             try:
@@ -254,6 +258,23 @@ class SkipCase(Exception):
 
 def skip_case(why):
     raise SkipCase(why)
+
+
+def hosts_wrap(tmp, hosts):
+    """argv that runs a command with the text hosts as its /etc/hosts, in
+    a private mount namespace (unshare -m; needs root): a name with the
+    addresses a test wants, in its order, without touching the machine's
+    own file. Skips the case where that cannot be done."""
+    path = os.path.join(tmp, "hosts")
+    with open(path, "w") as f:
+        f.write(hosts)
+    argv = ["unshare", "-m", "--", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', path]
+    if shutil.which("unshare") is None or run(
+            argv + ["cat", "/etc/hosts"]).stdout != hosts:
+        skip_case("cannot give a process its own /etc/hosts "
+                  "(unshare -m needs root)")
+    return argv
 
 
 def once(fn):
