@@ -74,11 +74,11 @@ static const struct fh_conf_var gateway_vars[] = {
 	FH_CONF_INT_RANGE("threads", struct gateway_conf, threads, "0", 0,
 	    256,
 	    "Event loops, each on its own thread, that share the writing "
-	    "(writev, write timeouts) of plain TCP (mqtt listener) "
+	    "(writev, TLS encryption, write timeouts) of mqtt and mqtts "
 	    "connections. The broker, every read, the sources, the store "
-	    "and TLS and WebSocket connections stay on the main loop. 0: "
-	    "one per CPU core; 1: everything on the main loop. Read at "
-	    "start only."),
+	    "and WebSocket connections stay on the main loop. 0: one per "
+	    "CPU core; 1: everything on the main loop. Read at start "
+	    "only."),
 	FH_CONF_END
 };
 

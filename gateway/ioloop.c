@@ -35,6 +35,8 @@ struct fh_ioloops {
 /* Without libevent's locking (a unit test, a fuzzer) there are no
  * workers: every loop is the main one. */
 static bool	ioloop_locking;
+/* The daemon's one set, for fh_iobev_free's count. */
+static struct fh_ioloops	*ioloop_set;
 
 void
 fh_ioloop_init(void)
@@ -97,6 +99,7 @@ fh_ioloops_start(struct event_base *main, int nthreads, char **errstr)
 		fh_ioloops_stop(set);
 		return NULL;
 	}
+	ioloop_set = set;
 	return set;
 }
 
@@ -107,6 +110,8 @@ fh_ioloops_stop(struct fh_ioloops *set)
 
 	if (set == NULL)
 		return;
+	if (ioloop_set == set)
+		ioloop_set = NULL;
 	for (i = 0; i < set->n; i++) {
 		struct ioloop	*l = &set->loops[i];
 
@@ -153,33 +158,58 @@ iobev_move_write(struct bufferevent *bev, struct event_base *base)
 	    event_get_callback(w), event_get_callback_arg(w));
 }
 
-struct bufferevent *
-fh_iobev_socket_new(struct fh_ioloops *set, evutil_socket_t fd)
+int
+fh_iobev_options(const struct fh_ioloops *set)
 {
-	struct ioloop		*l;
-	struct bufferevent	*bev;
-
-	if (set->n == 0)
-		return bufferevent_socket_new(set->main, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-	l = &set->loops[set->next++ % (unsigned)set->n];
 	/* Callbacks deferred: they run on the bufferevent's base, the main
 	 * one, also when the worker's write is what calls them. Unlocked:
 	 * the broker's callbacks write to other connections. */
-	if ((bev = bufferevent_socket_new(set->main, fd,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE |
-	    BEV_OPT_DEFER_CALLBACKS | BEV_OPT_UNLOCK_CALLBACKS)) == NULL)
-		return NULL;
+	return set != NULL && set->n > 0 ? BEV_OPT_THREADSAFE |
+	    BEV_OPT_DEFER_CALLBACKS | BEV_OPT_UNLOCK_CALLBACKS : 0;
+}
+
+void
+fh_iobev_hand(struct fh_ioloops *set, struct bufferevent *bev)
+{
+	struct ioloop	*l;
+
+	struct event	*w = &bev->ev_write;
+	bool		 pending;
+
+	if (set == NULL || set->n == 0 || fh_iobev_threaded(bev))
+		return;
+	l = &set->loops[set->next++ % (unsigned)set->n];
+	/* OpenSSL's may be waiting to write (the handshake's end): move it
+	 * unpending, then wait again there */
+	bufferevent_lock(bev);
+	pending = event_pending(w, EV_WRITE, NULL) != 0;
+	event_del(w);
 	iobev_move_write(bev, l->base);
+	if (pending)
+		event_add(w, evutil_timerisset(&bev->timeout_write) ?
+		    &bev->timeout_write : NULL);
+	bufferevent_unlock(bev);
 	l->handed++;
 	l->open++;
+}
+
+struct bufferevent *
+fh_iobev_socket_new(struct fh_ioloops *set, evutil_socket_t fd)
+{
+	struct bufferevent	*bev;
+
+	if ((bev = bufferevent_socket_new(set->main, fd,
+	    BEV_OPT_CLOSE_ON_FREE | fh_iobev_options(set))) == NULL)
+		return NULL;
+	fh_iobev_hand(set, bev);
 	return bev;
 }
 
 static struct ioloop *
-iobev_loop(struct fh_ioloops *set, struct bufferevent *bev)
+iobev_loop(struct bufferevent *bev)
 {
 	struct event_base	*wb = event_get_base(&bev->ev_write);
+	struct fh_ioloops	*set = ioloop_set;
 	int			 i;
 
 	for (i = 0; set != NULL && i < set->n; i++)
@@ -188,19 +218,31 @@ iobev_loop(struct fh_ioloops *set, struct bufferevent *bev)
 	return NULL;
 }
 
+/* The bufferevent at the bottom of a filter chain: the one on the fd. */
+static struct bufferevent *
+iobev_bottom(struct bufferevent *bev)
+{
+	struct bufferevent	*u;
+
+	while ((u = bufferevent_get_underlying(bev)) != NULL)
+		bev = u;
+	return bev;
+}
+
 bool
 fh_iobev_threaded(struct bufferevent *bev)
 {
+	bev = iobev_bottom(bev);
 	return event_get_base(&bev->ev_write) != bufferevent_get_base(bev);
 }
 
 void
-fh_iobev_free(struct fh_ioloops *set, struct bufferevent *bev)
+fh_iobev_free(struct bufferevent *bev)
 {
 	struct ioloop	*l;
 
-	if (fh_iobev_threaded(bev)) {
-		if ((l = iobev_loop(set, bev)) != NULL)
+	if (event_get_base(&bev->ev_write) != bufferevent_get_base(bev)) {
+		if ((l = iobev_loop(bev)) != NULL)
 			l->open--;
 		/* Back on the main base before libevent frees it there: wait
 		 * for a write the worker may be in (never holding bev's lock

@@ -1,14 +1,16 @@
 /*
  * I/O loops: with [gateway] threads = N > 1, N - 1 worker threads each
- * run an event loop that does the writing of the plain TCP connections
- * given to it: writev() and the write timeout. Everything else stays on
+ * run an event loop that does the writing of the plain TCP and MQTT/TLS
+ * connections given to it: writev() (SSL_write() and its encryption for
+ * TLS) and the write timeout. Everything else stays on
  * the main loop, single-threaded as with threads = 1: the broker, the
  * sources, the store, every read (so messages from different clients are
- * taken in the same order as on one loop), TLS and WebSocket connections.
+ * taken in the same order as on one loop), WebSocket connections.
  * docs/performance.md says why.
  *
- * Such a connection is a bufferevent of the main base whose write event
- * sits on a worker's base. Its callbacks are deferred, so they run on the
+ * Such a connection (plain TCP, or TLS once its handshake is done) is a
+ * bufferevent of the main base whose write event sits on a worker's
+ * base. Its callbacks are deferred, so they run on the
  * main loop even when the worker's write is what triggers them; only the
  * callbacks of its output evbuffer run on the worker (keep them to
  * atomics, or hand over with event_active). Free it with fh_iobev_free.
@@ -47,11 +49,16 @@ int			 fh_ioloop_ncpu(void);
  * on failure (fd is not closed then). */
 struct bufferevent	*fh_iobev_socket_new(struct fh_ioloops *loops,
 			    evutil_socket_t fd);
-/* Does bev write on a worker? Its output is then drained by that thread. */
-bool			 fh_iobev_threaded(struct bufferevent *bev);
-/* bufferevent_free(), for every bufferevent that may be threaded; loops
- * may be NULL for one that cannot. */
-void			 fh_iobev_free(struct fh_ioloops *loops,
+/* For another kind of bufferevent (OpenSSL's): the options to make it
+ * with, then fh_iobev_hand() once nothing reassigns its events any more
+ * (after the TLS handshake). Both do nothing without workers. */
+int			 fh_iobev_options(const struct fh_ioloops *loops);
+void			 fh_iobev_hand(struct fh_ioloops *loops,
 			    struct bufferevent *bev);
+/* Does bev (or the bufferevent under its filters) write on a worker?
+ * Its output is then drained by that thread. */
+bool			 fh_iobev_threaded(struct bufferevent *bev);
+/* bufferevent_free(), for every bufferevent that may be threaded. */
+void			 fh_iobev_free(struct bufferevent *bev);
 
 #endif

@@ -147,7 +147,7 @@ broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
 		return;
 	/* A worker thread drains a threaded connection's output: a
 	 * reference would be released there, so it gets a copy. */
-	if (c->copy_small && (len <= BROKER_COPY_MAX || c->threaded)) {
+	if ((c->copy_small && len <= BROKER_COPY_MAX) || c->threaded) {
 		/* evbuffer_add() fills the tail chain and doubles the
 		 * next one (to 4 kB): a backlog becomes a few iovecs. */
 		evbuffer_add(out, p, len);
@@ -160,12 +160,6 @@ broker_write_ref(struct mqtt_conn *c, struct evbuffer *out, const void *p,
 		return;
 	}
 	c->b->bytes_out += len;
-}
-
-static struct fh_ioloops *
-broker_loops(struct mqtt_broker *b)
-{
-	return b->gw != NULL ? fh_gateway_ioloops(b->gw) : NULL;
 }
 
 static void
@@ -203,7 +197,7 @@ broker_conn_free(struct mqtt_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
-	fh_iobev_free(broker_loops(b), c->bev);
+	fh_iobev_free(c->bev);
 	limits_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
@@ -606,7 +600,7 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 			fh_log(LOG_WARNING, "mqtt: max_connections (%d) "
 			    "reached, refusing %s", b->conf.max_connections,
 			    peer->addr);
-		fh_iobev_free(broker_loops(b), bev);
+		fh_iobev_free(bev);
 		return;
 	}
 	c = fh_xcalloc(1, sizeof *c);

@@ -221,7 +221,7 @@ listener_conn_free(struct listener_conn *lc)
 	lc->l->npending--;
 	event_free(lc->deadline);
 	if (lc->bev != NULL)
-		bufferevent_free(lc->bev);
+		fh_iobev_free(lc->bev);
 	free(lc->cert_cn);
 	free(lc);
 }
@@ -286,12 +286,14 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		/* mqtts: the plain transport filter coalesces the broker's
-		 * small writes into big TLS records (see transport.h). */
+		 * small writes into big TLS records (see transport.h). Its
+		 * SSL_write()s go to a worker loop, if any. */
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		lc->bev = NULL;
+		fh_iobev_hand(fh_gateway_ioloops(l->gw), bev);
 		if ((wbev = transport_wrap(&l->ws, bev, &listener_plain_opts,
 		    lc->addr)) == NULL) {
-			bufferevent_free(bev);
+			fh_iobev_free(bev);
 			listener_conn_free(lc);
 			return;
 		}
@@ -542,8 +544,12 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		/* An idle TLS connection gives its 16 kB read and write
 		 * buffers back to the heap instead of holding them. */
 		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+		/* mqtts writes on a worker after the handshake; wss's
+		 * WebSocket filter and HTTP stay on this loop. */
 		bev = bufferevent_openssl_socket_new(base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE |
+		    ((l->flags & LISTENER_WS) ? 0 :
+		    fh_iobev_options(fh_gateway_ioloops(l->gw))));
 		if (bev == NULL) {
 			SSL_free(ssl);
 			evutil_closesocket(fd);

@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "gateway/ioloop.h"
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
 #include "sinks/mqtt/transport.h"
@@ -58,7 +59,7 @@ transport_session_free(struct transport_session *s)
 		s->set->c.open--;
 	}
 	if (s->under != NULL)
-		bufferevent_free(s->under);
+		fh_iobev_free(s->under);	/* mqtts may write on a worker */
 	free(s->peer);
 	free(s);
 }

@@ -14,7 +14,7 @@ import mqtttest
 from fhtest import FIREHOSED, Daemon, check
 from mqtttest import (Client, Raw, ack_pkt, connect_pkt, connect5_pkt,
                       publish_pkt, subscribe_pkt)
-from transport import http_get, metric, wait_for
+from transport import Paho, http_get, make_pki, metric, wait_for
 
 CONF = """[gateway]
 threads = {threads}
@@ -252,6 +252,60 @@ def test_slow_consumer_on_a_worker_is_cut_off_not_others():
 
 def test_slow_consumer_on_the_main_loop_is_cut_off_not_others():
     slow_consumer(1)
+
+
+TLS_CONF = """[gateway]
+threads = 4
+[broker]
+anonymous_publish = true
+sys_interval = 0
+[listener tls]
+protocol = mqtts
+bind = 127.0.0.1:{port}
+cert_file = {tmp}/pki/server-chain.pem
+key_file = {tmp}/pki/server.key
+[listener web]
+protocol = ws
+bind = 127.0.0.1:{web}
+"""
+
+
+def test_mqtts_writes_on_the_workers():
+    """mqtts connections write (SSL_write) on the workers once their
+    handshake is done: fan-out of small and large QoS 1 messages
+    arrives whole and in order, and they count in the spread."""
+    tmp = fhtest.tempfile.mkdtemp(prefix="fh-test-")
+    pki = make_pki(tmp)
+    with Daemon(TLS_CONF, tmp=tmp, ports={"web": fhtest.free_port()}) as d:
+        before = metrics(d)
+        subs = [Paho(d.port, "tcp", ca=pki["ca"], client_id="t%d" % i,
+                     host="localhost") for i in range(3)]
+        for s in subs:
+            s.sub("tls/#", 1)
+        m = metrics(d)
+        spread = [metric(m, "firehose_loops_worker%d_open" % w) for w in
+                  (1, 2, 3)]
+        check(spread == [1, 1, 1], "3 TLS subscribers on 3 workers: %r"
+              % spread)
+        p = Paho(d.port, "tcp", ca=pki["ca"], client_id="tp",
+                 host="localhost")
+        sent = []
+        for k in range(60):
+            pl = (b"%d:" % k) + bytes([65 + k % 26]) * (
+                70000 if k % 10 == 0 else 200)
+            p.pub("tls/%d" % (k % 3), pl, qos=1)
+            sent.append(pl)
+        for s in subs:
+            got = [s.msgs.get(timeout=20).payload for _ in sent]
+            check(got == sent, "a TLS subscriber got %d messages, first "
+                  "wrong at %r" % (len(got), next(
+                      (i for i, (a, b) in enumerate(zip(got, sent))
+                       if a != b), None)))
+        for c in subs + [p]:
+            c.close()
+        check(metric(metrics(d), "firehose_loops_worker1_connections") -
+              metric(before, "firehose_loops_worker1_connections") >= 1,
+              "worker1 took a TLS connection")
 
 
 def test_stop_with_clients_on_every_loop():

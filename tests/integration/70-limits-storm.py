@@ -118,7 +118,9 @@ def test_connection_storm_served_and_memory_given_back():
         # there LeakSanitizer at exit is the leak check, these a bound.
         check(a2 <= a1 + (grown if asan else 1024),
               "second storm: %d kB after it, %d after the first" % (a2, a1))
-        check(p2 <= p1 + (grown if asan else grown / 2),
+        # (ThreadSanitizer's RSS keeps growing after a storm: its
+        # shadow and its allocator's caches; so against the larger)
+        check(p2 <= (max(p1, a1) + grown if asan else p1 + grown / 2),
               "second storm: peak %d kB, first %d" % (p2, p1))
         print("asan" if asan else "plain", "build")
 
