@@ -116,7 +116,10 @@ def test_connection_storm_served_and_memory_given_back():
         # random (with MALLOC_CONF=dirty_decay_ms:0 they are within 1 MB).
         # ASan's allocator is noisier (per-thread caches, quarantine):
         # there LeakSanitizer at exit is the leak check, these a bound.
-        check(a2 <= a1 + (grown if asan else 1024),
+        # (A sanitizer's "after" moves by tens of MB between runs: its
+        # allocator's per-thread caches and quarantine, the worker loop's
+        # frees among them. There, only a gross leak fails this.)
+        check(a2 <= (max(p1, a1) + 2 * grown if asan else a1 + 1024),
               "second storm: %d kB after it, %d after the first" % (a2, a1))
         # (ThreadSanitizer's RSS keeps growing after a storm: its
         # shadow and its allocator's caches; so against the larger)
