@@ -172,7 +172,6 @@ void
 fh_iobev_hand(struct fh_ioloops *set, struct bufferevent *bev)
 {
 	struct ioloop	*l;
-
 	struct event	*w = &bev->ev_write;
 	bool		 pending;
 
@@ -229,11 +228,17 @@ iobev_bottom(struct bufferevent *bev)
 	return bev;
 }
 
+/* Is bev's own write event on another base than bev (a worker's)? */
+static bool
+iobev_is_moved(struct bufferevent *bev)
+{
+	return event_get_base(&bev->ev_write) != bufferevent_get_base(bev);
+}
+
 bool
 fh_iobev_threaded(struct bufferevent *bev)
 {
-	bev = iobev_bottom(bev);
-	return event_get_base(&bev->ev_write) != bufferevent_get_base(bev);
+	return iobev_is_moved(iobev_bottom(bev));
 }
 
 void
@@ -241,7 +246,7 @@ fh_iobev_free(struct bufferevent *bev)
 {
 	struct ioloop	*l;
 
-	if (event_get_base(&bev->ev_write) != bufferevent_get_base(bev)) {
+	if (iobev_is_moved(bev)) {
 		if ((l = iobev_loop(bev)) != NULL)
 			l->open--;
 		/* Back on the main base before libevent frees it there: wait
