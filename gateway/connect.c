@@ -67,12 +67,14 @@ connect_done(struct fh_connect *c, int fd, const char *why)
 	cb(fd, why, arg);
 }
 
+/* Only the error: every caller's line already says what it was
+ * connecting to ("cannot connect to HOST:PORT: ..."). */
 static void
 connect_fail(struct fh_connect *c)
 {
 	char	why[256];
 
-	snprintf(why, sizeof why, "connect: %s", strerror(c->err));
+	snprintf(why, sizeof why, "%s", strerror(c->err));
 	connect_done(c, -1, why);
 }
 

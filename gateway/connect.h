@@ -3,7 +3,7 @@
  * resolver (fh_gateway_dns), then each of its addresses tried in turn,
  * non-blocking and each with a timeout, until one connects. The callback
  * gets the connected socket (the caller's from then on) or -1 and why
- * ("cannot resolve HOST: ...", "connect: Connection refused"); it runs
+ * ("cannot resolve HOST: ...", "Connection refused"); it runs
  * exactly once, always from the event loop (never inside
  * fh_connect_start), and never after fh_connect_cancel.
  */

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Bad remotes: one that refuses our credentials (a real Mosquitto), one
-with a certificate from another CA, one that speaks garbage, one that
-accepts and stalls. Each failure is logged once (not once per try), is
-retried with backoff, and never affects the daemon's local clients."""
+"""Bad remotes: a closed port, one that refuses our credentials (a real
+Mosquitto), one with a certificate from another CA, one that speaks
+garbage, one that accepts and stalls. Each failure is logged once (not
+once per try), is retried with backoff, and never affects the daemon's
+local clients."""
 import os
 import signal
 import socket
@@ -170,6 +171,18 @@ def test_certificate_of_another_ca():
                    % (tls, theirs["cert"], theirs["key"])):
         watch("127.0.0.1:%d" % tls, "protocol = mqtts\nca_file = %s\n" %
               ours["ca"], "certificate verify failed")
+
+
+def test_closed_port():
+    """Nothing listens: the line names the remote once and gives the
+    error once, without the "connect: " fh_connect used to put in front
+    (it read "cannot connect to ...: connect: Connection refused")."""
+    port = free_port()
+    log = watch("127.0.0.1:%d" % port, "",
+                "bridge up: cannot connect to mqtt://127.0.0.1:%d: "
+                "Connection refused; retrying" % port)
+    check("connect: Connection refused" not in log,
+          "doubled prefix in:\n%s" % log)
 
 
 def test_speaks_garbage():

@@ -224,7 +224,7 @@ test_connect(void **state)
 	event_base_dispatch(base);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.fd, -1);
-	assert_string_equal(r.why, "connect: Connection refused");
+	assert_string_equal(r.why, "Connection refused");
 
 	memset(&r, 0, sizeof r);
 	r.base = base;
