@@ -104,6 +104,7 @@ handle_subscribe_suback(struct mqtt_conn *c, uint8_t type, uint16_t id,
 	else
 		mqtt_encode_suback(pkt, len, id, codes, n);
 	broker_write(c, pkt, len);
+	c->b->pkts_out++;
 	if (pkt != buf)
 		free(pkt);
 }

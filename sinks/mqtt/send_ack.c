@@ -16,6 +16,7 @@ send_ack(struct mqtt_conn *c, uint8_t type, uint16_t id)
 	uint8_t	buf[4];
 
 	broker_write(c, buf, mqtt_encode_ack(buf, sizeof buf, type, id));
+	c->b->pkts_out++;
 }
 
 /* 5.0 acks with a reason (0: the 3.1.1 form, also 5.0's). */
@@ -31,6 +32,7 @@ send_ack_reason(struct mqtt_conn *c, uint8_t type, uint16_t id,
 	}
 	broker_write(c, buf, mqtt_encode_ack5(buf, sizeof buf, type, id,
 	    reason, NULL, 0));
+	c->b->pkts_out++;
 }
 
 /* The batch holding a publisher's messages is committed (or failed). */

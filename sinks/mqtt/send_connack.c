@@ -31,6 +31,7 @@ send_connack(struct mqtt_conn *c, bool sp, uint8_t rc)
 
 	broker_write(c, buf, mqtt_encode_connack(buf, sizeof buf,
 	    c->level == MQTT_PROTO_311 ? sp : false, rc));
+	c->b->pkts_out++;
 }
 
 static struct mqtt_prop *
@@ -79,8 +80,10 @@ send_connack_write(struct mqtt_conn *c, uint8_t type, bool sp,
 		n--;
 		has_rs = false;
 	}
-	if (len <= sizeof buf)
+	if (len <= sizeof buf) {
 		broker_write(c, buf, len);
+		c->b->pkts_out++;
+	}
 }
 
 void

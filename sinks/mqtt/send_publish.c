@@ -376,5 +376,6 @@ send_publish(struct mqtt_conn *c, struct mqtt_msg *m, uint8_t qos,
 		broker_write_ref(c, out, m->payload, m->payload_len, m);
 	}
 	c->b->msgs_out++;
+	c->b->pkts_out++;
 	return true;
 }

@@ -165,6 +165,7 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 			active++;
 	sys_load_update(&b->load_msgs_in, b->msgs_in, dt);
 	sys_load_update(&b->load_msgs_out, b->msgs_out, dt);
+	sys_load_update(&b->load_pkts_out, b->pkts_out, dt);
 	sys_load_update(&b->load_bytes_in, b->bytes_in, dt);
 	sys_load_update(&b->load_bytes_out, b->bytes_out, dt);
 	sys_load_update(&b->load_conns, b->conns_total, dt);
@@ -178,12 +179,14 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_pub(b, "clients/maximum", "%zu", b->maxconns);
 	sys_pub(b, "clients/refused/session_owner", "%llu",
 	    (unsigned long long)b->refused_owner);
+	/* As Mosquitto: messages/sent counts every MQTT packet sent,
+	 * publish/messages/ only PUBLISH. Not yet: PINGRESP in
+	 * messages/sent, and messages/received is PUBLISHes only (every
+	 * packet received is seen only by broker.c's read loop). */
 	sys_pub(b, "messages/received", "%llu",
 	    (unsigned long long)b->msgs_in);
 	sys_pub(b, "messages/sent", "%llu",
-	    (unsigned long long)b->msgs_out);
-	/* Mosquitto has both names; here every counted message is a
-	 * PUBLISH. */
+	    (unsigned long long)b->pkts_out);
 	sys_pub(b, "publish/messages/received", "%llu",
 	    (unsigned long long)b->msgs_in);
 	sys_pub(b, "publish/messages/sent", "%llu",
@@ -202,7 +205,9 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_pub(b, "retained messages/count", "%zu",
 	    topic_retain_count(b->topics));
 	sys_load(b, "messages/received", &b->load_msgs_in);
-	sys_load(b, "messages/sent", &b->load_msgs_out);
+	sys_load(b, "messages/sent", &b->load_pkts_out);
+	sys_load(b, "publish/received", &b->load_msgs_in);
+	sys_load(b, "publish/sent", &b->load_msgs_out);
 	sys_load(b, "bytes/received", &b->load_bytes_in);
 	sys_load(b, "bytes/sent", &b->load_bytes_out);
 	sys_load(b, "connections", &b->load_conns);

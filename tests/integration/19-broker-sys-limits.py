@@ -9,7 +9,8 @@ import time
 
 import fhtest
 from fhtest import Daemon, check
-from mqtttest import Client, Raw, connect_pkt, subscribe_pkt
+from mqtttest import Client, Raw, connect_pkt, packet, publish_pkt, \
+    subscribe_pkt
 
 CONF = """[broker]
 sys_interval = 1s
@@ -27,7 +28,9 @@ NAMES = ["version", "uptime", "clients/connected", "clients/total",
          "retained messages/count", "publish/messages/dropped",
          "load/messages/received/1min", "load/messages/sent/5min",
          "load/bytes/received/15min", "load/bytes/sent/1min",
-         "load/connections/1min"]
+         "load/connections/1min", "publish/messages/received",
+         "publish/messages/sent", "load/publish/received/1min",
+         "load/publish/sent/15min"]
 
 
 def sys_values(port, wait_for=None, timeout=10):
@@ -110,6 +113,45 @@ def test_sys_topics_with_mosquitto_names():
         check(vals["version"].startswith("firehosed "), vals["version"])
         check(vals["uptime"].endswith(" seconds"), vals["uptime"])
         check(int(vals["clients/connected"]) >= 1, vals)
+
+
+def test_messages_sent_counts_every_packet():
+    """As Mosquitto 2.0: $SYS/broker/messages/sent counts every MQTT packet
+    sent, publish/messages/sent only PUBLISHes. A client's CONNECT,
+    SUBSCRIBE, QoS 1 PUBLISH to itself and DISCONNECT get back CONNACK,
+    SUBACK, PUBACK and the PUBLISH: 3 more packets than PUBLISHes."""
+    with Daemon(CONF, ports={"maxc": 0, "hard": "64M"}) as d:
+        w = Raw(d.port, connect_pkt("sys-watch"))
+        w.send(subscribe_pkt(1, [("$SYS/broker/messages/sent", 0),
+                                 ("$SYS/broker/publish/messages/sent", 0)]))
+        check(w.read()[0] == 9, "SUBACK")
+
+        def tick():
+            """messages/sent - publish/messages/sent of the next tick
+            (not the retained values of the last one: the watcher was
+            not there then to get a PUBLISH between the two)."""
+            vals = {}
+            while len(vals) < 2:
+                m = w.read_publish()
+                check(m is not None, "no $SYS tick")
+                if not m[4]:
+                    vals[m[0]] = int(m[1])
+            return (vals["$SYS/broker/messages/sent"] -
+                    vals["$SYS/broker/publish/messages/sent"])
+
+        before = tick()
+        r = Raw(d.port, connect_pkt("seq"))
+        r.send(subscribe_pkt(1, [("seq/t", 0)]))
+        check(r.read()[0] == 9, "SUBACK")
+        r.send(publish_pkt("seq/t", "x", qos=1, mid=2))
+        got = sorted(r.read()[0] for _ in range(2))
+        check(got == [3, 4], "PUBLISH and PUBACK, got types %r" % got)
+        r.send(packet(0xe0))
+        r.close()
+        after = tick()
+        check(after - before == 3, "CONNACK, SUBACK, PUBACK: %d packets "
+              "more than PUBLISHes, want 3" % (after - before))
+        w.close()
 
 
 def test_hash_does_not_match_sys():
