@@ -6,17 +6,9 @@ import os
 import signal
 import time
 
+from durabletest import CONF
 from fhtest import Daemon, check, run_cases
 from mqtttest import Client
-
-CONF = """[gateway]
-state_dir = {tmp}/state
-[broker]
-anonymous_publish = true
-sys_interval = 0
-[listener mqtt]
-bind = 127.0.0.1:{port}
-"""
 
 
 def stop_with_second(sig2):

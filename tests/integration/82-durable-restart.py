@@ -10,34 +10,12 @@ twice). Then a state file that is not a database: moved aside, and the
 broker serves with a fresh one.
 """
 import os
-import signal
 
 import fhtest
+from durabletest import (CONF, PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK, bye,
+                         expect, stop)
 from fhtest import Daemon, check
-from mqtttest import (Raw, ack_pkt, connect_pkt, packet, publish_pkt,
-                      subscribe_pkt)
-
-CONF = """[gateway]
-state_dir = {tmp}/state
-[broker]
-anonymous_publish = true
-sys_interval = 0
-[listener mqtt]
-bind = 127.0.0.1:{port}
-"""
-
-PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK = 4, 5, 6, 7, 9
-DISCONNECT = packet(0xe0)
-
-
-def expect(r, kind, mid=None):
-    p = r.read()
-    check(p is not None and p[0] == kind, "want packet type %d, got %r"
-          % (kind, p))
-    if mid is not None:
-        got = int.from_bytes(p[2][:2], "big")
-        check(got == mid, "type %d for mid %d, want %d" % (kind, got, mid))
-    return p
+from mqtttest import Raw, ack_pkt, connect_pkt, publish_pkt, subscribe_pkt
 
 
 def pub1(r, topic, payload, mid, retain=False):
@@ -68,8 +46,7 @@ def before(d):
 
     s = Raw(d.port, connect_pkt("sess", clean=False))
     subscribe(s, [("q/#", 1), ("q2/#", 2)])
-    s.send(DISCONNECT)
-    s.close()
+    bye(s)
 
     infl = Raw(d.port, connect_pkt("infl", clean=False))
     subscribe(infl, [("q/#", 1)])
@@ -156,18 +133,13 @@ def after(d, mids):
     for who in (s, infl):
         m = who.read_publish()
         check(m is not None and m[0] == "q/4", "new message: got %r" % (m,))
-    for c in (s, infl, p2, p):
-        c.send(DISCONNECT)
-        c.close()
+    bye(s, infl, p2, p)
 
 
 def restart(how):
     with Daemon(CONF) as d:
         mids = before(d)
-        if how == "kill9":
-            d.kill9()
-        else:
-            check(d.stop(signal.SIGTERM) == 0, "SIGTERM: bad exit")
+        stop(d, how)
         d.start()
         check("restored 3 sessions, 7 messages, 3 retained" in d.logtext(),
               "%s: restore not logged" % how)

@@ -10,42 +10,18 @@ alike, counted, deleted from the file), one still valid is delivered with
 the interval that remains.
 """
 import os
-import signal
 import sqlite3
 import time
 
+from durabletest import CONF, PUBACK, SUBACK, bye, expect, stop
 from fhtest import Daemon, check, run_cases
 from mqtttest import (P_CONTENT_TYPE, P_CORRELATION_DATA, P_MESSAGE_EXPIRY,
                       P_PAYLOAD_FORMAT, P_RESPONSE_TOPIC, P_SESSION_EXPIRY,
                       P_SUBSCRIPTION_ID, P_USER, Raw, Raw5, ack5_pkt,
-                      ack_pkt, connect_pkt, disconnect5_pkt, packet,
+                      ack_pkt, connect_pkt, disconnect5_pkt,
                       connect5_pkt, parse_ack5, parse_publish5, prop,
                       prop_get,
                       publish5_pkt, publish_pkt, subscribe_pkt)
-
-CONF = """[gateway]
-state_dir = {tmp}/state
-[broker]
-anonymous_publish = true
-sys_interval = 0
-[listener mqtt]
-bind = 127.0.0.1:{port}
-"""
-PUBACK, SUBACK = 4, 9
-DISCONNECT = packet(0xe0)
-
-
-def expect(r, kind, mid):
-    p = r.read()
-    check(p is not None and p[0] == kind and
-          int.from_bytes(p[2][:2], "big") == mid,
-          "want type %d mid %d, got %r" % (kind, mid, p))
-
-
-def bye(*rs):
-    for r in rs:
-        r.send(DISCONNECT)
-        r.close()
 
 
 def db_path(d):
@@ -75,7 +51,7 @@ def test_expired_dropped_on_restore():
             p.send(publish_pkt(topic, topic, 1, 20 + i, retain=True))
             expect(p, PUBACK, 20 + i)
         bye(p)
-        check(d.stop() == 0, "SIGTERM: bad exit")
+        stop(d)
 
         now_us = int(time.time() * 1e6)
         set_expiry(d, "body", "topic", ["q/old"], now_us - 1000000)
@@ -103,7 +79,7 @@ def test_expired_dropped_on_restore():
         check(m is not None and m[0] == "r/new", "retained: %r" % (m,))
         check(r.read(timeout=0.5) is None, "expired retained came back")
         bye(s, r)
-        check(d.stop(signal.SIGTERM) == 0, "SIGTERM: bad exit")
+        stop(d)
         db = sqlite3.connect(db_path(d))
         topics = [t for (t,) in db.execute(
             "SELECT topic FROM retain UNION ALL SELECT topic FROM body")]
@@ -279,7 +255,7 @@ def test_v5_keeps_its_expiry_311_takes_the_config():
         expect(s, SUBACK, 1)
         bye(s)
         sync_store(d)
-        check(d.stop() == 0, "SIGTERM: bad exit")
+        stop(d)
         # [broker] session_expiry lowered while it was down
         with open(d.conf) as f:
             conf = f.read()
@@ -369,7 +345,7 @@ def test_v5_delayed_will_cancelled_by_reconnect_after_restart():
         r.send(disconnect5_pkt())
         r.close()
         sync_store(d)
-        check(d.stop() == 0, "SIGTERM: bad exit")
+        stop(d)
         db = sqlite3.connect(db_path(d))
         n = db.execute("SELECT count(*) FROM will").fetchone()[0]
         db.close()

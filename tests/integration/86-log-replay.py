@@ -16,18 +16,12 @@ import time
 
 import paho.mqtt.client as mqtt
 
+import durabletest
 from fhtest import Daemon, check, need, run_cases
 from mqtttest import (Client, Raw, Raw5, ack5_pkt, ack_pkt, connect_pkt,
                       packet, parse_suback5, subscribe_pkt, unsubscribe5_pkt)
 
-CONF = """[gateway]
-state_dir = {tmp}/state
-[broker]
-anonymous_publish = true
-sys_interval = 0
-[listener mqtt]
-bind = 127.0.0.1:{port}
-[listener web]
+CONF = durabletest.CONF + """[listener web]
 protocol = ws
 bind = 127.0.0.1:{web}
 path = /mqtt

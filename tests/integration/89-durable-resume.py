@@ -14,36 +14,14 @@ connect takes the group's QoS 1 messages, in flight or queued, that wait
 on the others (5.0 section 4.8.2 allows either member), once; a QoS 2
 message whose PUBLISH went out stays with its member [MQTT-4.8.2-4].
 """
-import signal
-
 import fhtest
+from durabletest import (CONF, DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL,
+                         SUBACK, expect, stop)
 from fhtest import Daemon, check
 from mqtttest import (P_SESSION_EXPIRY, Raw, Raw5, ack5_pkt, ack_pkt,
-                      connect5, connect_pkt, disconnect5_pkt, packet,
+                      connect5, connect_pkt, disconnect5_pkt,
                       parse_publish5, parse_suback5, prop, publish5_pkt,
                       publish_pkt, subscribe5_pkt, subscribe_pkt)
-
-CONF = """[gateway]
-state_dir = {tmp}/state
-[broker]
-anonymous_publish = true
-sys_interval = 0
-[listener mqtt]
-bind = 127.0.0.1:{port}
-"""
-
-PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK = 4, 5, 6, 7, 9
-DISCONNECT = packet(0xe0)
-
-
-def expect(r, kind, mid=None):
-    p = r.read()
-    check(p is not None and p[0] == kind, "want packet type %d, got %r"
-          % (kind, p))
-    if mid is not None:
-        got = int.from_bytes(p[2][:2], "big")
-        check(got == mid, "type %d for mid %d, want %d" % (kind, got, mid))
-    return p
 
 
 def sync(r, mid, v5=False):
@@ -87,13 +65,6 @@ def subscribe(r, filters, v5, mid=1):
 
 def ack(kind, mid, v5):
     return ack5_pkt(kind, mid) if v5 else ack_pkt(kind, mid)
-
-
-def stop(d, how):
-    if how == "kill9":
-        d.kill9()
-    else:
-        check(d.stop(signal.SIGTERM) == 0, "SIGTERM: bad exit")
 
 
 def qos2_released_resumes_with_pubrel(how, v5):
