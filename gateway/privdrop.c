@@ -97,6 +97,23 @@ privdrop_chown_state(const char *dir, uid_t uid, gid_t gid, char **errstr)
 }
 
 int
+fh_privdrop_give(const char *user, const char *path, char **errstr)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || *user == '\0' || geteuid() != 0)
+		return 0;
+	if (privdrop_lookup(user, &pw, errstr) != 0)
+		return -1;
+	if (lchown(path, pw->pw_uid, pw->pw_gid) != 0) {
+		*errstr = fh_xasprintf("cannot give %s to user '%s': %s", path,
+		    user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
 fh_privdrop(const char *user, const char *state_dir, char **errstr)
 {
 	struct passwd	*pw;

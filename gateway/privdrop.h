@@ -19,4 +19,13 @@ int	fh_privdrop_check(const char *user, char **errstr);
  */
 int	fh_privdrop(const char *user, const char *state_dir, char **errstr);
 
+/*
+ * Give path (not followed if a symbolic link), made by start-up before
+ * the switch, to user and its group: what a module creates as root for
+ * clients, such as a unix socket, then belongs to the user it runs as,
+ * the same as when started as that user. Nothing to do without a user
+ * or when not root.
+ */
+int	fh_privdrop_give(const char *user, const char *path, char **errstr);
+
 #endif

@@ -37,6 +37,7 @@
 #include "gateway/event.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/privdrop.h"
 #include "gateway/secret.h"
 #include "gateway/xmalloc.h"
 #include "sources/ansible/ansible.h"
@@ -456,6 +457,7 @@ ansible_listen_unix(struct ansible *a, struct ansible_addr *ad)
 	struct sockaddr_un	 sun;
 	struct stat		 st;
 	mode_t			 old;
+	char			*err;
 	int			 fd, rc;
 
 	memset(&sun, 0, sizeof sun);
@@ -490,6 +492,17 @@ ansible_listen_unix(struct ansible *a, struct ansible_addr *ad)
 	ad->bound = true;
 	if (chmod(ad->unix_path, a->mode) != 0 || listen(fd, 128) != 0)
 		goto fail;
+	/* With [gateway] user, socket_mode is for that user and group (as
+	 * when started as it), not root's. */
+	if (fh_privdrop_give(fh_gateway_user(a->gw), ad->unix_path,
+	    &err) != 0) {
+		fh_log(LOG_ERR, "source %s: %s", a->name, err);
+		free(err);
+		close(fd);
+		unlink(ad->unix_path);
+		ad->bound = false;
+		return NULL;
+	}
 	lev = evconnlistener_new(fh_gateway_base(a->gw), NULL, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (lev == NULL)
@@ -520,8 +533,13 @@ ansible_stop(void *self)
 		a->http = NULL;
 	}
 	for (i = 0; i < a->naddrs; i++) {
-		if (a->addrs[i].bound)
-			unlink(a->addrs[i].unix_path);
+		/* After [gateway] user, a directory only root may write
+		 * keeps the file: said, as the next start replaces it. */
+		if (a->addrs[i].bound && unlink(a->addrs[i].unix_path) != 0 &&
+		    errno != ENOENT)
+			fh_log(LOG_INFO, "source %s: cannot remove unix:%s: "
+			    "%s; the next start replaces it", a->name,
+			    a->addrs[i].unix_path, strerror(errno));
 		a->addrs[i].bound = false;
 	}
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/python3
-"""ansible source on a unix socket: mode, requests, stale and busy paths."""
+"""ansible source on a unix socket: mode, requests, stale and busy paths,
+and the socket's owner with [gateway] user (as root only)."""
 import json
 import os
+import pwd
 import shutil
 import socket
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 
 import fhtest
@@ -100,6 +105,81 @@ def test_regular_file_never_removed():
               "started over a regular file")
         with open(sock) as f:
             check(f.read() == "precious", "regular file clobbered")
+
+
+def nobody_or_skip():
+    if os.geteuid() != 0:
+        fhtest.skip_case("needs root to switch users")
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        fhtest.skip_case("no user 'nobody'")
+
+
+def connects_as(pw, sock):
+    """Can user pw connect to sock? (in a child that became pw)"""
+    def become():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    r = subprocess.run([sys.executable, "-c", "import socket, sys; "
+                        "socket.socket(socket.AF_UNIX).connect(sys.argv[1])",
+                        sock], capture_output=True, text=True, timeout=30,
+                       preexec_fn=become)
+    return r.returncode == 0, r.stderr.strip()[-200:]
+
+
+def user_daemon(run_dir):
+    sock = os.path.join(run_dir, "ansible.sock")
+    d = Daemon("[gateway]\nuser = nobody\n" + fa.config("unix:" + sock),
+               wait=None)
+    d.start()
+    d.wait_log("running as user nobody")
+    wait_path(sock)
+    return d, sock
+
+
+def test_user_owns_the_socket_left_in_roots_dir():
+    """[gateway] user = nobody, the socket in a directory only root may
+    write: the socket is nobody's (socket_mode 0660 lets nobody in, not
+    root's group only); at stop nobody cannot remove it and says so; the
+    next start replaces it."""
+    pw = nobody_or_skip()
+    run_dir = tempfile.mkdtemp(prefix="fh-run-")
+    os.chmod(run_dir, 0o755)
+    d, sock = user_daemon(run_dir)
+    with d:
+        st = os.lstat(sock)
+        check((st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid),
+              "socket owned by %d:%d" % (st.st_uid, st.st_gid))
+        ok, err = connects_as(pw, sock)
+        check(ok, "nobody cannot connect: " + err)
+        d.stop()
+        check("cannot remove unix:%s: Permission denied; the next start "
+              "replaces it" % sock in d.logtext(), d.logtext())
+        check(os.path.exists(sock), "removed after all?")
+    d, sock = user_daemon(run_dir)
+    with d:
+        c = fa.connect(unix=sock)
+        code, _, _ = fa.request(c, body=START)
+        c.close()
+        check(code == 202, "restart over the leftover: %d" % code)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_user_removes_the_socket_from_its_own_dir():
+    """The directory is the user's (as systemd's RuntimeDirectory= makes
+    it): the socket goes at stop."""
+    pw = nobody_or_skip()
+    run_dir = tempfile.mkdtemp(prefix="fh-run-")
+    os.chmod(run_dir, 0o755)
+    os.chown(run_dir, pw.pw_uid, pw.pw_gid)
+    d, sock = user_daemon(run_dir)
+    with d:
+        d.stop()
+        check(not os.path.exists(sock), "socket left after stop")
+        check("cannot remove" not in d.logtext(), d.logtext())
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 fhtest.run_cases(globals())
