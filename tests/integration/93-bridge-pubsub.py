@@ -158,24 +158,34 @@ def test_failover_to_the_next_address():
         remote.close()
 
 
+def back_to_the_first(host, topic, what, hosts=None):
+    """A bridge to host (its /etc/hosts is hosts, when given) and then
+    127.0.0.1, the first dead at the start: it connects to the second,
+    then moves back to the first once that answers, and publishes there
+    on topic."""
+    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
+    wrap = hosts_wrap(tmp, hosts) if hosts is not None else ()
+    first = free_port()
+    with Mosquitto(tmp, name="second") as second:
+        with daemon("[bridge up]\naddress = %s:%d 127.0.0.1:%d\n"
+                    "restart_timeout = 100ms 500ms\n"
+                    "topic = %s/# out 1\n" % (host, first, second.port, topic),
+                    wrap=wrap) as d:
+            wait_connected(d)
+            with Mosquitto(tmp, port=first, name="first") as m:
+                sub = Sub(m.port, topic + "/#")
+                d.wait_log("answers again; moving back to it")
+                wait_connected(d)
+                pub(d.port, topic + "/1", "on the first again", qos=1)
+                check(sub.get()[:2] == (topic + "/1", "on the first again"),
+                      what)
+                sub.close()
+
+
 def test_back_to_the_first_address():
     """round_robin false (the default): on the second address, the bridge
     moves back to the first once it answers again."""
-    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
-    first = free_port()
-    with Mosquitto(tmp, name="second") as second:
-        with daemon("[bridge up]\naddress = 127.0.0.1:%d 127.0.0.1:%d\n"
-                    "restart_timeout = 100ms 500ms\n"
-                    "topic = rr/# out 1\n" % (first, second.port)) as d:
-            wait_connected(d)
-            with Mosquitto(tmp, port=first, name="first") as m:
-                sub = Sub(m.port, "rr/#")
-                d.wait_log("answers again; moving back to it")
-                wait_connected(d)
-                pub(d.port, "rr/1", "on the first again", qos=1)
-                check(sub.get()[:2] == ("rr/1", "on the first again"),
-                      "back on the first address")
-                sub.close()
+    back_to_the_first("127.0.0.1", "rr", "back on the first address")
 
 
 def test_every_address_of_a_name():
@@ -202,23 +212,7 @@ def test_back_to_a_name_whose_first_address_is_dead():
     """On the second configured address, the probe of the first (a name)
     tries each of its addresses too, and moves back once the last
     answers."""
-    tmp = tempfile.mkdtemp(prefix="fh-bridge-")
-    wrap = hosts_wrap(tmp, NAME_HOSTS)
-    first = free_port()
-    with Mosquitto(tmp, name="second") as second:
-        with daemon("[bridge up]\naddress = %s:%d 127.0.0.1:%d\n"
-                    "restart_timeout = 100ms 500ms\n"
-                    "topic = rn/# out 1\n" % (NAME, first, second.port),
-                    wrap=wrap) as d:
-            wait_connected(d)
-            with Mosquitto(tmp, port=first, name="first") as m:
-                sub = Sub(m.port, "rn/#")
-                d.wait_log("answers again; moving back to it")
-                wait_connected(d)
-                pub(d.port, "rn/1", "on the first again", qos=1)
-                check(sub.get()[:2] == ("rn/1", "on the first again"),
-                      "back on %s" % NAME)
-                sub.close()
+    back_to_the_first(NAME, "rn", "back on %s" % NAME, hosts=NAME_HOSTS)
 
 
 def test_tls_with_client_certificate():
