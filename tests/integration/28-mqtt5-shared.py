@@ -133,12 +133,18 @@ def test_qos2_sent_stays_with_its_member_queued_goes_to_another():
               m["mid"] == m2["mid"], "a: second again with DUP: %r" % m)
 
 
+def offline_member(d, topic, expiry=300):
+    """Member "a" of $share/g/topic gone offline, its session kept for
+    expiry seconds; then a publisher, "p"."""
+    a = Raw5(d.port, "a", clean=False, props=prop(0x11, expiry))
+    a.subscribe(1, [("$share/g/" + topic, 1)])
+    a.close()
+    return Raw5(d.port, "p")
+
+
 def test_offline_persistent_member_queues_when_none_is_connected():
     with Daemon(CONF) as d:
-        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
-        a.subscribe(1, [("$share/g/off", 1)])
-        a.close()
-        p = Raw5(d.port, "p")
+        p = offline_member(d, "off")
         publish(p, "off", "kept", 1)
         a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
         m = parse_publish5(a.read())
@@ -147,10 +153,7 @@ def test_offline_persistent_member_queues_when_none_is_connected():
 
 def test_queued_for_an_expiring_member_goes_to_another():
     with Daemon(CONF) as d:
-        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 1))
-        a.subscribe(1, [("$share/g/exp", 1)])
-        a.close()
-        p = Raw5(d.port, "p")
+        p = offline_member(d, "exp", expiry=1)
         publish(p, "exp", "for someone", 1)    # queued for a, offline
         b = Raw5(d.port, "b")
         b.subscribe(1, [("$share/g/exp", 1)])
@@ -164,10 +167,7 @@ def test_waiting_on_an_offline_member_goes_to_one_that_connects():
     that connects (or subscribes) later takes it, after its SUBACK,
     rather than letting it wait for the offline one."""
     with Daemon(CONF) as d:
-        a = Raw5(d.port, "a", clean=False, props=prop(0x11, 300))
-        a.subscribe(1, [("$share/g/park", 1)])
-        a.close()
-        p = Raw5(d.port, "p")
+        p = offline_member(d, "park")
         publish(p, "park", "one", 1)
         publish(p, "park", "two", 2)
         b = Raw5(d.port, "b")
