@@ -462,6 +462,7 @@ broker_handle(struct mqtt_conn *c, struct mqtt_packet *pkt)
 	case MQTT_PINGREQ:
 		broker_write(c, buf, mqtt_encode_empty(buf, sizeof buf,
 		    MQTT_PINGRESP));
+		c->b->pkts_out++;
 		break;
 	case MQTT_DISCONNECT:
 		handle_disconnect(c, &pkt->u.ack);
@@ -524,6 +525,7 @@ broker_read_cb(struct bufferevent *bev, void *arg)
 		rc = mqtt_packet_decode(fh.type, fh.flags, p + fh.hdrlen,
 		    fh.remaining, c->state == CONN_NEW ? 0 : c->level, &pkt);
 		b->bytes_in += total;
+		b->pkts_in++;
 		if (rc == MQTT_E_VERSION && c->state == CONN_NEW) {
 			c->level = MQTT_PROTO_31;	/* no session flag */
 			handle_connect_refuse(c, MQTT_CONNACK_PROTOCOL,

@@ -273,10 +273,10 @@ struct mqtt_broker {
 	uint64_t		 sessions_expired;
 	uint64_t		 auto_id;
 	double			 last_sys;
-	/* counters; msgs_*: PUBLISH packets, pkts_out: every packet */
+	/* counters; msgs_*: PUBLISH packets, pkts_*: every packet */
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
-	uint64_t		 pkts_out;
-	struct mqtt_load	 load_pkts_out;
+	uint64_t		 pkts_in, pkts_out;
+	struct mqtt_load	 load_pkts_in, load_pkts_out;
 	uint64_t		 drop_qos0_slow, drop_queue_full;
 	uint64_t		 drop_anonymous, drop_acl, drop_slow_disconnect;
 	uint64_t		 err_malformed, err_too_large, err_protocol;

@@ -165,6 +165,7 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 			active++;
 	sys_load_update(&b->load_msgs_in, b->msgs_in, dt);
 	sys_load_update(&b->load_msgs_out, b->msgs_out, dt);
+	sys_load_update(&b->load_pkts_in, b->pkts_in, dt);
 	sys_load_update(&b->load_pkts_out, b->pkts_out, dt);
 	sys_load_update(&b->load_bytes_in, b->bytes_in, dt);
 	sys_load_update(&b->load_bytes_out, b->bytes_out, dt);
@@ -179,12 +180,10 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sys_pub(b, "clients/maximum", "%zu", b->maxconns);
 	sys_pub(b, "clients/refused/session_owner", "%llu",
 	    (unsigned long long)b->refused_owner);
-	/* As Mosquitto: messages/sent counts every MQTT packet sent,
-	 * publish/messages/ only PUBLISH. Not yet: PINGRESP in
-	 * messages/sent, and messages/received is PUBLISHes only (every
-	 * packet received is seen only by broker.c's read loop). */
+	/* As Mosquitto: messages/ counts every MQTT packet,
+	 * publish/messages/ only PUBLISH. */
 	sys_pub(b, "messages/received", "%llu",
-	    (unsigned long long)b->msgs_in);
+	    (unsigned long long)b->pkts_in);
 	sys_pub(b, "messages/sent", "%llu",
 	    (unsigned long long)b->pkts_out);
 	sys_pub(b, "publish/messages/received", "%llu",
@@ -204,7 +203,7 @@ sys_tick_cb(evutil_socket_t fd, short what, void *arg)
 	    topic_subscription_count(b->topics));
 	sys_pub(b, "retained messages/count", "%zu",
 	    topic_retain_count(b->topics));
-	sys_load(b, "messages/received", &b->load_msgs_in);
+	sys_load(b, "messages/received", &b->load_pkts_in);
 	sys_load(b, "messages/sent", &b->load_pkts_out);
 	sys_load(b, "publish/received", &b->load_msgs_in);
 	sys_load(b, "publish/sent", &b->load_msgs_out);

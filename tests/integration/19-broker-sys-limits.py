@@ -115,29 +115,32 @@ def test_sys_topics_with_mosquitto_names():
         check(int(vals["clients/connected"]) >= 1, vals)
 
 
-def test_messages_sent_counts_every_packet():
-    """As Mosquitto 2.0: $SYS/broker/messages/sent counts every MQTT packet
-    sent, publish/messages/sent only PUBLISHes. A client's CONNECT,
-    SUBSCRIBE, QoS 1 PUBLISH to itself and DISCONNECT get back CONNACK,
-    SUBACK, PUBACK and the PUBLISH: 3 more packets than PUBLISHes."""
+def test_messages_sent_and_received_count_every_packet():
+    """As Mosquitto 2.0: $SYS/broker/messages/sent and /received count
+    every MQTT packet, publish/messages/ only PUBLISHes. A client's
+    CONNECT, SUBSCRIBE, QoS 1 PUBLISH to itself, PINGREQ and DISCONNECT
+    are 4 more packets received than PUBLISHes; CONNACK, SUBACK, PUBACK,
+    PINGRESP and the PUBLISH back 4 more sent."""
+    names = ["messages/sent", "publish/messages/sent",
+             "messages/received", "publish/messages/received"]
     with Daemon(CONF, ports={"maxc": 0, "hard": "64M"}) as d:
         w = Raw(d.port, connect_pkt("sys-watch"))
-        w.send(subscribe_pkt(1, [("$SYS/broker/messages/sent", 0),
-                                 ("$SYS/broker/publish/messages/sent", 0)]))
+        w.send(subscribe_pkt(1, [("$SYS/broker/" + n, 0) for n in names]))
         check(w.read()[0] == 9, "SUBACK")
 
         def tick():
-            """messages/sent - publish/messages/sent of the next tick
-            (not the retained values of the last one: the watcher was
-            not there then to get a PUBLISH between the two)."""
+            """(sent, received) packets more than PUBLISHes at the next
+            tick (not the retained values of the last one: the watcher
+            was not there then to get a PUBLISH between them)."""
             vals = {}
-            while len(vals) < 2:
+            while len(vals) < len(names):
                 m = w.read_publish()
                 check(m is not None, "no $SYS tick")
                 if not m[4]:
-                    vals[m[0]] = int(m[1])
-            return (vals["$SYS/broker/messages/sent"] -
-                    vals["$SYS/broker/publish/messages/sent"])
+                    vals[m[0][len("$SYS/broker/"):]] = int(m[1])
+            return (vals["messages/sent"] - vals["publish/messages/sent"],
+                    vals["messages/received"] -
+                    vals["publish/messages/received"])
 
         before = tick()
         r = Raw(d.port, connect_pkt("seq"))
@@ -146,11 +149,16 @@ def test_messages_sent_counts_every_packet():
         r.send(publish_pkt("seq/t", "x", qos=1, mid=2))
         got = sorted(r.read()[0] for _ in range(2))
         check(got == [3, 4], "PUBLISH and PUBACK, got types %r" % got)
+        r.send(packet(0xc0))
+        check(r.read()[0] == 13, "PINGRESP")
         r.send(packet(0xe0))
         r.close()
         after = tick()
-        check(after - before == 3, "CONNACK, SUBACK, PUBACK: %d packets "
-              "more than PUBLISHes, want 3" % (after - before))
+        sent, received = (after[0] - before[0], after[1] - before[1])
+        check(sent == 4, "CONNACK, SUBACK, PUBACK, PINGRESP: %d packets "
+              "sent more than PUBLISHes, want 4" % sent)
+        check(received == 4, "CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT: "
+              "%d packets received more than PUBLISHes, want 4" % received)
         w.close()
 
 
