@@ -168,8 +168,8 @@ fh_iobev_options(const struct fh_ioloops *set)
 	    BEV_OPT_DEFER_CALLBACKS | BEV_OPT_UNLOCK_CALLBACKS : 0;
 }
 
-void
-fh_iobev_hand(struct fh_ioloops *set, struct bufferevent *bev)
+static void
+iobev_hand(struct fh_ioloops *set, struct bufferevent *bev, bool resumed)
 {
 	struct ioloop	*l;
 	struct event	*w = &bev->ev_write;
@@ -188,20 +188,39 @@ fh_iobev_hand(struct fh_ioloops *set, struct bufferevent *bev)
 		event_add(w, evutil_timerisset(&bev->timeout_write) ?
 		    &bev->timeout_write : NULL);
 	bufferevent_unlock(bev);
-	l->handed++;
+	if (!resumed)
+		l->handed++;
 	l->open++;
 }
 
-struct bufferevent *
-fh_iobev_socket_new(struct fh_ioloops *set, evutil_socket_t fd)
+void
+fh_iobev_hand(struct fh_ioloops *set, struct bufferevent *bev)
+{
+	iobev_hand(set, bev, false);
+}
+
+static struct bufferevent *
+iobev_socket(struct fh_ioloops *set, evutil_socket_t fd, bool resumed)
 {
 	struct bufferevent	*bev;
 
 	if ((bev = bufferevent_socket_new(set->main, fd,
 	    BEV_OPT_CLOSE_ON_FREE | fh_iobev_options(set))) == NULL)
 		return NULL;
-	fh_iobev_hand(set, bev);
+	iobev_hand(set, bev, resumed);
 	return bev;
+}
+
+struct bufferevent *
+fh_iobev_socket_new(struct fh_ioloops *set, evutil_socket_t fd)
+{
+	return iobev_socket(set, fd, false);
+}
+
+struct bufferevent *
+fh_iobev_socket_resume(struct fh_ioloops *set, evutil_socket_t fd)
+{
+	return iobev_socket(set, fd, true);
 }
 
 static struct ioloop *
@@ -241,19 +260,36 @@ fh_iobev_threaded(struct bufferevent *bev)
 	return iobev_is_moved(iobev_bottom(bev));
 }
 
-void
-fh_iobev_free(struct bufferevent *bev)
+/* bev's write event back from its worker, before libevent frees it on
+ * the main base: wait for a write the worker may be in (never holding
+ * bev's lock here: that write takes it). */
+static void
+iobev_unhand(struct bufferevent *bev)
 {
 	struct ioloop	*l;
 
-	if (iobev_is_moved(bev)) {
-		if ((l = iobev_loop(bev)) != NULL)
-			l->open--;
-		/* Back on the main base before libevent frees it there: wait
-		 * for a write the worker may be in (never holding bev's lock
-		 * here: that write takes it). */
-		event_del_block(&bev->ev_write);
-		iobev_move_write(bev, bufferevent_get_base(bev));
-	}
+	if (!iobev_is_moved(bev))
+		return;
+	if ((l = iobev_loop(bev)) != NULL)
+		l->open--;
+	event_del_block(&bev->ev_write);
+	iobev_move_write(bev, bufferevent_get_base(bev));
+}
+
+void
+fh_iobev_free(struct bufferevent *bev)
+{
+	iobev_unhand(bev);
 	bufferevent_free(bev);
+}
+
+evutil_socket_t
+fh_iobev_release(struct bufferevent *bev)
+{
+	evutil_socket_t	fd = bufferevent_getfd(bev);
+
+	iobev_unhand(bev);
+	bufferevent_setfd(bev, -1);	/* not closed on free */
+	bufferevent_free(bev);
+	return fd;
 }

@@ -38,7 +38,8 @@ struct fh_ioloops	*fh_ioloops_start(struct event_base *main,
 /* Stop and join the workers; every fh_iobev on them must be freed. */
 void			 fh_ioloops_stop(struct fh_ioloops *);
 int			 fh_ioloops_count(const struct fh_ioloops *);
-/* "threads", and per worker "connections" (so far) and "open". */
+/* "threads", and per worker "connections" (so far) and "open" (with a
+ * bufferevent on it now). */
 void			 fh_ioloops_stats(const struct fh_ioloops *, json_t *);
 
 /* The number of CPUs online, at least 1: the default of threads. */
@@ -60,5 +61,12 @@ void			 fh_iobev_hand(struct fh_ioloops *loops,
 bool			 fh_iobev_threaded(struct bufferevent *bev);
 /* bufferevent_free(), for every bufferevent that may be threaded. */
 void			 fh_iobev_free(struct bufferevent *bev);
+/* An idle connection parked (sinks/mqtt/broker.c): its socket
+ * bufferevent, with nothing in its buffers, freed and its socket kept
+ * and returned; and a new one made for that socket again. Its worker
+ * counts it "open" only while it has a bufferevent. */
+evutil_socket_t		 fh_iobev_release(struct bufferevent *bev);
+struct bufferevent	*fh_iobev_socket_resume(struct fh_ioloops *loops,
+			    evutil_socket_t fd);
 
 #endif

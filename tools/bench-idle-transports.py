@@ -122,10 +122,12 @@ def measure(broker, cmd, conf, kind, n, tmp, pki):
         wait_port(port, proc)
         ctx = ssl.create_default_context(cafile=pki["ca"])
         socks = [client(kind, port, ctx, i) for i in range(20)]
-        time.sleep(0.5)
+        # idle: firehosed parks plain TCP connections after 1 to 2 s
+        # and trims its heap a second after such a sweep
+        time.sleep(3.5)
         start = rss_kb(proc.pid)
         socks += [client(kind, port, ctx, i) for i in range(20, 20 + n)]
-        time.sleep(1.0)
+        time.sleep(3.5)
         full = rss_kb(proc.pid)
         for s in socks:
             s.close()

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,11 +30,152 @@
 #include "sinks/mqtt/listener.h"
 
 static void	broker_event_cb(struct bufferevent *, short, void *);
+static void	broker_read_cb(struct bufferevent *, void *);
+static void	broker_unpark(struct mqtt_conn *);
 
 bool
 broker_conn_is_active(const struct mqtt_conn *c)
 {
 	return c != NULL && c->state == CONN_ACTIVE;
+}
+
+static int64_t
+broker_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of c's keep alive deadline (> 0), in ms. */
+static int64_t
+broker_keepalive_left(const struct mqtt_conn *c)
+{
+	/* [MQTT-3.1.2-24]: one and a half times the keep alive */
+	int64_t	ms = (int64_t)c->keepalive * 1500;
+
+	ms -= broker_now_ms() - c->read_ms;
+	return ms < 1 ? 1 : ms;
+}
+
+void
+broker_keepalive(struct mqtt_conn *c, bool rest)
+{
+	struct timeval	tv;
+	int64_t		ms;
+
+	c->ka_short = rest;
+	if (c->keepalive == 0) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		return;
+	}
+	ms = rest ? broker_keepalive_left(c) : (int64_t)c->keepalive * 1500;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+/* Idle through a whole sweep, nothing buffered or waiting: may give up
+ * its bufferevent. Plain TCP only: a WebSocket or TLS connection's
+ * state lives in its filter or its SSL. */
+static bool
+broker_parkable(struct mqtt_conn *c)
+{
+	return c->state == CONN_ACTIVE && c->copy_small && !c->staged &&
+	    c->nacks == 0 && c->replays == NULL && broker_outlen(c) == 0 &&
+	    bufferevent_get_underlying(c->bev) == NULL &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+}
+
+static void
+broker_park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_conn	*c = arg;
+
+	(void)fd;
+	broker_unpark(c);
+	/* readable: the new bufferevent reads it */
+	if (what & EV_TIMEOUT)
+		broker_event_cb(c->bev, BEV_EVENT_TIMEOUT, c);
+}
+
+static bool
+broker_park(struct mqtt_conn *c)
+{
+	struct mqtt_broker	*b = c->b;
+	struct timeval		 tv;
+	int64_t			 ms;
+	evutil_socket_t		 fd = bufferevent_getfd(c->bev);
+
+	if (fd < 0 || (c->park_ev = event_new(b->base, fd, EV_READ,
+	    broker_park_cb, c)) == NULL)
+		return false;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	c->out_cb = NULL;
+	(void)fh_iobev_release(c->bev);
+	c->bev = NULL;
+	if (c->keepalive > 0) {
+		ms = broker_keepalive_left(c);
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		event_add(c->park_ev, &tv);
+	} else
+		event_add(c->park_ev, NULL);
+	TAILQ_REMOVE(&b->conns, c, entry);
+	TAILQ_INSERT_TAIL(&b->conns, c, entry);
+	b->nparked++;
+	b->parked_total++;
+	return true;
+}
+
+static void
+broker_unpark(struct mqtt_conn *c)
+{
+	struct mqtt_broker	*b = c->b;
+	struct fh_ioloops	*loops = b->gw ? fh_gateway_ioloops(b->gw) :
+				    NULL;
+	evutil_socket_t		 fd = event_get_fd(c->park_ev);
+
+	c->bev = loops != NULL ? fh_iobev_socket_resume(loops, fd) :
+	    bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		fh_fatal("mqtt: cannot make a bufferevent to wake a parked "
+		    "connection");
+	event_free(c->park_ev);
+	c->park_ev = NULL;
+	c->threaded = fh_iobev_threaded(c->bev);
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev),
+	    limits_out_cb, c);
+	bufferevent_setcb(c->bev, broker_read_cb, NULL, broker_event_cb, c);
+	broker_keepalive(c, true);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->stirred = true;
+	TAILQ_REMOVE(&b->conns, c, entry);
+	TAILQ_INSERT_HEAD(&b->conns, c, entry);
+	b->nparked--;
+	b->parked_woken++;
+}
+
+/* Every BROKER_PARK_MS: park the awake connections that stayed idle. */
+static void
+broker_park_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_broker	*b = arg;
+	struct mqtt_conn	*c, *next;
+	size_t			 n = 0;
+
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&b->conns); c != NULL && c->bev != NULL;
+	    c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->stirred)
+			c->stirred = false;
+		else if (broker_parkable(c) && broker_park(c))
+			n++;
+	}
+	limits_trim_parked(b, n);
 }
 
 /* An empty stage back to the pool: an idle connection holds none. */
@@ -75,6 +217,9 @@ broker_out(struct mqtt_conn *c)
 {
 	struct mqtt_broker	*b = c->b;
 
+	if (c->bev == NULL)
+		broker_unpark(c);
+	c->stirred = true;
 	if (!c->threaded)
 		return bufferevent_get_output(c->bev);
 	if (!c->staged) {
@@ -103,8 +248,11 @@ broker_outlen(struct mqtt_conn *c)
 void
 broker_out_drain(struct mqtt_conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out;
 
+	if (c->bev == NULL)
+		return;		/* parked: nothing buffered */
+	out = bufferevent_get_output(c->bev);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	if (c->stage != NULL)
 		evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
@@ -197,7 +345,12 @@ broker_conn_free(struct mqtt_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
-	fh_iobev_free(c->bev);
+	if (c->park_ev != NULL) {
+		evutil_closesocket(event_get_fd(c->park_ev));
+		event_free(c->park_ev);
+		b->nparked--;
+	} else
+		fh_iobev_free(c->bev);
 	limits_trim_check(b);
 	if (c->free_ev != NULL)
 		event_free(c->free_ev);
@@ -269,6 +422,8 @@ broker_conn_close(struct mqtt_conn *c, const char *why, bool abnormal)
 
 	if (c->state == CONN_CLOSING)
 		return;
+	if (c->bev == NULL)
+		broker_unpark(c);
 	c->state = CONN_CLOSING;
 	c->abnormal = abnormal && c->will != NULL;
 	if (why != NULL)
@@ -359,6 +514,8 @@ broker_conn_flush_now(struct mqtt_conn *c)
 	int			 n;
 
 	broker_unstage(c);
+	if (bev == NULL)
+		return;		/* parked: nothing buffered */
 	while ((under = bufferevent_get_underlying(bev)) != NULL) {
 		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
 		bev = under;
@@ -489,6 +646,10 @@ broker_read_cb(struct bufferevent *bev, void *arg)
 	size_t			 have, total, n;
 	int			 rc;
 
+	c->stirred = true;
+	c->read_ms = broker_now_ms();
+	if (c->ka_short)	/* woken: a full keep alive again */
+		broker_keepalive(c, false);
 	while (c->state != CONN_CLOSING) {
 		have = evbuffer_get_length(in);
 		n = have < sizeof hdr ? have : sizeof hdr;
@@ -615,12 +776,13 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
 	c->threaded = fh_iobev_threaded(bev);
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
+	c->read_ms = broker_now_ms();
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;
 	c->lstat->current++;
 	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev),
 	    limits_out_cb, c);
-	TAILQ_INSERT_TAIL(&b->conns, c, entry);
+	TAILQ_INSERT_HEAD(&b->conns, c, entry);	/* awake */
 	b->nconns++;
 	b->conns_total++;
 	if (b->nconns > b->maxconns)
@@ -699,13 +861,20 @@ mqtt_broker_start(struct mqtt_broker *b)
 		tv.tv_usec = (ms % 1000) * 1000;
 		event_add(b->expiry_ev, &tv);
 	}
+	if (b->park_ev == NULL && b->base) {
+		b->park_ev = event_new(b->base, -1, EV_PERSIST,
+		    broker_park_sweep_cb, b);
+		tv.tv_sec = BROKER_PARK_MS / 1000;
+		tv.tv_usec = (BROKER_PARK_MS % 1000) * 1000;
+		event_add(b->park_ev, &tv);
+	}
 	return 0;
 }
 
 void
 mqtt_broker_stop(struct mqtt_broker *b)
 {
-	struct mqtt_conn	*c;
+	struct mqtt_conn	*c, *next;
 
 	if (b->sys_ev != NULL) {
 		event_free(b->sys_ev);
@@ -719,9 +888,14 @@ mqtt_broker_stop(struct mqtt_broker *b)
 		event_free(b->trim_ev);
 		b->trim_ev = NULL;
 	}
+	if (b->park_ev != NULL) {
+		event_free(b->park_ev);
+		b->park_ev = NULL;
+	}
 	/* 5.0 clients are told why (0x8B), as far as their socket takes it
 	 * now: the loop does not run for them again */
-	TAILQ_FOREACH(c, &b->conns, entry) {
+	for (c = TAILQ_FIRST(&b->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);	/* waking moves c to the head */
 		if (c->level != MQTT_PROTO_5 || c->state != CONN_ACTIVE)
 			continue;
 		send_disconnect5(c, MQTT_RC_SHUTTING_DOWN,

@@ -29,6 +29,13 @@
  * every subscriber's output by reference (evbuffer_add_reference); QoS 1/2
  * add only their two-byte packet id by copy. Matching allocates nothing.
  *
+ * Parking: a plain TCP connection that has been idle through a whole
+ * sweep (BROKER_PARK_MS) with nothing buffered gives up its bufferevent
+ * and waits as a bare read event on its socket (park_ev), woken by its
+ * client's next bytes, its keep alive deadline, or broker_out(). Awake
+ * connections are at the head of b->conns, parked ones at the tail, so
+ * a sweep looks only at the awake ones.
+ *
  * Lifetime: a connection is never freed inside its own callback. Closing
  * marks it and activates a deferred event that publishes the will (on an
  * abnormal loss), detaches the session and frees it.
@@ -203,7 +210,9 @@ struct mqtt_conn {
 	struct evbuffer		*stage;
 	struct evbuffer_cb_entry *stage_cb;	/* limits_out_cb */
 	TAILQ_ENTRY(mqtt_conn)	 stage_entry;	/* b->staged */
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* NULL: parked */
+	struct event		*park_ev;	/* parked: on its socket */
+	int64_t			 read_ms;	/* last read, monotonic */
 	struct event		*free_ev;
 	struct mqtt_lstat	*lstat;
 	char			*addr;
@@ -230,6 +239,9 @@ struct mqtt_conn {
 	bool			 copy_small;	/* plain TCP: coalesce */
 	bool			 threaded;	/* I/O on a worker loop */
 	bool			 staged;	/* in b->staged */
+	bool			 stirred;	/* traffic since the sweep */
+	bool			 ka_short;	/* read timeout: what was left
+						 * of the keep alive at wake */
 	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
 	uint32_t		*acks;
 	size_t			 acks_head, nacks, capacks;
@@ -305,6 +317,9 @@ struct mqtt_broker {
 	uint64_t		 refused_owner;	/* another user's session */
 	struct event		*trim_ev;
 	size_t			 trim_peak;	/* connections since a trim */
+	struct event		*park_ev;	/* the sweep */
+	size_t			 nparked;
+	uint64_t		 parked_total, parked_woken;
 	struct mqtt_load	 load_msgs_in, load_msgs_out, load_bytes_in,
 				 load_bytes_out, load_conns;
 	uint64_t		 conns_total;
@@ -315,7 +330,11 @@ struct mqtt_broker {
 #define BROKER_SLOW_BACKLOG	(64 * 1024)
 
 /* broker.c: connections and the shared write path */
+#define BROKER_PARK_MS		1000
 bool	broker_conn_is_active(const struct mqtt_conn *);
+/* c's read timeout: one and a half times its keep alive from now, or
+ * with rest what is left of that since its last read. */
+void	broker_keepalive(struct mqtt_conn *, bool rest);
 void	broker_write(struct mqtt_conn *, const void *, size_t);
 /* Where c's bytes go: its output or, when it is threaded (a worker
  * writes it at once), a stage moved there once the turn's store batch
@@ -460,6 +479,8 @@ void	limits_queue_account(struct mqtt_session *, size_t add, size_t del);
 void	limits_queue_check_room(struct mqtt_session *);
 bool	limits_queue_admit(struct mqtt_session *, const struct mqtt_msg *);
 void	limits_trim_check(struct mqtt_broker *);
+/* A sweep parked n connections: their freed buffers go back soon. */
+void	limits_trim_parked(struct mqtt_broker *, size_t n);
 /* 5.0: one more QoS 1/2 PUBLISH from c would be over the Receive Maximum
  * the broker announced: c is disconnected (0x93), true returned. */
 bool	limits_receive_max_exceeded(struct mqtt_conn *);

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include <event2/bufferevent.h>
 #include <openssl/rand.h>
 
 #include "config.h"
@@ -212,7 +211,6 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 	struct mqtt_broker	*b = c->b;
 	struct mqtt_session	*s;
 	struct mqtt_out		*o, *next, *last;
-	struct timeval		 tv;
 	char			*user = NULL;
 	bool			 present = false, assigned;
 	uint16_t		 server_ka;
@@ -325,15 +323,7 @@ handle_connect(struct mqtt_conn *c, const struct mqtt_connect *p)
 			c->will = NULL;
 		}
 	}
-	if (c->keepalive > 0) {
-		/* [MQTT-3.1.2-24]: one and a half times the keep alive */
-		long ms = (long)c->keepalive * 1500;
-
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (ms % 1000) * 1000;
-		bufferevent_set_timeouts(c->bev, &tv, NULL);
-	} else
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+	broker_keepalive(c, false);
 	c->state = CONN_ACTIVE;
 	if (v5)
 		send_connack5(c, present, MQTT_RC_SUCCESS, assigned ?

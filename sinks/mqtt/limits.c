@@ -20,8 +20,10 @@
 #include "gateway/log.h"
 #include "sinks/mqtt/broker_int.h"
 
-/* Trim the heap after this many connections have come and half gone. */
+/* Trim the heap after this many connections have come and half gone,
+ * or a second after the last of the sweeps that parked this many. */
 #define LIMITS_TRIM_PEAK	1000
+#define LIMITS_TRIM_PARKED	250
 
 bool
 limits_conn_over_hard_cap(struct mqtt_conn *c)
@@ -239,6 +241,20 @@ limits_trim_cb(evutil_socket_t fd, short what, void *arg)
 	fh_log(LOG_DEBUG, "mqtt: heap trimmed (%zu connections)", b->nconns);
 }
 
+/* In a second; with again, a second from now even if one is due. */
+static void
+limits_trim_at(struct mqtt_broker *b, bool again)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (b->base == NULL)
+		return;
+	if (b->trim_ev == NULL)
+		b->trim_ev = evtimer_new(b->base, limits_trim_cb, b);
+	if (again || !evtimer_pending(b->trim_ev, NULL))
+		evtimer_add(b->trim_ev, &tv);
+}
+
 /*
  * After a storm of connections has gone, give the freed heap back to the
  * system: once, a second after the count fell to half of its peak.
@@ -246,15 +262,17 @@ limits_trim_cb(evutil_socket_t fd, short what, void *arg)
 void
 limits_trim_check(struct mqtt_broker *b)
 {
-	struct timeval	tv = { 1, 0 };
-
 	if (b->nconns > b->trim_peak)
 		b->trim_peak = b->nconns;
 	if (b->base == NULL || b->trim_peak < LIMITS_TRIM_PEAK ||
 	    b->nconns > b->trim_peak / 2)
 		return;
-	if (b->trim_ev == NULL)
-		b->trim_ev = evtimer_new(b->base, limits_trim_cb, b);
-	if (!evtimer_pending(b->trim_ev, NULL))
-		evtimer_add(b->trim_ev, &tv);
+	limits_trim_at(b, false);
+}
+
+void
+limits_trim_parked(struct mqtt_broker *b, size_t n)
+{
+	if (n >= LIMITS_TRIM_PARKED)
+		limits_trim_at(b, true);
 }

@@ -291,6 +291,10 @@ mqtt_broker_stats(struct mqtt_broker *b, json_t *out)
 	    json_integer((json_int_t)b->sessions_expired));
 	json_object_set_new(out, "sessions_full",
 	    json_integer((json_int_t)b->sessions_full));
+	json_object_set_new(out, "parked", json_pack("{s:I,s:I,s:I}",
+	    "current", (json_int_t)b->nparked,
+	    "total", (json_int_t)b->parked_total,
+	    "woken", (json_int_t)b->parked_woken));
 	json_object_set_new(out, "memory", json_pack("{s:I,s:I,s:I,s:I}",
 	    "used", (json_int_t)limits_mem_used(b),
 	    "queued", (json_int_t)b->mem_queued,
