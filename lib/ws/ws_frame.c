@@ -307,3 +307,10 @@ ws_decoder_feed(struct ws_decoder *d, const uint8_t *in, size_t len,
 	}
 	return pos;
 }
+
+bool
+ws_decoder_idle(const struct ws_decoder *d)
+{
+	return !d->failed && !d->in_frame && !d->in_message &&
+	    d->hdr_len == 0;
+}

@@ -111,5 +111,8 @@ void		ws_decoder_init(struct ws_decoder *, uint64_t max_frame,
 size_t		ws_decoder_feed(struct ws_decoder *, const uint8_t *in,
 		    size_t len, uint8_t *out, size_t outcap,
 		    struct ws_decoded *res);
+/* Between messages, nothing half read, not failed: a decoder made anew
+ * with the same limits would go on the same. */
+bool		ws_decoder_idle(const struct ws_decoder *);
 
 #endif

@@ -28,6 +28,7 @@
 #include "sinks/mqtt/auth.h"
 #include "sinks/mqtt/broker_int.h"
 #include "sinks/mqtt/listener.h"
+#include "sinks/mqtt/transport.h"
 
 static void	broker_event_cb(struct bufferevent *, short, void *);
 static void	broker_read_cb(struct bufferevent *, void *);
@@ -76,16 +77,22 @@ broker_keepalive(struct mqtt_conn *c, bool rest)
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 }
 
+/* One per connection: kept within jemalloc's 224-byte size class. */
+_Static_assert(sizeof(struct mqtt_conn) <= 224, "struct mqtt_conn grew");
+
 /* Idle through a whole sweep, nothing buffered or waiting: may give up
- * its bufferevent. Plain TCP only: a WebSocket or TLS connection's
- * state lives in its filter or its SSL. */
+ * its bufferevent. Plain TCP, and WebSocket over TCP when its filter
+ * is between frames; not TLS, whose state lives in its SSL. */
 static bool
 broker_parkable(struct mqtt_conn *c)
 {
-	return c->state == CONN_ACTIVE && c->copy_small && !c->staged &&
-	    c->nacks == 0 && c->replays == NULL && broker_outlen(c) == 0 &&
-	    bufferevent_get_underlying(c->bev) == NULL &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+	if (c->state != CONN_ACTIVE || c->staged || c->nacks != 0 ||
+	    c->replays != NULL || broker_outlen(c) != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+		return false;
+	if (c->ts != NULL)
+		return transport_parkable(c->ts);
+	return c->copy_small && bufferevent_get_underlying(c->bev) == NULL;
 }
 
 static void
@@ -113,7 +120,10 @@ broker_park(struct mqtt_conn *c)
 		return false;
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
 	c->out_cb = NULL;
-	(void)fh_iobev_release(c->bev);
+	if (c->ts != NULL)
+		c->tp = transport_park(c->ts);	/* frees bev */
+	else
+		(void)fh_iobev_release(c->bev);
 	c->bev = NULL;
 	if (c->keepalive > 0) {
 		ms = broker_keepalive_left(c);
@@ -137,8 +147,12 @@ broker_unpark(struct mqtt_conn *c)
 				    NULL;
 	evutil_socket_t		 fd = event_get_fd(c->park_ev);
 
-	c->bev = loops != NULL ? fh_iobev_socket_resume(loops, fd) :
-	    bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->tp != NULL)
+		c->bev = transport_unpark(c->tp, b->base, fd, c->addr,
+		    &c->ts);
+	else
+		c->bev = loops != NULL ? fh_iobev_socket_resume(loops, fd) :
+		    bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		fh_fatal("mqtt: cannot make a bufferevent to wake a parked "
 		    "connection");
@@ -345,14 +359,16 @@ broker_conn_free(struct mqtt_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->out_cb);
 	b->mem_out -= c->outlen < b->mem_out ? c->outlen : b->mem_out;
-	if (c->park_ev != NULL) {
+	if (c->bev == NULL) {
 		evutil_closesocket(event_get_fd(c->park_ev));
 		event_free(c->park_ev);
+		if (c->tp != NULL)
+			transport_parked_free(c->tp);
 		b->nparked--;
 	} else
 		fh_iobev_free(c->bev);
 	limits_trim_check(b);
-	if (c->free_ev != NULL)
+	if (c->free_scheduled)
 		event_free(c->free_ev);
 	will_free(c->will);
 	free(c->client_id);
@@ -770,12 +786,13 @@ mqtt_broker_accept(struct bufferevent *bev, const struct mqtt_peer *peer,
 	c->b = b;
 	c->bev = bev;
 	c->addr = fh_xstrdup(peer->addr ? peer->addr : "?");
-	c->protocol = peer->protocol ? peer->protocol : "mqtt";
 	/* The ws/mqtts filters coalesce by themselves; plain TCP writes
 	 * straight to the socket (see broker_write_ref). */
-	c->copy_small = strcmp(c->protocol, "mqtt") == 0;
+	c->copy_small = peer->protocol == NULL ||
+	    strcmp(peer->protocol, "mqtt") == 0;
 	c->threaded = fh_iobev_threaded(bev);
 	c->cert_cn = peer->cert_cn ? fh_xstrdup(peer->cert_cn) : NULL;
+	c->ts = peer->transport;
 	c->read_ms = broker_now_ms();
 	c->lstat = broker_lstat(b, peer->listener ? peer->listener : "");
 	c->lstat->total++;

@@ -64,6 +64,9 @@
 #include "sinks/mqtt/store.h"
 #include "sinks/mqtt/topic.h"
 
+struct transport_parked;
+struct transport_session;
+
 struct bufferevent;
 struct publish_alias;
 struct shared_group;
@@ -211,29 +214,37 @@ struct mqtt_conn {
 	struct evbuffer_cb_entry *stage_cb;	/* limits_out_cb */
 	TAILQ_ENTRY(mqtt_conn)	 stage_entry;	/* b->staged */
 	struct bufferevent	*bev;		/* NULL: parked */
-	struct event		*park_ev;	/* parked: on its socket */
+	union {		/* never both: closing wakes it first */
+		struct event	*park_ev;	/* parked: on its socket */
+		struct event	*free_ev;	/* free_scheduled */
+	};
+	union {		/* ws over TCP (else NULL), by bev */
+		struct transport_session *ts;	/* awake: bev's filter */
+		struct transport_parked	 *tp;	/* parked */
+	};
 	int64_t			 read_ms;	/* last read, monotonic */
-	struct event		*free_ev;
 	struct mqtt_lstat	*lstat;
 	char			*addr;
-	const char		*protocol;	/* the listener's, constant */
 	char			*cert_cn;
-	enum conn_state		 state;
-	bool			 abnormal;	/* send the will when freed */
-	bool			 free_scheduled;
-	uint8_t			 level;
-	uint16_t		 keepalive;
-	/* 5.0, from CONNECT (3.1.1: recv_max is the broker's window) */
-	uint16_t		 recv_max;	/* its Receive Maximum */
-	uint32_t		 max_packet_out; /* its Maximum Packet Size; 0 */
-	uint16_t		 topic_alias_max_out;	/* its Topic Alias Max */
-	bool			 problem_info;	/* reason strings wanted */
-	bool			 response_info;
-	uint32_t		 session_expiry; /* as CONNECT set it, s */
 	struct mqtt_session	*sess;
 	struct evbuffer_cb_entry *out_cb;
 	/* output, as counted: by its worker too when threaded */
 	_Atomic size_t		 outlen;
+	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
+	uint32_t		*acks;
+	uint32_t		 acks_head, nacks, capacks;
+	/* 5.0, from CONNECT (3.1.1: recv_max is the broker's window) */
+	uint32_t		 max_packet_out; /* its Maximum Packet Size; 0 */
+	uint32_t		 session_expiry; /* as CONNECT set it, s */
+	uint16_t		 recv_max;	/* its Receive Maximum */
+	uint16_t		 topic_alias_max_out;	/* its Topic Alias Max */
+	uint16_t		 keepalive;
+	uint8_t			 state;		/* enum conn_state */
+	uint8_t			 level;
+	bool			 problem_info;	/* reason strings wanted */
+	bool			 response_info;
+	bool			 abnormal;	/* send the will when freed */
+	bool			 free_scheduled;
 	bool			 authenticated;
 	bool			 bridge;	/* CONNECT had the bridge bit */
 	bool			 copy_small;	/* plain TCP: coalesce */
@@ -242,14 +253,11 @@ struct mqtt_conn {
 	bool			 stirred;	/* traffic since the sweep */
 	bool			 ka_short;	/* read timeout: what was left
 						 * of the keep alive at wake */
-	/* PUBACK/PUBREC waiting for a commit, in order: type << 16 | id */
-	uint32_t		*acks;
-	size_t			 acks_head, nacks, capacks;
 	char			*client_id;	/* for logs after detach */
 	struct mqtt_will	*will;		/* NULL: none */
 	struct mqtt_replay	*replays;	/* $replay/ (handle_replay.c) */
 	struct publish_alias	*alias;		/* 5.0 topic aliases */
-};
+};	/* 224 B: an allocator size class, keep it within */
 TAILQ_HEAD(mqtt_connq, mqtt_conn);
 
 struct mqtt_load {

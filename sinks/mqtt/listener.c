@@ -229,7 +229,7 @@ listener_conn_free(struct listener_conn *lc)
 /* The transport is ready: the broker takes bev from here. */
 static void
 listener_hand(struct mqtt_listener *l, struct bufferevent *bev,
-    const char *addr, const char *cert_cn)
+    const char *addr, const char *cert_cn, struct transport_session *ts)
 {
 	struct mqtt_peer	peer;
 
@@ -237,13 +237,15 @@ listener_hand(struct mqtt_listener *l, struct bufferevent *bev,
 	peer.protocol = listener_protocol(l);
 	peer.addr = addr;
 	peer.cert_cn = cert_cn;
+	peer.transport = ts;
 	l->c.handed++;
 	l->accept_cb(bev, &peer, l->arg);
 }
 
 /* Take bev away from lc (which is freed) and give it to the broker. */
 static void
-listener_conn_hand(struct listener_conn *lc, struct bufferevent *bev)
+listener_conn_hand(struct listener_conn *lc, struct bufferevent *bev,
+    struct transport_session *ts)
 {
 	struct mqtt_listener	*l = lc->l;
 	char			 addr[sizeof lc->addr];
@@ -253,7 +255,7 @@ listener_conn_hand(struct listener_conn *lc, struct bufferevent *bev)
 	lc->cert_cn = NULL;
 	lc->bev = NULL;
 	listener_conn_free(lc);
-	listener_hand(l, bev, addr, cn);
+	listener_hand(l, bev, addr, cn, ts);
 	free(cn);
 }
 
@@ -292,12 +294,12 @@ listener_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		lc->bev = NULL;
 		fh_iobev_hand(fh_gateway_ioloops(l->gw), bev);
 		if ((wbev = transport_wrap(&l->ws, bev, &listener_plain_opts,
-		    lc->addr)) == NULL) {
+		    lc->addr, NULL)) == NULL) {
 			fh_iobev_free(bev);
 			listener_conn_free(lc);
 			return;
 		}
-		listener_conn_hand(lc, wbev);
+		listener_conn_hand(lc, wbev, NULL);
 		return;
 	}
 	if (lc->state == LC_HANDSHAKE) {
@@ -436,6 +438,7 @@ listener_http_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct http_request	 req;
 	struct bufferevent	*wbev;
+	struct transport_session *ts;
 	const char		*why, *sub;
 	char			*resp;
 	size_t			 len = evbuffer_get_length(in);
@@ -474,12 +477,12 @@ listener_http_read_cb(struct bufferevent *bev, void *arg)
 	    lc->addr, sub ? sub : "no subprotocol");
 	lc->bev = NULL;
 	if ((wbev = transport_wrap(&l->ws, bev, &l->ws_opts,
-	    lc->addr)) == NULL) {
+	    lc->addr, &ts)) == NULL) {
 		bufferevent_free(bev);
 		listener_conn_free(lc);
 		return;
 	}
-	listener_conn_hand(lc, wbev);
+	listener_conn_hand(lc, wbev, ts);
 }
 
 static struct listener_conn *
@@ -574,7 +577,7 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		listener_conn_create(l, bev, LC_HTTP, addr);
 		return;
 	}
-	listener_hand(l, bev, addr, NULL);
+	listener_hand(l, bev, addr, NULL, NULL);
 }
 
 static void
@@ -659,6 +662,8 @@ listener_apply(struct mqtt_listener *l, const struct fh_section *sec,
 	l->ws_opts.framing = TRANSPORT_WEBSOCKET;
 	l->ws_opts.max_frame = lc->max_frame_size;
 	l->ws_opts.max_message = lc->max_message_size;
+	/* wss's state is in its SSL too, which cannot be put aside */
+	l->ws_opts.may_park = !(l->flags & LISTENER_TLS);
 	return 0;
 }
 

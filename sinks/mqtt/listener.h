@@ -16,6 +16,7 @@ struct bufferevent;
 struct fh_gateway;
 struct fh_section;
 struct mqtt_listener;
+struct transport_session;
 
 /* The [listener NAME] keys (for the man page's schema). */
 extern const struct fh_conf_var mqtt_listener_vars[];
@@ -26,6 +27,8 @@ struct mqtt_peer {
 					 * constant, kept as it is */
 	const char	*addr;		/* "127.0.0.1:5555", "[::1]:5555" */
 	const char	*cert_cn;	/* use_identity_as_username, else NULL */
+	/* ws over TCP: its transport filter's session, which may park */
+	struct transport_session *transport;
 };
 
 /* The broker owns bev from here on (BEV_OPT_CLOSE_ON_FREE). */

@@ -33,8 +33,21 @@ struct transport_session {
 	bool			 close_sent;
 	bool			 closing;	/* broker let go */
 	bool			 shut;		/* FIN sent */
-	enum transport_framing	 framing;
+	bool			 may_park;
+	bool			 parked;	/* free_ctx: only free it */
+	uint8_t			 framing;	/* enum transport_framing */
 };	/* 256 B: an allocator size class, keep it within */
+
+/* What a parked session keeps: its limits and its listener's counters. */
+struct transport_parked {
+	TAILQ_ENTRY(transport_parked)	 entry;
+	struct transport_set		*set;		/* NULL once released */
+	uint64_t			 max_frame;
+	uint64_t			 max_message;
+};
+
+_Static_assert(sizeof(struct transport_session) <= 256,
+    "struct transport_session grew");
 
 /* Frames up to this size are copied rather than moved in chains. */
 #define TRANSPORT_COPY_MAX	16384
@@ -48,6 +61,7 @@ transport_set_init(struct transport_set *set, const char *listener)
 {
 	memset(set, 0, sizeof *set);
 	TAILQ_INIT(&set->live);
+	TAILQ_INIT(&set->parked);
 	set->listener = listener;
 }
 
@@ -68,6 +82,7 @@ void
 transport_set_release(struct transport_set *set)
 {
 	struct transport_session	*s;
+	struct transport_parked		*p;
 
 	while ((s = TAILQ_FIRST(&set->live)) != NULL) {
 		if (s->closing) {
@@ -79,6 +94,11 @@ transport_set_release(struct transport_set *set)
 		set->c.open--;
 		s->set = NULL;
 		s->c = &transport_orphan_counters;
+	}
+	while ((p = TAILQ_FIRST(&set->parked)) != NULL) {
+		TAILQ_REMOVE(&set->parked, p, entry);
+		set->c.open--;
+		p->set = NULL;
 	}
 }
 
@@ -367,6 +387,10 @@ transport_free_ctx(void *arg)
 	struct transport_session	*s = arg;
 	struct timeval		 tv = { TRANSPORT_LINGER_SEC, 0 };
 
+	if (s->parked) {
+		free(s);
+		return;
+	}
 	s->bev = NULL;
 	if (s->set == NULL) {
 		transport_session_free(s);
@@ -383,28 +407,46 @@ transport_free_ctx(void *arg)
 	transport_closing_check(s);
 }
 
-struct bufferevent *
-transport_wrap(struct transport_set *set, struct bufferevent *under,
-    const struct transport_opts *o, const char *peer)
+/* A session over under, in set's live list unless set is NULL. */
+static struct transport_session *
+transport_session_new(struct transport_set *set, struct bufferevent *under,
+    enum transport_framing framing, uint64_t max_frame,
+    uint64_t max_message, const char *peer)
 {
 	struct transport_session	*s = fh_xcalloc(1, sizeof *s);
 
 	s->set = set;
-	s->c = &set->c;
+	s->c = set != NULL ? &set->c : &transport_orphan_counters;
 	s->under = under;
 	s->peer = fh_xstrdup(peer);
-	s->framing = o->framing;
-	ws_decoder_init(&s->dec, o->max_frame, o->max_message);
+	s->framing = framing;
+	ws_decoder_init(&s->dec, max_frame, max_message);
 	bufferevent_setwatermark(under, EV_WRITE, TRANSPORT_UNDER_LOW,
 	    TRANSPORT_UNDER_WMARK);
 	s->bev = bufferevent_filter_new(under, transport_input_filter,
 	    transport_output_filter, 0, transport_free_ctx, s);
 	if (s->bev == NULL) {
 		s->set = NULL;
+		s->under = NULL;	/* the caller's still */
 		transport_session_free(s);
 		return NULL;
 	}
-	TAILQ_INSERT_TAIL(&set->live, s, entry);
+	if (set != NULL)
+		TAILQ_INSERT_TAIL(&set->live, s, entry);
+	return s;
+}
+
+struct bufferevent *
+transport_wrap(struct transport_set *set, struct bufferevent *under,
+    const struct transport_opts *o, const char *peer,
+    struct transport_session **sp)
+{
+	struct transport_session	*s;
+
+	if ((s = transport_session_new(set, under, o->framing, o->max_frame,
+	    o->max_message, peer)) == NULL)
+		return NULL;
+	s->may_park = o->may_park && o->framing == TRANSPORT_WEBSOCKET;
 	set->c.sessions++;
 	set->c.open++;
 	/* Bytes that came with the upgrade request wait in under's input;
@@ -412,5 +454,74 @@ transport_wrap(struct transport_set *set, struct bufferevent *under,
 	if (evbuffer_get_length(bufferevent_get_input(under)) > 0)
 		bufferevent_trigger(under, EV_READ,
 		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	if (sp != NULL)
+		*sp = s;
 	return s->bev;
+}
+
+bool
+transport_parkable(const struct transport_session *s)
+{
+	return s->may_park && !s->close_sent && !s->closing &&
+	    s->bev != NULL && ws_decoder_idle(&s->dec) &&
+	    evbuffer_get_length(bufferevent_get_input(s->under)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->under)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+}
+
+struct transport_parked *
+transport_park(struct transport_session *s)
+{
+	struct transport_parked	*p = fh_xcalloc(1, sizeof *p);
+
+	p->set = s->set;
+	p->max_frame = s->dec.max_frame;
+	p->max_message = s->dec.max_message;
+	if (s->set != NULL) {
+		TAILQ_REMOVE(&s->set->live, s, entry);
+		TAILQ_INSERT_TAIL(&s->set->parked, p, entry);
+	}
+	/* The filter's free_ctx runs later, when libevent finalizes it:
+	 * it frees s and nothing else. */
+	s->parked = true;
+	free(s->peer);
+	s->peer = NULL;
+	bufferevent_free(s->bev);
+	(void)fh_iobev_release(s->under);
+	return p;
+}
+
+struct bufferevent *
+transport_unpark(struct transport_parked *p, struct event_base *base,
+    evutil_socket_t fd, const char *peer, struct transport_session **sp)
+{
+	struct transport_session	*s;
+	struct bufferevent		*under;
+
+	if ((under = bufferevent_socket_new(base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	if ((s = transport_session_new(p->set, under, TRANSPORT_WEBSOCKET,
+	    p->max_frame, p->max_message, peer)) == NULL) {
+		bufferevent_setfd(under, -1);	/* the caller's still */
+		bufferevent_free(under);
+		return NULL;
+	}
+	s->may_park = true;
+	if (p->set != NULL)
+		TAILQ_REMOVE(&p->set->parked, p, entry);
+	free(p);
+	*sp = s;
+	return s->bev;
+}
+
+void
+transport_parked_free(struct transport_parked *p)
+{
+	if (p->set != NULL) {
+		TAILQ_REMOVE(&p->set->parked, p, entry);
+		p->set->c.open--;
+	}
+	free(p);
 }

@@ -19,9 +19,12 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <event2/util.h>
 #include <jansson.h>
 
 struct bufferevent;
+struct event_base;
+struct transport_parked;
 struct transport_session;
 
 struct transport_counters {
@@ -42,6 +45,7 @@ struct transport_counters {
 /* The sessions of one listener, so that it can let go of them. */
 struct transport_set {
 	TAILQ_HEAD(, transport_session)	live;
+	TAILQ_HEAD(, transport_parked)	parked;
 	struct transport_counters		c;
 	const char			*listener;
 };
@@ -58,6 +62,8 @@ struct transport_opts {
 	enum transport_framing framing;
 	uint64_t	max_frame;	/* websocket; 0: no limit */
 	uint64_t	max_message;
+	/* WebSocket over TCP: an idle session may park (below) */
+	bool		may_park;
 };
 
 void			 transport_set_init(struct transport_set *,
@@ -75,6 +81,24 @@ void			 transport_set_stats(const struct transport_set *,
  */
 struct bufferevent	*transport_wrap(struct transport_set *,
 			    struct bufferevent *under,
-			    const struct transport_opts *, const char *peer);
+			    const struct transport_opts *, const char *peer,
+			    struct transport_session **sp);
+
+/*
+ * Parking (sinks/mqtt/broker.c): an idle WebSocket connection over TCP
+ * gives back both its bufferevents and its session, keeping only its
+ * socket and a few bytes. It may when its opts said may_park, it is
+ * between messages with nothing half read, nothing is buffered either
+ * way and no close has begun. transport_park frees the filter (the
+ * broker's bufferevent) and the socket's, without closing the socket;
+ * transport_unpark makes them again for fd, on base, and frees p.
+ * transport_parked_free is for a parked connection closed as it is.
+ */
+bool			 transport_parkable(const struct transport_session *);
+struct transport_parked	*transport_park(struct transport_session *);
+struct bufferevent	*transport_unpark(struct transport_parked *p,
+			    struct event_base *base, evutil_socket_t fd,
+			    const char *peer, struct transport_session **sp);
+void			 transport_parked_free(struct transport_parked *);
 
 #endif

@@ -10,16 +10,16 @@ DISCONNECT (its will goes out), a 5.0 takeover (DISCONNECT 0x8E), a stop
 (DISCONNECT 0x8B, threads = 1 and 4), a large PUBLISH (also sent in two
 halves: a half read packet is not parked). The keep alive runs across
 parking: a silent client goes 1.5 x keepalive after its last packet,
-woken in between or not. WebSocket connections are not parked (not
-implemented; documented here)."""
+woken in between or not. 74-limits-park-ws.py has the WebSocket
+cases."""
 import time
 
 import fhtest
 from fhtest import Daemon, check, free_port
-from limitstest import LISTENERS, stats, wait_until
+from limitstest import LISTENERS, parked, stats, wait_parked, wait_until
 from mqtttest import (Raw, Raw5, ack_pkt, connect_pkt, packet, publish_pkt,
                       subscribe_pkt)
-from transport import Paho, metric
+from transport import metric
 
 CONF = """[broker]
 sys_interval = 0
@@ -27,7 +27,6 @@ anonymous_publish = true
 """ + LISTENERS
 
 PINGREQ = packet(0xc0)
-PARK_WAIT = 5       # s: a connection parks 1 to 2 s after its traffic
 
 
 def daemon(threads=None):
@@ -35,32 +34,6 @@ def daemon(threads=None):
     (or $FH_TEST_THREADS)."""
     head = "[gateway]\nthreads = %d\n" % threads if threads else ""
     return Daemon(head + CONF, ports={"ws": free_port()})
-
-
-def parked(d):
-    """{current, total, woken} of parked, from one /metrics page."""
-    text = stats(d)
-    out = {}
-    for k in ("current", "total", "woken"):
-        v = metric(text, "firehose_mqtt_parked_" + k)
-        check(v is not None, "no firehose_mqtt_parked_%s in /metrics" % k)
-        out[k] = int(v)
-    return out
-
-
-def wait_parked(d, n, timeout=PARK_WAIT):
-    """Wait until exactly n connections are parked; their stats."""
-    last = {}
-
-    def done():
-        last.update(parked(d))
-        return last["current"] == n
-    try:
-        wait_until(done, timeout, "%d parked connections" % n)
-    except AssertionError:
-        raise AssertionError("want %d parked within %ds, have %r"
-                             % (n, timeout, last))
-    return dict(last)
 
 
 def expect(r, ptype, what, timeout=5):
@@ -277,26 +250,6 @@ def test_parked_publisher_large_publish_delivered_whole():
 
 def test_half_read_packet_not_parked():
     big_publish(pause=2.5)
-
-
-def test_ws_connection_not_parked():
-    """Not implemented for ws: an idle ws client stays awake beside a
-    parked tcp one, and still gets its messages."""
-    with daemon() as d:
-        ws = Paho(d.ports["ws"], "websockets", client_id="ws-idle")
-        ws.sub("ws/t", 1)
-        t0 = time.time()
-        tcp = Raw(d.port, connect_pkt("tcp-idle"))
-        wait_parked(d, 1)
-        time.sleep(max(0, t0 + 3 - time.time()))
-        st = parked(d)
-        check(st == {"current": 1, "total": 1, "woken": 0},
-              "after 3 s idle, want only the tcp client parked: %r" % st)
-        p = Raw(d.port, connect_pkt("ws-pub"))
-        publish(p, "ws/t", "to ws", qos=1)
-        check(ws.get(5).payload == b"to ws", "ws client missed it")
-        ws.close()
-        tcp.close()
 
 
 def test_metrics_show_parked_connections():

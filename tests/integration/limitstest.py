@@ -5,6 +5,7 @@ import os
 import resource
 import time
 
+from fhtest import check
 from transport import http_get, metric
 
 # A ws listener beside the tcp one, for /metrics.
@@ -86,3 +87,32 @@ def wait_until(cond, timeout=30, what="condition", step=0.1):
             return True
         time.sleep(step)
     raise AssertionError("timed out (%ds) waiting for %s" % (timeout, what))
+
+
+PARK_WAIT = 5       # s: a connection parks 1 to 2 s after its traffic
+
+
+def parked(d):
+    """{current, total, woken} of parked, from one /metrics page."""
+    text = stats(d)
+    out = {}
+    for k in ("current", "total", "woken"):
+        v = metric(text, "firehose_mqtt_parked_" + k)
+        check(v is not None, "no firehose_mqtt_parked_%s in /metrics" % k)
+        out[k] = int(v)
+    return out
+
+
+def wait_parked(d, n, timeout=PARK_WAIT):
+    """Wait until exactly n connections are parked; their stats."""
+    last = {}
+
+    def done():
+        last.update(parked(d))
+        return last["current"] == n
+    try:
+        wait_until(done, timeout, "%d parked connections" % n)
+    except AssertionError:
+        raise AssertionError("want %d parked within %ds, have %r"
+                             % (n, timeout, last))
+    return dict(last)

@@ -269,6 +269,50 @@ test_decode_stream(void **state)
 	    "close 1000 03e8627965\n");
 }
 
+/* Feed all of p[0..len) to d, one byte at a time; is d idle after? */
+static bool
+idle_after(struct ws_decoder *d, const uint8_t *p, size_t len)
+{
+	struct ws_decoded	r;
+	uint8_t			data[64];
+	size_t			pos = 0, n = 1;
+
+	while (pos < len && n > 0)	/* a failed decoder takes nothing */
+		pos += n = ws_decoder_feed(d, p + pos, 1, data, sizeof data,
+		    &r);
+	return ws_decoder_idle(d);
+}
+
+/* Idle (so a connection may park, sinks/mqtt/transport.c) only between
+ * messages with nothing half read. */
+static void
+test_decoder_idle(void **state)
+{
+	struct ws_decoder	d;
+	uint8_t			buf[64];
+	size_t			n;
+
+	(void)state;
+	ws_decoder_init(&d, 0, 0);
+	assert_true(ws_decoder_idle(&d));
+	n = frame(buf, true, WS_OP_BINARY, "\xc0\x00", 2);
+	assert_false(idle_after(&d, buf, 1));		/* half a header */
+	assert_false(idle_after(&d, buf + 1, 6));	/* half the payload */
+	assert_true(idle_after(&d, buf + 7, n - 7));
+	n = frame(buf, false, WS_OP_BINARY, "\xc0", 1);
+	assert_false(idle_after(&d, buf, n));		/* message open */
+	n = frame(buf, true, WS_OP_PING, "hi", 2);
+	assert_false(idle_after(&d, buf, n));		/* still open */
+	n = frame(buf, true, WS_OP_CONT, "\x00", 1);
+	assert_true(idle_after(&d, buf, n));
+	n = frame(buf, true, WS_OP_CLOSE, "\x03\xe8", 2);
+	assert_false(idle_after(&d, buf, n));		/* closed */
+	ws_decoder_init(&d, 0, 0);
+	buf[0] = 0x82;
+	buf[1] = 0x01;					/* not masked */
+	assert_false(idle_after(&d, buf, 2));
+}
+
 static void
 test_decode_errors(void **state)
 {
@@ -392,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_close_parse),
 		cmocka_unit_test(test_decode_stream),
+		cmocka_unit_test(test_decoder_idle),
 		cmocka_unit_test(test_decode_errors),
 		cmocka_unit_test(test_decode_limits),
 		cmocka_unit_test(test_golden),
