@@ -504,8 +504,7 @@ transport_unpark(struct transport_parked *p, struct event_base *base,
 		return NULL;
 	if ((s = transport_session_new(p->set, under, TRANSPORT_WEBSOCKET,
 	    p->max_frame, p->max_message, peer)) == NULL) {
-		bufferevent_setfd(under, -1);	/* the caller's still */
-		bufferevent_free(under);
+		(void)fh_iobev_release(under);	/* fd: the caller's still */
 		return NULL;
 	}
 	s->may_park = true;

@@ -16,7 +16,8 @@ import time
 
 import fhtest
 from fhtest import Daemon, check, free_port
-from limitstest import LISTENERS, parked, stats, wait_parked, wait_until
+from limitstest import (LISTENERS, expect, parked, publish, stats, take,
+                        wait_parked, wait_until)
 from mqtttest import (Raw, Raw5, ack_pkt, connect_pkt, packet, publish_pkt,
                       subscribe_pkt)
 from transport import metric
@@ -36,12 +37,6 @@ def daemon(threads=None):
     return Daemon(head + CONF, ports={"ws": free_port()})
 
 
-def expect(r, ptype, what, timeout=5):
-    p = r.read(timeout)
-    check(p is not None and p[0] == ptype, "%s: got %r" % (what, p))
-    return p
-
-
 def subscriber(port, cid, topic, qos=0):
     """A raw 3.1.1 connection subscribed to topic."""
     r = Raw(port, connect_pkt(cid))
@@ -49,42 +44,6 @@ def subscriber(port, cid, topic, qos=0):
     p = expect(r, 9, cid + ": SUBACK")
     check(p[2][-1] == qos, "%s: granted %r" % (cid, p[2]))
     return r
-
-
-def publish(r, topic, payload, qos=0, mid=1):
-    """PUBLISH from r with its QoS handshake done."""
-    r.send(publish_pkt(topic, payload, qos=qos, mid=mid))
-    if qos == 1:
-        expect(r, 4, "PUBACK")
-    elif qos == 2:
-        expect(r, 5, "PUBREC")
-        r.send(ack_pkt("pubrel", mid))
-        expect(r, 7, "PUBCOMP")
-
-
-def take(r, n, timeout=5):
-    """n PUBLISHes on r, each acknowledged as its QoS asks (PUBACK;
-    PUBREC, then PUBCOMP for the PUBREL): {payload: qos}."""
-    got, rels = {}, 0
-    while len(got) < n or rels:
-        p = r.read(timeout)
-        check(p is not None, "%d of %d messages, %d PUBRELs short"
-              % (len(got), n, rels))
-        if p[0] == 6:
-            r.send(ack_pkt("pubcomp", int.from_bytes(p[2][:2], "big")))
-            rels -= 1
-            continue
-        check(p[0] == 3, "want PUBLISH, got type %d" % p[0])
-        qos, body = (p[1] >> 1) & 3, p[2]
-        off = 2 + int.from_bytes(body[:2], "big")
-        mid = int.from_bytes(body[off:off + 2], "big")
-        got[body[off + (2 if qos else 0):]] = qos
-        if qos == 1:
-            r.send(ack_pkt("puback", mid))
-        elif qos == 2:
-            r.send(ack_pkt("pubrec", mid))
-            rels += 1
-    return got
 
 
 def dropped_after(r, since, timeout=12):

@@ -16,10 +16,11 @@ import time
 
 import fhtest
 from fhtest import Daemon, check, free_port
-from limitstest import LISTENERS, parked, stats, wait_parked, wait_until
-from mqtttest import (Raw, ack_pkt, connect5_pkt, connect_pkt, packet,
-                      parse_reason5, publish_pkt, subscribe_pkt)
-from transport import RawWS, make_pki, metric
+from limitstest import (LISTENERS, expect, parked, publish, stats, take,
+                        wait_parked, wait_until)
+from mqtttest import (Raw, connect5_pkt, connect_pkt, packet, parse_reason5,
+                      subscribe_pkt)
+from transport import RawWS, make_pki, metric, mqtt_split
 
 CONF = """[broker]
 sys_interval = 0
@@ -43,89 +44,46 @@ def daemon(threads=None, conf=CONF, tmp=None, **ports):
     return Daemon(head + conf, tmp=tmp, ports=ports)
 
 
-class WS(RawWS):
-    """MQTT over a hand-driven WebSocket: one packet per binary frame
-    out, packets split out of whatever frames come in."""
+class WS:
+    """MQTT over a hand-driven WebSocket, with mqtttest.Raw's send() and
+    read() (so the shared helpers take it): one packet per binary frame
+    out, packets split out of whatever frames come in. ws is the
+    RawWS, for frames of our own."""
 
     def __init__(self, port, connect, **kw):
-        RawWS.__init__(self, port, **kw)
-        check(self.status == 101, "upgrade: %r" % self.head)
+        self.ws = RawWS(port, **kw)
+        check(self.ws.status == 101, "upgrade: %r" % self.ws.head)
         self.stream = b""
         self.pkts = []
-        self.mqtt(connect)
-        p = self.packet()
-        check(p[0] == 0x20, "want CONNACK, got %r" % p)
+        self.send(connect)
+        expect(self, 2, "CONNACK")
 
-    def mqtt(self, pkt):
-        self.send(OP_BINARY, pkt)
+    def send(self, pkt):
+        self.ws.send(OP_BINARY, pkt)
 
-    def packet(self, timeout=5):
-        """The next MQTT packet, whole (fixed header included)."""
+    def read(self, timeout=5):
+        """(type, flags, body) of the next MQTT packet."""
         while not self.pkts:
-            fin, op, p = self.recv_frame(timeout)
+            fin, op, p = self.ws.recv_frame(timeout)
             check(op in (OP_CONT, OP_BINARY), "opcode %d" % op)
-            self.stream += p
-            while len(self.stream) >= 2:
-                n, mul, i = 0, 1, 1
-                while True:
-                    if i >= len(self.stream):
-                        break
-                    b = self.stream[i]
-                    n += (b & 0x7f) * mul
-                    mul *= 128
-                    i += 1
-                    if not b & 0x80:
-                        break
-                if len(self.stream) < i + n:
-                    break
-                self.pkts.append(self.stream[:i + n])
-                self.stream = self.stream[i + n:]
-        return self.pkts.pop(0)
+            pkts, self.stream = mqtt_split(self.stream + p)
+            self.pkts += pkts
+        p = self.pkts.pop(0)
+        i = 1
+        while p[i] & 0x80:
+            i += 1
+        return p[0] >> 4, p[0] & 15, p[i + 1:]
+
+    def close(self):
+        self.ws.close()
 
 
 def ws_sub(port, cid, topic, qos=0):
     w = WS(port, connect_pkt(cid))
-    w.mqtt(subscribe_pkt(1, [(topic, qos)]))
-    p = w.packet()
-    check(p[0] == 0x90 and p[-1] == qos, "%s: SUBACK %r" % (cid, p))
+    w.send(subscribe_pkt(1, [(topic, qos)]))
+    p = expect(w, 9, cid + ": SUBACK")
+    check(p[2][-1] == qos, "%s: granted %r" % (cid, p[2]))
     return w
-
-
-def ws_take(w, n):
-    """n PUBLISHes on w, each acknowledged as its QoS asks: {payload:
-    qos}."""
-    got, rels = {}, 0
-    while len(got) < n or rels:
-        p = w.packet()
-        if p[0] >> 4 == 6:
-            w.mqtt(ack_pkt("pubcomp", int.from_bytes(p[-2:], "big")))
-            rels -= 1
-            continue
-        check(p[0] >> 4 == 3, "want PUBLISH, got %r" % p[:4])
-        qos = (p[0] >> 1) & 3
-        i = 1
-        while p[i] & 0x80:
-            i += 1
-        body = p[i + 1:]
-        off = 2 + int.from_bytes(body[:2], "big")
-        mid = int.from_bytes(body[off:off + 2], "big")
-        got[body[off + (2 if qos else 0):]] = qos
-        if qos == 1:
-            w.mqtt(ack_pkt("puback", mid))
-        elif qos == 2:
-            w.mqtt(ack_pkt("pubrec", mid))
-            rels += 1
-    return got
-
-
-def publish(r, topic, payload, qos=0, mid=1):
-    r.send(publish_pkt(topic, payload, qos=qos, mid=mid))
-    if qos == 1:
-        check(r.read(5)[0] == 4, "no PUBACK")
-    elif qos == 2:
-        check(r.read(5)[0] == 5, "no PUBREC")
-        r.send(ack_pkt("pubrel", mid))
-        check(r.read(5)[0] == 7, "no PUBCOMP")
 
 
 def ws_open(d):
@@ -143,7 +101,7 @@ def fanout(threads, n=20):
         for q in (0, 1, 2):
             publish(p, "wsp/all", "q%d" % q, qos=q, mid=q + 1)
         for i, w in enumerate(subs):
-            got = ws_take(w, 3)
+            got = take(w, 3)
             check(got == {b"q0": 0, b"q1": 1, b"q2": 2},
                   "ws%d got %r" % (i, got))
         check(parked(d)["woken"] >= before["woken"] + n,
@@ -152,7 +110,7 @@ def fanout(threads, n=20):
         wait_parked(d, n + 1)
         publish(p, "wsp/all", "again", qos=1, mid=9)
         for i, w in enumerate(subs):
-            check(ws_take(w, 1) == {b"again": 1}, "ws%d: second" % i)
+            check(take(w, 1) == {b"again": 1}, "ws%d: second" % i)
 
 
 def test_parked_ws_subscribers_get_every_qos_threads_1():
@@ -167,15 +125,15 @@ def test_parked_ws_ping_frame_gets_its_pong():
     with daemon() as d:
         w = WS(d.ports["ws"], connect_pkt("pinger"))
         wait_parked(d, 1)
-        w.send(OP_PING, b"are you there")
-        check(w.recv_frame(5) == (True, OP_PONG, b"are you there"),
+        w.ws.send(OP_PING, b"are you there")
+        check(w.ws.recv_frame(5) == (True, OP_PONG, b"are you there"),
               "no PONG with the ping's payload")
         st = parked(d)
         check(st["woken"] == 1, "the ping woke nobody: %r" % st)
         st = wait_parked(d, 1)
         check(st["total"] == 2, "not parked again: %r" % st)
-        w.mqtt(PINGREQ)
-        check(w.packet() == b"\xd0\x00", "no PINGRESP after parking again")
+        w.send(PINGREQ)
+        check(w.read(5) == (13, 0, b""), "no PINGRESP after parking again")
 
 
 def test_parked_ws_close_frame_closes_and_sends_the_will():
@@ -186,9 +144,9 @@ def test_parked_ws_close_frame_closes_and_sends_the_will():
         w = WS(d.ports["ws"], connect_pkt("closer", will=(
             "will/closer", "gone", 0, False)))
         wait_parked(d, 2)
-        w.send(OP_CLOSE, struct.pack(">H", 1000))
-        check(w.recv_close(5) == 1000, "close not answered with 1000")
-        check(w.at_eof(5), "not closed after the close handshake")
+        w.ws.send(OP_CLOSE, struct.pack(">H", 1000))
+        check(w.ws.recv_close(5) == 1000, "close not answered with 1000")
+        check(w.ws.at_eof(5), "not closed after the close handshake")
         m = watcher.read_publish(5)
         check(m is not None and m[:2] == ("will/closer", b"gone"),
               "will: %r" % (m,))
@@ -200,9 +158,9 @@ def test_parked_ws_bad_frame_closes_1002():
     with daemon() as d:
         w = WS(d.ports["ws"], connect_pkt("bad"))
         wait_parked(d, 1)
-        w.send(OP_BINARY, PINGREQ, mask=False)
-        check(w.recv_close(5) == 1002, "unmasked frame: want close 1002")
-        check(w.at_eof(5), "not closed")
+        w.ws.send(OP_BINARY, PINGREQ, mask=False)
+        check(w.ws.recv_close(5) == 1002, "unmasked frame: want close 1002")
+        check(w.ws.at_eof(5), "not closed")
         v = metric(stats(d), "firehose_mqtt_listener_drops", listener="web",
                    protocol="ws", reason="ws_protocol_error")
         check(v == 1, "ws_protocol_error %r, want 1" % v)
@@ -214,15 +172,15 @@ def not_parked_while(d, w, first, rest):
     """first is sent, then nothing for 3 s: w is not parked (a tcp
     client beside it is, so the sweeps ran); rest completes a PINGREQ."""
     tcp = Raw(d.port, connect_pkt("tcp-beside"))
-    w.send_raw(first)
+    w.ws.send_raw(first)
     t0 = time.time()
     wait_parked(d, 1)
     time.sleep(max(0, t0 + 3 - time.time()))
     st = parked(d)
     check(st["current"] == 1 and st["total"] == 1,
           "after 3 s, want only the tcp client parked: %r" % st)
-    w.send_raw(rest)
-    check(w.packet() == b"\xd0\x00", "no PINGRESP once complete")
+    w.ws.send_raw(rest)
+    check(w.read(5) == (13, 0, b""), "no PINGRESP once complete")
     wait_parked(d, 2)
     tcp.close()
 
@@ -249,10 +207,10 @@ def test_parked_ws_keepalive_runs_across_parking():
         t = time.time()
         w = WS(d.ports["ws"], connect_pkt("silent", keepalive=2))
         wait_parked(d, 1, timeout=2.8)
-        code = w.recv_close(8)
+        code = w.ws.recv_close(8)
         after = time.time() - t
         check(code == 1000, "keep alive: closed with %r, want 1000" % code)
-        check(w.at_eof(3), "not closed")
+        check(w.ws.at_eof(3), "not closed")
         check(2.5 <= after <= 5.5, "dropped %.1fs after its last packet, "
               "keepalive 2" % after)
 
@@ -264,9 +222,8 @@ def test_stop_tells_parked_ws_v5_clients():
         wait_parked(d, 4)
         d.stop()
         for i, w in enumerate(cs):
-            p = w.packet()
-            check(p[0] == 0xe0, "v5ws-%d: want DISCONNECT, got %r" % (i, p))
-            reason = parse_reason5((14, 0, p[2:]))[1]
+            p = expect(w, 14, "v5ws-%d: DISCONNECT" % i)
+            reason = parse_reason5(p)[1]
             check(reason == 0x8B, "v5ws-%d: DISCONNECT reason %r, want "
                   "0x8B" % (i, reason))
 
@@ -278,8 +235,8 @@ def test_wss_connection_not_parked():
     pki = make_pki(tmp)
     with daemon(conf=CONF + WSS, tmp=tmp, wss=free_port()) as d:
         w = WS(d.ports["wss"], connect_pkt("wss-idle"), tls_ca=pki["ca"])
-        w.mqtt(subscribe_pkt(1, [("wss/t", 1)]))
-        check(w.packet()[0] == 0x90, "no SUBACK")
+        w.send(subscribe_pkt(1, [("wss/t", 1)]))
+        expect(w, 9, "SUBACK")
         t0 = time.time()
         tcp = Raw(d.port, connect_pkt("tcp-idle"))
         wait_parked(d, 1)
@@ -289,7 +246,7 @@ def test_wss_connection_not_parked():
               "after 3 s idle, want only the tcp client parked: %r" % st)
         p = Raw(d.port, connect_pkt("wss-pub"))
         publish(p, "wss/t", "to wss", qos=1)
-        check(ws_take(w, 1) == {b"to wss": 1}, "wss client missed it")
+        check(take(w, 1) == {b"to wss": 1}, "wss client missed it")
         tcp.close()
 
 

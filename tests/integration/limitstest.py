@@ -6,6 +6,7 @@ import resource
 import time
 
 from fhtest import check
+from mqtttest import ack_pkt, publish_pkt
 from transport import http_get, metric
 
 # A ws listener beside the tcp one, for /metrics.
@@ -116,3 +117,47 @@ def wait_parked(d, n, timeout=PARK_WAIT):
         raise AssertionError("want %d parked within %ds, have %r"
                              % (n, timeout, last))
     return dict(last)
+
+
+def expect(r, ptype, what, timeout=5):
+    """The next packet of r (a mqtttest.Raw, or anything with its read()
+    and send()), which must be of type ptype."""
+    p = r.read(timeout)
+    check(p is not None and p[0] == ptype, "%s: got %r" % (what, p))
+    return p
+
+
+def publish(r, topic, payload, qos=0, mid=1):
+    """PUBLISH from r with its QoS handshake done."""
+    r.send(publish_pkt(topic, payload, qos=qos, mid=mid))
+    if qos == 1:
+        expect(r, 4, "PUBACK")
+    elif qos == 2:
+        expect(r, 5, "PUBREC")
+        r.send(ack_pkt("pubrel", mid))
+        expect(r, 7, "PUBCOMP")
+
+
+def take(r, n, timeout=5):
+    """n PUBLISHes on r, each acknowledged as its QoS asks (PUBACK;
+    PUBREC, then PUBCOMP for the PUBREL): {payload: qos}."""
+    got, rels = {}, 0
+    while len(got) < n or rels:
+        p = r.read(timeout)
+        check(p is not None, "%d of %d messages, %d PUBRELs short"
+              % (len(got), n, rels))
+        if p[0] == 6:
+            r.send(ack_pkt("pubcomp", int.from_bytes(p[2][:2], "big")))
+            rels -= 1
+            continue
+        check(p[0] == 3, "want PUBLISH, got type %d" % p[0])
+        qos, body = (p[1] >> 1) & 3, p[2]
+        off = 2 + int.from_bytes(body[:2], "big")
+        mid = int.from_bytes(body[off:off + 2], "big")
+        got[body[off + (2 if qos else 0):]] = qos
+        if qos == 1:
+            r.send(ack_pkt("puback", mid))
+        elif qos == 2:
+            r.send(ack_pkt("pubrec", mid))
+            rels += 1
+    return got
